@@ -1,0 +1,206 @@
+"""The `yesladder` command.
+
+`lint` and `init` work on files only and start without Django (fast, no data directory
+touched); every other command is a Django management command run with yesladder's settings.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from yesladder import __version__
+
+USAGE = f"""yesladder {__version__}: build, serve, measure and improve micro-commitment funnels.
+
+Funnel files:
+  yesladder init DIR               scaffold a funnel project with a commented funnel.yaml
+  yesladder lint FILE|DIR...       audit funnels against the micro-commitment rules
+                                   (--format json, --ladder, --rules, --disable YL004)
+Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL):
+  yesladder load FILE...           validate and store funnels; a changed file makes a new version
+  yesladder funnels                list stored funnels and their versions
+  yesladder migrate                create or update the database tables
+  yesladder createsuperuser        create a staff account for the dashboard and admin
+
+Every Django management command works too: `yesladder help` lists them.
+"""
+
+EXIT_OK, EXIT_ERRORS, EXIT_INVALID = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return EXIT_OK
+    if argv[0] in ("--version", "version"):
+        print(f"yesladder {__version__}")
+        return EXIT_OK
+    if argv[0] == "lint":
+        return lint_command(argv[1:])
+    if argv[0] == "init":
+        return init_command(argv[1:])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yesladder.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["yesladder", *argv])
+    return EXIT_OK
+
+
+# --- lint ------------------------------------------------------------------------------------
+
+
+def lint_command(argv: list[str]) -> int:
+    from yesladder.funnels import lint
+    from yesladder.funnels.spec import SpecError, read_spec
+    from yesladder.funnels.spec.files import missing_files
+
+    parser = argparse.ArgumentParser(
+        prog="yesladder lint", description="Audit funnel specs against the ladder rules."
+    )
+    parser.add_argument("paths", nargs="*", type=Path, help="funnel YAML files or folders")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--disable", action="append", default=[], metavar="RULE",
+                        help="switch a rule off for this run (repeatable, e.g. YL004)")
+    parser.add_argument("--ladder", action="store_true",
+                        help="also show each step's commitment cost")
+    parser.add_argument("--rules", action="store_true", help="list the rules and exit")
+    args = parser.parse_args(argv)
+    console = Console(highlight=False, soft_wrap=True)
+    if args.rules:
+        _print_rules(console, lint.RULES)
+        return EXIT_OK
+    unknown = [r for r in args.disable if r not in lint.RULES]
+    if unknown or not args.paths:
+        parser.error(f"unknown rule id(s): {', '.join(unknown)}" if unknown else
+                     "give at least one funnel file or folder")
+
+    findings, problems, ladders = [], [], []
+    for path in _spec_files(args.paths):
+        try:
+            sourced = read_spec(path)
+            lint.check_settings(sourced)
+        except SpecError as exc:
+            problems += exc.problems
+            continue
+        problems += missing_files(sourced)
+        findings += lint.lint(sourced, disable=args.disable)
+        ladders.append(sourced)
+
+    if args.format == "json":
+        rows = [f.as_dict() for f in findings] + [_problem_row(p) for p in problems]
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_text(console, findings, problems, ladders, args.ladder)
+    if problems:
+        return EXIT_INVALID
+    return EXIT_ERRORS if any(f.severity == lint.ERROR for f in findings) else EXIT_OK
+
+
+def _spec_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return files
+
+
+def _problem_row(problem) -> dict:
+    return {"rule": "spec", "severity": "error", "funnel": None, "step": None,
+            "line": problem.line, "message": f"{problem.field}: {problem.message}"
+            if problem.field else problem.message,
+            "hint": "fix the spec; see docs/funnel-spec.md", "file": problem.file}  # fmt: skip
+
+
+def _print_text(console: Console, findings, problems, ladders, show_ladder: bool) -> None:
+    style = {"error": "bold red", "warning": "yellow"}
+    for problem in problems:
+        console.print(f"{problem} [red](invalid funnel spec)[/]", markup=True)
+    for f in findings:
+        step = f" [step {f.step}]" if f.step else ""
+        console.print(f"{f.file}:{f.line}: {f.rule} ", end="", markup=False)
+        console.print(f.severity, style=style[f.severity], end="")
+        console.print(f"{step} {f.message}", markup=False)
+        console.print(f"    hint: {f.hint}", style="dim", markup=False)
+    if show_ladder:
+        for sourced in ladders:
+            _print_ladder(console, sourced)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    files = len(ladders) + len({p.file for p in problems} - {s.file for s in ladders})
+    summary = (f"{files} file{'s' * (files != 1)}: {errors} error{'s' * (errors != 1)}, "
+               f"{warnings} warning{'s' * (warnings != 1)}")  # fmt: skip
+    if problems:
+        summary += f", {len(problems)} spec problem{'s' * (len(problems) != 1)}"
+    clean = not (errors or problems)
+    console.print(summary, style="green" if clean and not warnings else None, markup=False)
+
+
+def _print_ladder(console: Console, sourced) -> None:
+    from yesladder.funnels.lint import Ladder
+
+    ladder = Ladder(sourced)
+    table = Table(title=f"{sourced.spec.funnel}: commitment cost along the ladder",
+                  title_justify="left")
+    for column in ("step", "kind", "effort s", "new fields", "money", "time", "cost", "jump"):
+        table.add_column(column, justify="right" if column not in ("step", "kind") else "left")
+    path = max(ladder.paths, key=len)
+    for rung in ladder.rungs(path):
+        c = rung.cost
+        jump = c.total - rung.level_before if rung.step is not path[0] else c.total
+        table.add_row(rung.step.key + (" (macro)" if rung.step.macro else ""), rung.step.kind,
+                      str(c.effort_seconds), ", ".join(c.new_fields) or "-", f"{c.money:.1f}",
+                      f"{c.time:.1f}", f"{c.total:.1f}", f"{jump:+.1f}")
+    console.print(table)
+
+
+def _print_rules(console: Console, rules) -> None:
+    table = Table(title="Ladder rules (docs/lint-rules.md)", title_justify="left")
+    for column in ("id", "name", "severity", "seed", "what it finds"):
+        table.add_column(column)
+    for r in rules.values():
+        table.add_row(r.id, r.name, r.severity, r.seed, r.summary)
+    console.print(table)
+
+
+# --- init ------------------------------------------------------------------------------------
+
+
+def init_command(argv: list[str]) -> int:
+    from importlib.resources import files
+
+    parser = argparse.ArgumentParser(
+        prog="yesladder init", description="Scaffold a funnel project that passes the linter."
+    )
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    args = parser.parse_args(argv)
+    target: Path = args.directory
+    key = re.sub(r"[^a-z0-9]+", "-", target.resolve().name.lower()).strip("-") or "my-funnel"
+    scaffold = files("yesladder") / "scaffold"
+    written = []
+    for name in ("funnel.yaml", "guide.md", "checklist.md"):
+        dest = target / name
+        if dest.exists() and not args.force:
+            print(f"yesladder init: {dest} exists; use --force to overwrite", file=sys.stderr)
+            return EXIT_INVALID
+        written.append((dest, (scaffold / name).read_text().replace("__KEY__", key)))
+    target.mkdir(parents=True, exist_ok=True)
+    for dest, text in written:
+        dest.write_text(text)
+    print(f"Created a funnel project in {target}/ (funnel '{key}'). Next:")
+    print(f"  yesladder lint {target / 'funnel.yaml'}    # audit the ladder")
+    print(f"  yesladder load {target / 'funnel.yaml'}    # store it")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Funnels as stored: every loaded spec is an immutable, numbered version.
+
+Whatever is recorded later (journeys, events, orders) points at the version it happened in, so a
+changed ladder never rewrites the history of the old one.
+"""
+
+from functools import cached_property
+
+from django.db import models
+
+from yesladder.funnels.spec.schema import FunnelSpec, StepBase
+
+
+class Funnel(models.Model):
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def current_version(self) -> "FunnelVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class FunnelVersion(models.Model):
+    funnel = models.ForeignKey(Funnel, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the canonical spec")
+    spec_json = models.JSONField()
+    source = models.TextField(help_text="the YAML as it was loaded")
+    source_file = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["funnel", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["funnel", "number"], name="one_number_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.funnel.key} v{self.number}"
+
+    @cached_property
+    def spec(self) -> FunnelSpec:
+        return FunnelSpec.model_validate(self.spec_json)
+
+    def spec_step(self, key: str) -> StepBase | None:
+        return self.spec.step(key)
+
+
+class Step(models.Model):
+    """One rung of one version, as rows so analytics can join on it."""
+
+    version = models.ForeignKey(FunnelVersion, on_delete=models.CASCADE, related_name="steps")
+    key = models.SlugField(max_length=64)
+    kind = models.CharField(max_length=16)
+    position = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=500)
+    macro = models.BooleanField(default=False)
+    commitment_cost = models.FloatField(help_text="commitment points along the main path")
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="one_key_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} / {self.key}"

@@ -1,0 +1,635 @@
+"""The funnel spec: one funnel per YAML file, validated by these pydantic models.
+
+Pure module (no Django): the linter, the loader and later the server all read a `FunnelSpec`.
+Every field is documented in docs/funnel-spec.md.
+"""
+
+import datetime as dt
+import difflib
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PlainSerializer,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+KINDS = (
+    "content", "video", "optin", "form", "magnet", "quiz",
+    "poll", "event", "booking", "share", "offer", "checkout",
+)  # fmt: skip
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=64)]
+# Profile field names follow the identifier style of the tracking API's traits (first_name).
+FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+LongText = Annotated[str, Field(min_length=1, max_length=200_000)]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors, with a suggestion for typos."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        allowed = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        for key in data:
+            if str(key) not in allowed:
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise PydanticCustomError(
+                    "unknown_field",
+                    "unknown field '{field}'{hint} (allowed here: {allowed})",
+                    {"field": str(key), "hint": hint, "allowed": ", ".join(sorted(allowed))},
+                )
+        return data
+
+
+# --- durations and money ---------------------------------------------------------------------
+
+DURATION_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
+
+
+def _duration(value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    match = DURATION_RE.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        raise PydanticCustomError(
+            "duration", "expected a duration such as 30m, 48h, 14d or 2w, got '{value}'",
+            {"value": value},
+        )
+    return dt.timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
+
+
+Duration = Annotated[
+    dt.timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(lambda d: f"{int(d.total_seconds()) // 60}m", return_type=str),
+]
+
+
+def _money(value: Any) -> Decimal:
+    # YAML reads 7.95 as a float; str() gives back the digits the author wrote.
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise PydanticCustomError("money", "expected an amount such as 47 or 7.95", {})
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PydanticCustomError(
+            "money", "expected an amount such as 47 or 7.95, got '{value}'", {"value": value}
+        ) from None
+    if not amount.is_finite() or amount < 0:
+        raise PydanticCustomError("money", "an amount must be zero or more", {})
+    if amount > Decimal("100000000"):
+        raise PydanticCustomError("money", "an amount must be below 100,000,000", {})
+    return amount
+
+
+Money = Annotated[Decimal, BeforeValidator(_money)]
+
+# ISO 4217 currencies without minor units; every other code is taken to have two.
+ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+                           "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}  # fmt: skip
+
+
+def currency_exponent(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(currency_exponent(currency)))
+
+
+# --- personal data asked ---------------------------------------------------------------------
+
+Sensitivity = Literal["low", "medium", "high"]
+FieldType = Literal["text", "textarea", "email", "tel", "url", "number", "choice", "country"]
+
+
+class KnownField(BaseModel):
+    label: str
+    type: FieldType
+    points: float  # commitment cost of giving it (docs/commitment-cost.md)
+    seconds: int  # typing effort on a phone
+
+
+# Ordered by sensitivity, as the brief asks: email < name < company < phone < payment details.
+KNOWN_FIELDS: dict[str, KnownField] = {
+    "email": KnownField(label="Email", type="email", points=1.0, seconds=6),
+    "first_name": KnownField(label="First name", type="text", points=1.0, seconds=3),
+    "last_name": KnownField(label="Last name", type="text", points=1.0, seconds=3),
+    "name": KnownField(label="Name", type="text", points=1.25, seconds=4),
+    "country": KnownField(label="Country", type="country", points=0.5, seconds=3),
+    "website": KnownField(label="Website", type="url", points=1.25, seconds=6),
+    "company_size": KnownField(label="Company size", type="choice", points=1.25, seconds=3),
+    "industry": KnownField(label="Industry", type="text", points=1.25, seconds=4),
+    "company": KnownField(label="Company", type="text", points=1.5, seconds=4),
+    "role": KnownField(label="Role", type="text", points=1.5, seconds=4),
+    "phone": KnownField(label="Phone", type="tel", points=2.5, seconds=8),
+    "address": KnownField(label="Postal address", type="textarea", points=2.5, seconds=20),
+    "card": KnownField(label="Payment details", type="text", points=3.0, seconds=25),
+}
+SENSITIVITY_POINTS = {"low": 1.0, "medium": 1.5, "high": 2.5}
+
+
+class AskedField(Strict):
+    """One personal field a step asks: a built-in name (`email`) or a custom definition."""
+
+    key: FieldKey
+    label: Text
+    type: FieldType = "text"
+    options: list[Text] = Field(default_factory=list, max_length=50)
+    sensitivity: Sensitivity = "low"
+    required: bool = True
+    builtin: bool = False
+    seconds: int = Field(default=5, ge=1, le=600)
+    points: float | None = None  # set for built-in fields; custom ones use `sensitivity`
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: Any) -> Any:
+        if self.builtin:
+            return self.key
+        data = handler(self)
+        return {k: v for k, v in data.items() if k not in ("builtin", "points")}
+
+    def cost_points(self) -> float:
+        return self.points if self.points is not None else SENSITIVITY_POINTS[self.sensitivity]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            known = KNOWN_FIELDS.get(value)
+            if known is None:
+                close = difflib.get_close_matches(value, list(KNOWN_FIELDS), n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise PydanticCustomError(
+                    "unknown_personal_field",
+                    "unknown field name '{value}'; {hint}built-in fields are: {known}; "
+                    "or define your own with `key` and `label`",
+                    {"value": value, "hint": hint, "known": ", ".join(KNOWN_FIELDS)},
+                )
+            return {"key": value, "builtin": True, **known.model_dump()}
+        if isinstance(value, dict):
+            internal = {"builtin", "points"} & set(value)
+            if internal:
+                raise PydanticCustomError(
+                    "unknown_field", "unknown field '{field}'{hint} (allowed here: {allowed})",
+                    {"field": internal.pop(), "hint": "",
+                     "allowed": "key, label, type, options, sensitivity, required, seconds"},
+                )
+            if value.get("key") in KNOWN_FIELDS:
+                raise PydanticCustomError(
+                    "builtin_field",
+                    "'{key}' is a built-in field: write it as the plain name `{key}`",
+                    {"key": value["key"]},
+                )
+        return value
+
+
+class Ask(Strict):
+    """What a step asks of the visitor, besides attention."""
+
+    fields: list[AskedField] = Field(default_factory=list, max_length=30)
+    effort: int | None = Field(default=None, ge=0, le=7200, description="seconds, overrides the estimate")
+
+
+# --- where the ladder goes next --------------------------------------------------------------
+
+
+class AnswerIs(Strict):
+    question: Key
+    option: Key
+
+
+class Condition(Strict):
+    outcome: Key | None = None
+    answer: AnswerIs | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Condition":
+        if (self.outcome is None) == (self.answer is None):
+            raise PydanticCustomError("condition", "give exactly one of `outcome` or `answer`", {})
+        return self
+
+
+class NextRule(Strict):
+    step: Key
+    when: Condition | None = None  # no condition: the default route
+
+
+Next = Key | Annotated[list[NextRule], Field(min_length=1, max_length=20)] | None
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+class StepBase(Strict):
+    key: Key
+    kind: str
+    title: Text
+    value: Text | None = None
+    cta: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    ask: Ask = Field(default_factory=Ask)
+    next: Next = None
+    macro: bool = False
+    intro: LongText | None = None
+    url: Annotated[str, Field(max_length=2000)] | None = None  # hosted elsewhere (snippet)
+
+    def next_is_explicit(self) -> bool:
+        return "next" in self.model_fields_set
+
+    def asked_fields(self) -> list[AskedField]:
+        return list(self.ask.fields)
+
+    def payments(self) -> list["Payment"]:
+        """Every amount this step's yes commits to, with when it is charged."""
+        return []
+
+
+class Content(StepBase):
+    kind: Literal["content"]
+    body: LongText | None = None
+    file: Annotated[str, Field(max_length=500)] | None = None
+    read_minutes: Annotated[float, Field(gt=0, le=240)] | None = None
+
+    @model_validator(mode="after")
+    def _body_or_file(self) -> "Content":
+        if self.url is None and (self.body is None) == (self.file is None):
+            raise PydanticCustomError(
+                "content", "give the article as `body` (Markdown) or `file` (a .md path), "
+                "or `url` when it is hosted elsewhere", {},
+            )
+        return self
+
+
+class Video(StepBase):
+    kind: Literal["video"]
+    src: Annotated[str, Field(min_length=1, max_length=2000)]
+    duration: Annotated[int, Field(gt=0, le=36000, description="seconds")]
+    poster: Annotated[str, Field(max_length=2000)] | None = None
+    captions: Annotated[str, Field(max_length=2000)] | None = None
+    intent_percent: Annotated[int, Field(ge=1, le=100)] = 80
+
+
+class Optin(StepBase):
+    kind: Literal["optin"]
+    consent: Text = "Email me this and occasional tips. Unsubscribe with one click."
+    double_optin: bool | None = None  # None: the funnel's setting
+
+    def asked_fields(self) -> list[AskedField]:
+        fields = list(self.ask.fields)
+        if not any(f.key == "email" for f in fields):
+            fields.insert(0, AskedField.model_validate("email"))
+        return fields
+
+
+class Screen(Strict):
+    title: Text | None = None
+    fields: Annotated[list[AskedField], Field(min_length=1, max_length=12)]
+
+
+class Form(StepBase):
+    kind: Literal["form"]
+    screens: Annotated[list[Screen], Field(min_length=1, max_length=12)]
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _fields_in_screens(self) -> "Form":
+        if self.ask.fields:
+            raise PydanticCustomError(
+                "form_fields", "a form asks its fields in `screens`; remove `ask.fields`", {}
+            )
+        return self
+
+    def asked_fields(self) -> list[AskedField]:
+        return [f for screen in self.screens for f in screen.fields]
+
+
+class Asset(Strict):
+    name: Text
+    file: Annotated[str, Field(max_length=500)] | None = None
+    url: Annotated[str, Field(max_length=2000)] | None = None
+    expires: Duration = dt.timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _file_or_url(self) -> "Asset":
+        if (self.file is None) == (self.url is None):
+            raise PydanticCustomError("asset", "give the asset as `file` or `url`, not both", {})
+        return self
+
+
+class Magnet(StepBase):
+    kind: Literal["magnet"]
+    asset: Asset
+    email_copy: bool = True
+
+
+class Option(Strict):
+    key: Key
+    label: Text
+    scores: dict[Key, int] = Field(default_factory=dict)
+
+
+class Question(Strict):
+    key: Key
+    text: Text
+    options: Annotated[list[Option], Field(min_length=2, max_length=12)]
+
+
+class Outcome(Strict):
+    key: Key
+    title: Text
+    body: LongText
+
+
+class Quiz(StepBase):
+    kind: Literal["quiz"]
+    questions: Annotated[list[Question], Field(min_length=1, max_length=40)]
+    outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=20)]
+    result_by_email: bool = True
+
+    @model_validator(mode="after")
+    def _scores_name_outcomes(self) -> "Quiz":
+        outcomes = {o.key for o in self.outcomes}
+        for question in self.questions:
+            for option in question.options:
+                unknown = set(option.scores) - outcomes
+                if unknown:
+                    raise PydanticCustomError(
+                        "quiz_scores",
+                        "question '{q}', option '{o}' scores unknown outcome(s) {u}; "
+                        "outcomes are: {known}",
+                        {"q": question.key, "o": option.key, "u": ", ".join(sorted(unknown)),
+                         "known": ", ".join(sorted(outcomes))},
+                    )
+        return self
+
+
+class Poll(StepBase):
+    kind: Literal["poll"]
+    question: Text
+    options: Annotated[list[Option], Field(min_length=2, max_length=8)]
+    show_tally: bool = True
+
+
+def _timezone(value: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone", "unknown time zone '{value}'; use an IANA name such as Europe/Berlin",
+            {"value": value},
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+class Session(Strict):
+    start: dt.datetime
+    timezone: TimeZone
+    duration: Annotated[int, Field(gt=0, le=1440, description="minutes")] = 60
+    capacity: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+
+
+class Event(StepBase):
+    kind: Literal["event"]
+    sessions: Annotated[list[Session], Field(min_length=1, max_length=100)]
+    join_url: Annotated[str, Field(max_length=2000)] | None = None
+    replay_url: Annotated[str, Field(max_length=2000)] | None = None
+    reminders: list[Duration] = Field(
+        default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
+    )
+    one_to_one: bool = False
+
+
+WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _window(value: Any) -> str:
+    if not isinstance(value, str) or not WINDOW_RE.match(value.replace(" ", "")):
+        raise PydanticCustomError(
+            "window", "expected a time window such as \"09:00-12:30\" (quoted), got '{value}'",
+            {"value": value},
+        )
+    start, end = value.replace(" ", "").split("-")
+    if start >= end:
+        raise PydanticCustomError("window", "the window '{value}' ends before it starts",
+                                  {"value": value})
+    return value.replace(" ", "")
+
+
+TimeWindow = Annotated[str, BeforeValidator(_window)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Agenda(Strict):
+    will: Annotated[list[Text], Field(min_length=1, max_length=10)]
+    will_not: Annotated[list[Text], Field(default_factory=list, max_length=10)]
+
+
+class Host(Strict):
+    name: Text
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+
+
+class Booking(StepBase):
+    kind: Literal["booking"]
+    duration: Annotated[int, Field(gt=0, le=480, description="minutes")] = 15
+    timezone: TimeZone
+    availability: dict[Weekday, list[TimeWindow]]
+    exceptions: list[dt.date] = Field(default_factory=list, max_length=366)
+    buffer_before: Annotated[int, Field(ge=0, le=240)] = 0
+    buffer_after: Annotated[int, Field(ge=0, le=240)] = 5
+    notice: Duration = dt.timedelta(hours=4)
+    horizon: Duration = dt.timedelta(days=14)
+    agenda: Agenda
+    hosts: Annotated[list[Host], Field(min_length=1, max_length=50)]
+    reminders: list[Duration] = Field(
+        default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
+    )
+
+
+class Unlock(Strict):
+    when: Literal["shared", "referrals"] = "shared"
+    count: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class Share(StepBase):
+    kind: Literal["share"]
+    message: Text
+    unlock: Unlock = Field(default_factory=Unlock)
+    unlocks: LongText
+
+
+class Payment(BaseModel):
+    """One charge of an offer's schedule: `after` the yes, `amount` in major units."""
+
+    model_config = ConfigDict(frozen=True)
+    after: dt.timedelta
+    amount: Decimal
+    label: str
+
+
+class Trial(Strict):
+    days: Annotated[int, Field(ge=1, le=365)]
+    price: Money = Decimal(0)
+
+
+class Instalments(Strict):
+    count: Annotated[int, Field(ge=2, le=60)]
+    amount: Money
+    every: Duration = dt.timedelta(days=30)
+
+
+class Phase(Strict):
+    amount: Money
+    after: Duration = dt.timedelta(0)
+    label: Text | None = None
+
+
+class Guarantee(Strict):
+    days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    terms: Text | None = None
+
+
+class Offer(StepBase):
+    kind: Literal["offer"]
+    type: Literal["product", "trial", "pilot", "plan"] = "product"
+    price: Money | None = None
+    trial: Trial | None = None
+    instalments: Instalments | None = None
+    phases: Annotated[list[Phase], Field(min_length=1, max_length=24)] | None = None
+    guarantee: Guarantee | None = None
+    includes: list[Text] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> "Offer":
+        plans = [name for name in ("price", "instalments", "phases") if getattr(self, name)]
+        if len(plans) != 1 and not (self.trial and not plans):
+            raise PydanticCustomError(
+                "offer_plan",
+                "give exactly one of `price` (one payment), `instalments` or `phases`, "
+                "optionally after a `trial`; found: {found}",
+                {"found": ", ".join(plans) or "none"},
+            )
+        return self
+
+    def payments(self) -> list[Payment]:
+        start = dt.timedelta(0)
+        schedule: list[Payment] = []
+        if self.trial:
+            schedule.append(Payment(after=start, amount=self.trial.price,
+                                    label=f"{self.trial.days}-day trial"))
+            start = dt.timedelta(days=self.trial.days)
+        if self.price is not None:
+            schedule.append(Payment(after=start, amount=self.price, label="price"))
+        if self.instalments:
+            n = self.instalments.count
+            schedule += [
+                Payment(after=start + i * self.instalments.every, amount=self.instalments.amount,
+                        label=f"instalment {i + 1} of {n}")
+                for i in range(n)
+            ]
+        for i, phase in enumerate(self.phases or []):
+            schedule.append(Payment(after=start + phase.after, amount=phase.amount,
+                                    label=phase.label or f"phase {i + 1}"))
+        return schedule
+
+
+class Checkout(StepBase):
+    kind: Literal["checkout"]
+    offer: Key | None = None  # completes the order of this offer step
+    price: Money | None = None  # a purchase of its own
+    counts_when: Literal["paid", "trial_converted", "paid_in_full"] = "paid"
+
+    @model_validator(mode="after")
+    def _offer_or_price(self) -> "Checkout":
+        if (self.offer is None) == (self.price is None):
+            raise PydanticCustomError(
+                "checkout", "give `offer` (the offer step whose order this completes) "
+                "or `price` (a purchase of its own), not both", {},
+            )
+        return self
+
+    def payments(self) -> list[Payment]:
+        return [] if self.price is None else [
+            Payment(after=dt.timedelta(0), amount=self.price, label="price")
+        ]
+
+
+Step = Annotated[
+    Union[Content, Video, Optin, Form, Magnet, Quiz, Poll, Event, Booking, Share, Offer, Checkout],
+    Field(discriminator="kind"),
+]
+
+
+# --- the funnel ------------------------------------------------------------------------------
+
+
+class LintSettings(Strict):
+    disable: list[Annotated[str, Field(pattern=r"^YL\d{3}$")]] = Field(default_factory=list)
+    max_jump: Annotated[float, Field(gt=0, le=100)] = 6.0
+    stagnation: Annotated[int, Field(ge=2, le=20)] = 3
+
+
+class Benchmark(Strict):
+    low: Annotated[float, Field(ge=0, le=100)]
+    high: Annotated[float, Field(ge=0, le=100)]
+
+
+class FunnelSpec(Strict):
+    funnel: Key
+    name: Text
+    description: LongText | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    window: Duration = dt.timedelta(days=14)
+    audience: Literal["cold", "warm"] = "cold"
+    double_optin: bool = False
+    lint: LintSettings = Field(default_factory=LintSettings)
+    benchmarks: dict[Key, Benchmark] = Field(default_factory=dict)
+    steps: Annotated[list[Step], Field(min_length=1, max_length=40)]
+
+    @model_validator(mode="after")
+    def _unique_keys_and_money(self) -> "FunnelSpec":
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.key in seen:
+                raise PydanticCustomError(
+                    "duplicate_step", "two steps share the key '{key}'; step keys must be unique",
+                    {"key": step.key},
+                )
+            seen.add(step.key)
+            for payment in step.payments():
+                if payment.amount != payment.amount.quantize(
+                    Decimal(1).scaleb(-currency_exponent(self.currency))
+                ):
+                    raise PydanticCustomError(
+                        "money_precision", "step '{key}': {amount} has more decimals than {cur} "
+                        "allows", {"key": step.key, "amount": str(payment.amount),
+                                   "cur": self.currency},
+                    )
+        return self
+
+    def step(self, key: str) -> StepBase | None:
+        return next((s for s in self.steps if s.key == key), None)
