@@ -66,10 +66,16 @@ def lint_command(argv: list[str]) -> int:
     )
     parser.add_argument("paths", nargs="*", type=Path, help="funnel YAML files or folders")
     parser.add_argument("--format", choices=["text", "json"], default="text")
-    parser.add_argument("--disable", action="append", default=[], metavar="RULE",
-                        help="switch a rule off for this run (repeatable, e.g. YL004)")
-    parser.add_argument("--ladder", action="store_true",
-                        help="also show each step's commitment cost")
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="switch a rule off for this run (repeatable, e.g. YL004)",
+    )
+    parser.add_argument(
+        "--ladder", action="store_true", help="also show each step's commitment cost"
+    )
     parser.add_argument("--rules", action="store_true", help="list the rules and exit")
     args = parser.parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
@@ -78,8 +84,11 @@ def lint_command(argv: list[str]) -> int:
         return EXIT_OK
     unknown = [r for r in args.disable if r not in lint.RULES]
     if unknown or not args.paths:
-        parser.error(f"unknown rule id(s): {', '.join(unknown)}" if unknown else
-                     "give at least one funnel file or folder")
+        parser.error(
+            f"unknown rule id(s): {', '.join(unknown)}"
+            if unknown
+            else "give at least one funnel file or folder"
+        )
 
     findings, problems, ladders = [], [], []
     for path in _spec_files(args.paths):
@@ -148,17 +157,25 @@ def _print_ladder(console: Console, sourced) -> None:
     from yesladder.funnels.lint import Ladder
 
     ladder = Ladder(sourced)
-    table = Table(title=f"{sourced.spec.funnel}: commitment cost along the ladder",
-                  title_justify="left")
+    table = Table(
+        title=f"{sourced.spec.funnel}: commitment cost along the ladder", title_justify="left"
+    )
     for column in ("step", "kind", "effort s", "new fields", "money", "time", "cost", "jump"):
         table.add_column(column, justify="right" if column not in ("step", "kind") else "left")
     path = max(ladder.paths, key=len)
     for rung in ladder.rungs(path):
         c = rung.cost
         jump = c.total - rung.level_before if rung.step is not path[0] else c.total
-        table.add_row(rung.step.key + (" (macro)" if rung.step.macro else ""), rung.step.kind,
-                      str(c.effort_seconds), ", ".join(c.new_fields) or "-", f"{c.money:.1f}",
-                      f"{c.time:.1f}", f"{c.total:.1f}", f"{jump:+.1f}")
+        table.add_row(
+            rung.step.key + (" (macro)" if rung.step.macro else ""),
+            rung.step.kind,
+            str(c.effort_seconds),
+            ", ".join(c.new_fields) or "-",
+            f"{c.money:.1f}",
+            f"{c.time:.1f}",
+            f"{c.total:.1f}",
+            f"{jump:+.1f}",
+        )
     console.print(table)
 
 

@@ -5,7 +5,6 @@ The embedded default needs nothing: one SQLite file in the data directory `YESLA
 """
 
 import secrets
-from pathlib import Path
 
 import dj_database_url
 
@@ -60,7 +59,9 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         # A user's own templates folder comes first so any page can be overridden.
-        "DIRS": [p for p in [env_path("YESLADDER_TEMPLATES", str(HOME / "templates"))] if p.is_dir()],
+        "DIRS": [
+            p for p in [env_path("YESLADDER_TEMPLATES", str(HOME / "templates"))] if p.is_dir()
+        ],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -82,13 +82,17 @@ def fields_asked(step: StepBase) -> list[AskedField]:
     return fields
 
 
-def step_cost(step: StepBase, funnel: FunnelSpec, known: frozenset[str] = frozenset()) -> CommitmentCost:
+def step_cost(
+    step: StepBase, funnel: FunnelSpec, known: frozenset[str] = frozenset()
+) -> CommitmentCost:
     """The cost of `step` for a visitor who already gave the fields in `known`."""
     new = [f for f in fields_asked(step) if f.key not in known]
     field_seconds = sum(f.seconds for f in new)
     seconds, entry = _effort(step, field_seconds, known)
     if step.ask.effort is not None:
-        seconds, entry = step.ask.effort, min(entry, step.ask.effort)
+        one_screen = seconds == entry
+        seconds = step.ask.effort
+        entry = seconds if one_screen else min(entry, seconds)
     return CommitmentCost(
         effort_seconds=seconds,
         entry_seconds=entry,
@@ -151,4 +155,3 @@ def _time_points(step: StepBase) -> float:
 def delivers_value(step: StepBase) -> bool:
     """A step that gives the visitor something before asking for money."""
     return step.value is not None and not charges_money(step)
-

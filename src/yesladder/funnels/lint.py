@@ -142,13 +142,24 @@ class Ladder:
             return self.sourced.positions.line(path)
         return self.sourced.positions.line(("steps", self.index[step.key], *path))
 
-    def finding(self, step: StepBase | None, message: str, hint: str, *path: str | int,
-                severity: str | None = None) -> Finding:
+    def finding(
+        self,
+        step: StepBase | None,
+        message: str,
+        hint: str,
+        *path: str | int,
+        severity: str | None = None,
+    ) -> Finding:
         rule_ = RULES[self.rule_id]
         return Finding(
-            rule=rule_.id, severity=severity or rule_.severity, funnel=self.spec.funnel,
-            step=step.key if step else None, line=self.line(step, *path), message=message,
-            hint=hint, file=self.sourced.file,
+            rule=rule_.id,
+            severity=severity or rule_.severity,
+            funnel=self.spec.funnel,
+            step=step.key if step else None,
+            line=self.line(step, *path),
+            message=message,
+            hint=hint,
+            file=self.sourced.file,
         )
 
 
@@ -164,10 +175,15 @@ def lint(sourced: SourcedSpec, disable: Iterable[str] = ()) -> list[Finding]:
 def check_settings(sourced: SourcedSpec) -> None:
     """Rule ids in `lint.disable` must exist: a typo would silently keep a rule on."""
     problems = [
-        SpecProblem(sourced.file, sourced.positions.line(("lint", "disable", i)),
-                    f"lint.disable[{i}]", f"unknown rule id '{rid}'; rules are YL001 to YL{len(RULES):03}")
-        for i, rid in enumerate(sourced.spec.lint.disable) if rid not in RULES
-    ]  # fmt: skip
+        SpecProblem(
+            sourced.file,
+            sourced.positions.line(("lint", "disable", i)),
+            f"lint.disable[{i}]",
+            f"unknown rule id '{rid}'; `yesladder lint --rules` lists them",
+        )
+        for i, rid in enumerate(sourced.spec.lint.disable)
+        if rid not in RULES
+    ]
     if problems:
         raise SpecError(problems)
 
@@ -189,17 +205,21 @@ def entry_asks_personal_data(ladder: Ladder) -> Iterator[Finding]:
     where = ("ask",) if step.ask.fields else ()
     if charges_money(step) or set(cost.new_fields) != {"email"}:
         yield ladder.finding(
-            step, f"the first step asks for {_fields(cost.new_fields)} from a visitor who has "
+            step,
+            f"the first step asks for {_fields(cost.new_fields)} from a visitor who has "
             "not received anything yet",
             "start with a step that asks nothing (an article, a video, a one-question poll) and "
-            "move personal fields and payment to later steps", *where,
+            "move personal fields and payment to later steps",
+            *where,
         )
     elif ladder.spec.audience == "cold":
         yield ladder.finding(
-            step, "the first step asks a cold visitor for an email before giving anything",
+            step,
+            "the first step asks a cold visitor for an email before giving anything",
             "lead with free value (seed 003); if visitors arrive warm, from a solo-ad email they "
             "clicked, set `audience: warm` (seed 000 allows an email-only first step then)",
-            *where, severity=WARNING,
+            *where,
+            severity=WARNING,
         )
 
 
@@ -217,9 +237,11 @@ def optin_too_many_fields(ladder: Ladder) -> Iterator[Finding]:
             continue
         if len(fields) > 2:
             yield ladder.finding(
-                step, f"asks for {len(fields)} fields at once ({_fields(fields)})",
+                step,
+                f"asks for {len(fields)} fields at once ({_fields(fields)})",
                 "ask only the email here; gather the rest later with progressive profiling "
-                "(a form step whose screens ask one small group each)", *where,
+                "(a form step whose screens ask one small group each)",
+                *where,
             )
 
 
@@ -233,8 +255,9 @@ def commitment_jump(ladder: Ladder) -> Iterator[Finding]:
             jump = rung.cost.total - rung.level_before
             if jump > limit:
                 yield ladder.finding(
-                    rung.step, f"commitment jumps by {jump:.1f} points (from {rung.level_before:.1f} "
-                    f"to {rung.cost.total:.1f}; limit {limit:g}), mostly {rung.cost.largest_part()}",
+                    rung.step,
+                    f"commitment jumps by {jump:.1f} points (from {rung.level_before:.1f} to "
+                    f"{rung.cost.total:.1f}; limit {limit:g}), mostly {rung.cost.largest_part()}",
                     f"insert a bridge step between '{before.step.key}' and '{rung.step.key}', or "
                     f"lower this step's {rung.cost.largest_part()} (a trial, a guarantee, fewer "
                     "fields, a shorter slot)",
@@ -251,7 +274,8 @@ def stagnation(ladder: Ladder) -> Iterator[Finding]:
             run = run + 1 if rung.cost.total <= rung.level_before else 0
             if run == limit:
                 yield ladder.finding(
-                    rung.step, f"{limit} steps in a row ask no more than the steps before them",
+                    rung.step,
+                    f"{limit} steps in a row ask no more than the steps before them",
                     "each step should ask slightly more than the last (seed 001: too small, "
                     "stagnation); merge these steps or follow them with the next real ask",
                 )
@@ -263,7 +287,8 @@ def no_value(ladder: Ladder) -> Iterator[Finding]:
     for step in ladder.steps:
         if step.value is None:
             yield ladder.finding(
-                step, "the step does not say what the visitor gets",
+                step,
+                "the step does not say what the visitor gets",
                 "add `value:` in the visitor's words, e.g. 'A 6-minute read that shows where "
                 "deals stall'",
             )
@@ -278,12 +303,15 @@ def no_next_step(ladder: Ladder) -> Iterator[Finding]:
             continue
         if not ladder.targets(step):
             yield ladder.finding(
-                step, "the step leads nowhere: no next step", "set `next:` to the step that "
-                "follows, so the visitor always has one clear way on", "next",
+                step,
+                "the step leads nowhere: no next step",
+                "set `next:` to the step that follows, so the visitor always has one clear way on",
+                "next",
             )
         if step.cta is None:
             yield ladder.finding(
-                step, "the step has no call to action",
+                step,
+                "the step has no call to action",
                 "add `cta:` that names what comes next, e.g. 'Show me the checklist'",
             )
 
@@ -302,16 +330,20 @@ def ladder_length(ladder: Ladder) -> Iterator[Finding]:
     if low == 0 or high > 8:
         n = 0 if low == 0 else high
         yield ladder.finding(
-            macro, f"{n} micro steps before the macro conversion",
-            "build a ladder of 2 to 4 small steps before the big ask (seed 000)", "macro",
+            macro,
+            f"{n} micro steps before the macro conversion",
+            "build a ladder of 2 to 4 small steps before the big ask (seed 000)",
+            "macro",
             severity=ERROR,
         )
     elif low < 2 or high > 4:
         n = low if low < 2 else high
         yield ladder.finding(
-            macro, f"{n} micro step{'s' if n != 1 else ''} before the macro conversion on some path",
+            macro,
+            f"{n} micro step{'s' if n != 1 else ''} before the macro conversion on some path",
             "2 to 4 small steps before the big conversion usually works best (seed 000); "
-            "merge steps or add a bridge", "macro",
+            "merge steps or add a bridge",
+            "macro",
         )
 
 
@@ -322,7 +354,8 @@ def early_payment(ladder: Ladder) -> Iterator[Finding]:
         for rung in ladder.rungs(path):
             if charges_money(rung.step) and not rung.value_before:
                 yield ladder.finding(
-                    rung.step, "asks for money before any earlier step delivered value",
+                    rung.step,
+                    "asks for money before any earlier step delivered value",
                     "put a free step that delivers value (a guide, a checklist, a quiz result) "
                     "before the first payment",
                 )
@@ -343,9 +376,11 @@ def pushy_cta(ladder: Ladder) -> Iterator[Finding]:
     for step in ladder.steps:
         if step.cta and not step.macro and PUSHY.search(step.cta):
             yield ladder.finding(
-                step, f"high-pressure call to action: \"{step.cta}\"",
+                step,
+                f'high-pressure call to action: "{step.cta}"',
                 "name what the visitor gets instead, e.g. 'Get my free guide' or 'Show me my "
-                "result' (seed 000: 'Learn More' instead of 'Buy Now')", "cta",
+                "result' (seed 000: 'Learn More' instead of 'Buy Now')",
+                "cta",
             )
 
 
@@ -355,7 +390,8 @@ def slow_entry(ladder: Ladder) -> Iterator[Finding]:
     cost = step_cost(ladder.entry, ladder.spec)
     if cost.entry_seconds > 10:
         yield ladder.finding(
-            ladder.entry, f"the first yes takes about {cost.entry_seconds} seconds",
+            ladder.entry,
+            f"the first yes takes about {cost.entry_seconds} seconds",
             "a micro-commitment should take less than 10 seconds (seed 000); split it into "
             "screens or start with a click",
         )
@@ -367,8 +403,10 @@ def form_without_progress(ladder: Ladder) -> Iterator[Finding]:
     for step in ladder.steps:
         if isinstance(step, Form) and len(step.screens) > 1 and not step.progress:
             yield ladder.finding(
-                step, f"a {len(step.screens)}-screen form without its progress indicator",
-                "set `progress: true` so visitors see 'Step 2 of 3' (seed 000)", "progress",
+                step,
+                f"a {len(step.screens)}-screen form without its progress indicator",
+                "set `progress: true` so visitors see 'Step 2 of 3' (seed 000)",
+                "progress",
             )
 
 
@@ -383,24 +421,31 @@ def broken_ladder(ladder: Ladder) -> Iterator[Finding]:
             back = [s for s in ladder.successors(step) if s in path[: path.index(step) + 1]]
             for target in back:
                 yield ladder.finding(
-                    step, f"leads back to '{target.key}': the ladder goes round in a loop",
-                    "a ladder only climbs; send the visitor to a later step", "next",
+                    step,
+                    f"leads back to '{target.key}': the ladder goes round in a loop",
+                    "a ladder only climbs; send the visitor to a later step",
+                    "next",
                 )
     for step in ladder.steps:
         if step.key not in ladder.reachable:
             yield ladder.finding(
-                step, "no path from the first step reaches this step",
+                step,
+                "no path from the first step reaches this step",
                 "point a `next:` at it, or remove it",
             )
     if not ladder.macros:
         yield ladder.finding(
-            None, "no step is the macro conversion",
-            "mark the big yes at the end with `macro: true`", "steps",
+            None,
+            "no step is the macro conversion",
+            "mark the big yes at the end with `macro: true`",
+            "steps",
         )
     for extra in ladder.macros[1:]:
         yield ladder.finding(
-            extra, f"a second macro conversion (the first is '{ladder.macros[0].key}')",
-            "a funnel has one macro conversion; make the others micro steps", "macro",
+            extra,
+            f"a second macro conversion (the first is '{ladder.macros[0].key}')",
+            "a funnel has one macro conversion; make the others micro steps",
+            "macro",
         )
 
 
@@ -410,16 +455,19 @@ def _unknown_targets(ladder: Ladder) -> Iterator[Finding]:
             if key not in ladder.index:
                 where = ("next",) if isinstance(step.next, str) else ("next", i, "step")
                 yield ladder.finding(
-                    step, f"`next` names an unknown step '{key}'",
-                    f"use one of: {', '.join(ladder.index)}", *where,
+                    step,
+                    f"`next` names an unknown step '{key}'",
+                    f"use one of: {', '.join(ladder.index)}",
+                    *where,
                 )
-        checkout_offer = getattr(step, "offer", None)
-        if step.kind == "checkout" and checkout_offer is not None:
-            if not isinstance(ladder.spec.step(checkout_offer), Offer):
-                yield ladder.finding(
-                    step, f"`offer` names '{checkout_offer}', which is not an offer step",
-                    "name the key of the offer step whose order this checkout completes", "offer",
-                )
+        checkout_offer = getattr(step, "offer", None) if step.kind == "checkout" else None
+        if checkout_offer is not None and not isinstance(ladder.spec.step(checkout_offer), Offer):
+            yield ladder.finding(
+                step,
+                f"`offer` names '{checkout_offer}', which is not an offer step",
+                "name the key of the offer step whose order this checkout completes",
+                "offer",
+            )
 
 
 def _bad_routes(ladder: Ladder) -> Iterator[Finding]:
@@ -430,18 +478,30 @@ def _bad_routes(ladder: Ladder) -> Iterator[Finding]:
             if route.when is None:
                 if i != len(step.next) - 1:
                     yield ladder.finding(
-                        step, "a route without a condition comes before other routes, which "
-                        "can then never be taken", "put the default route last", "next", i,
+                        step,
+                        "a route without a condition comes before other routes, which "
+                        "can then never be taken",
+                        "put the default route last",
+                        "next",
+                        i,
                     )
                 continue
             problem = _route_problem(step, route.when)
             if problem:
-                yield ladder.finding(step, problem, "route on this step's own quiz outcomes "
-                                     "or answers", "next", i, "when")
+                yield ladder.finding(
+                    step,
+                    problem,
+                    "route on this step's own quiz outcomes or answers",
+                    "next",
+                    i,
+                    "when",
+                )
         if step.next[-1].when is not None:
             yield ladder.finding(
-                step, "every route has a condition, so some visitors have no next step",
-                "end the list with a route that has no `when` (the default)", "next",
+                step,
+                "every route has a condition, so some visitors have no next step",
+                "end the list with a route that has no `when` (the default)",
+                "next",
             )
 
 
@@ -471,9 +531,11 @@ def long_first_call(ladder: Ladder) -> Iterator[Finding]:
             minutes = _call_minutes(rung.step)
             if minutes > 30 and not rung.value_before:
                 yield ladder.finding(
-                    rung.step, f"a {minutes}-minute call before the visitor got any value",
+                    rung.step,
+                    f"a {minutes}-minute call before the visitor got any value",
                     "time-box the first human step to 15 minutes (seed 003) and deliver value "
-                    "before it", "duration",
+                    "before it",
+                    "duration",
                 )
 
 
@@ -491,7 +553,8 @@ def unbounded_guarantee(ladder: Ladder) -> Iterator[Finding]:
     for step in ladder.steps:
         if isinstance(step, Offer) and step.guarantee and step.guarantee.days is None:
             yield ladder.finding(
-                step, "the money-back guarantee has no time window",
+                step,
+                "the money-back guarantee has no time window",
                 "give it a window, e.g. `guarantee: {days: 30}` (seed 003: 30 or 60 days)",
                 "guarantee",
             )

@@ -49,8 +49,12 @@ def load_funnel(sourced: SourcedSpec) -> Loaded:
         funnel.name = spec.name
         funnel.save(update_fields=["name"])
         version = FunnelVersion.objects.create(
-            funnel=funnel, number=(latest.number + 1) if latest else 1, digest=digest,
-            spec_json=data, source=sourced.text, source_file=str(sourced.file),
+            funnel=funnel,
+            number=(latest.number + 1) if latest else 1,
+            digest=digest,
+            spec_json=data,
+            source=sourced.text,
+            source_file=str(sourced.file),
         )
         Step.objects.bulk_create(_step_rows(version, sourced, spec))
     return Loaded(spec.funnel, version.number, created=True, steps=len(spec.steps))
@@ -92,7 +96,14 @@ def _step_rows(version: FunnelVersion, sourced: SourcedSpec, spec: FunnelSpec) -
         for rung in ladder.rungs(path):
             costs.setdefault(rung.step.key, rung.cost.total)
     return [
-        Step(version=version, key=step.key, kind=step.kind, position=i, title=step.title,
-             macro=step.macro, commitment_cost=costs.get(step.key) or step_cost(step, spec).total)
+        Step(
+            version=version,
+            key=step.key,
+            kind=step.kind,
+            position=i,
+            title=step.title,
+            macro=step.macro,
+            commitment_cost=costs.get(step.key) or step_cost(step, spec).total,
+        )
         for i, step in enumerate(spec.steps)
     ]

@@ -5,63 +5,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Funnel',
+            name="Funnel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='FunnelVersion',
+            name="FunnelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('digest', models.CharField(help_text='SHA-256 of the canonical spec', max_length=64)),
-                ('spec_json', models.JSONField()),
-                ('source', models.TextField(help_text='the YAML as it was loaded')),
-                ('source_file', models.CharField(blank=True, max_length=1000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('funnel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='funnels.funnel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "digest",
+                    models.CharField(help_text="SHA-256 of the canonical spec", max_length=64),
+                ),
+                ("spec_json", models.JSONField()),
+                ("source", models.TextField(help_text="the YAML as it was loaded")),
+                ("source_file", models.CharField(blank=True, max_length=1000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "funnel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="funnels.funnel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['funnel', '-number'],
+                "ordering": ["funnel", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='Step',
+            name="Step",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=64)),
-                ('kind', models.CharField(max_length=16)),
-                ('position', models.PositiveSmallIntegerField()),
-                ('title', models.CharField(max_length=500)),
-                ('macro', models.BooleanField(default=False)),
-                ('commitment_cost', models.FloatField(help_text='commitment points along the main path')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='funnels.funnelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=64)),
+                ("kind", models.CharField(max_length=16)),
+                ("position", models.PositiveSmallIntegerField()),
+                ("title", models.CharField(max_length=500)),
+                ("macro", models.BooleanField(default=False)),
+                (
+                    "commitment_cost",
+                    models.FloatField(help_text="commitment points along the main path"),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="funnels.funnelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['version', 'position'],
+                "ordering": ["version", "position"],
             },
         ),
         migrations.AddConstraint(
-            model_name='funnelversion',
-            constraint=models.UniqueConstraint(fields=('funnel', 'number'), name='one_number_per_version'),
+            model_name="funnelversion",
+            constraint=models.UniqueConstraint(
+                fields=("funnel", "number"), name="one_number_per_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='step',
-            constraint=models.UniqueConstraint(fields=('version', 'key'), name='one_key_per_version'),
+            model_name="step",
+            constraint=models.UniqueConstraint(
+                fields=("version", "key"), name="one_key_per_version"
+            ),
         ),
     ]

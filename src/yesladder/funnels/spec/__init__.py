@@ -58,9 +58,9 @@ def parse_spec(text: str, file: str = "<spec>") -> SourcedSpec:
     except YamlProblem as problem:
         raise SpecError([SpecProblem(file, problem.line, problem.field, problem.message)]) from None
     if not isinstance(data, dict):
-        raise SpecError([SpecProblem(
-            file, 1, "", "a funnel spec is a mapping that starts with `funnel: key`"
-        )])
+        raise SpecError(
+            [SpecProblem(file, 1, "", "a funnel spec is a mapping that starts with `funnel: key`")]
+        )
     try:
         spec = FunnelSpec.model_validate(data)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ import datetime as dt
 import difflib
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,7 +16,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PositiveInt,
     PlainSerializer,
     model_serializer,
     model_validator,
@@ -51,6 +50,8 @@ class Strict(BaseModel):
             if str(key) not in allowed:
                 close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
+                if " " in str(key):
+                    hint = "; is there a comma inside a {...} value? quote that text"
                 raise PydanticCustomError(
                     "unknown_field",
                     "unknown field '{field}'{hint} (allowed here: {allowed})",
@@ -71,7 +72,8 @@ def _duration(value: Any) -> dt.timedelta:
     match = DURATION_RE.match(str(value)) if isinstance(value, str) else None
     if not match:
         raise PydanticCustomError(
-            "duration", "expected a duration such as 30m, 48h, 14d or 2w, got '{value}'",
+            "duration",
+            "expected a duration such as 30m, 48h, 14d or 2w, got '{value}'",
             {"value": value},
         )
     return dt.timedelta(seconds=int(match[1]) * DURATION_UNITS[match[2]])
@@ -190,9 +192,13 @@ class AskedField(Strict):
             internal = {"builtin", "points"} & set(value)
             if internal:
                 raise PydanticCustomError(
-                    "unknown_field", "unknown field '{field}'{hint} (allowed here: {allowed})",
-                    {"field": internal.pop(), "hint": "",
-                     "allowed": "key, label, type, options, sensitivity, required, seconds"},
+                    "unknown_field",
+                    "unknown field '{field}'{hint} (allowed here: {allowed})",
+                    {
+                        "field": internal.pop(),
+                        "hint": "",
+                        "allowed": "key, label, type, options, sensitivity, required, seconds",
+                    },
                 )
             if value.get("key") in KNOWN_FIELDS:
                 raise PydanticCustomError(
@@ -207,7 +213,9 @@ class Ask(Strict):
     """What a step asks of the visitor, besides attention."""
 
     fields: list[AskedField] = Field(default_factory=list, max_length=30)
-    effort: int | None = Field(default=None, ge=0, le=7200, description="seconds, overrides the estimate")
+    effort: int | None = Field(
+        default=None, ge=0, le=7200, description="seconds, overrides the estimate"
+    )
 
 
 # --- where the ladder goes next --------------------------------------------------------------
@@ -273,8 +281,10 @@ class Content(StepBase):
     def _body_or_file(self) -> "Content":
         if self.url is None and (self.body is None) == (self.file is None):
             raise PydanticCustomError(
-                "content", "give the article as `body` (Markdown) or `file` (a .md path), "
-                "or `url` when it is hosted elsewhere", {},
+                "content",
+                "give the article as `body` (Markdown) or `file` (a .md path), "
+                "or `url` when it is hosted elsewhere",
+                {},
             )
         return self
 
@@ -376,8 +386,12 @@ class Quiz(StepBase):
                         "quiz_scores",
                         "question '{q}', option '{o}' scores unknown outcome(s) {u}; "
                         "outcomes are: {known}",
-                        {"q": question.key, "o": option.key, "u": ", ".join(sorted(unknown)),
-                         "known": ", ".join(sorted(outcomes))},
+                        {
+                            "q": question.key,
+                            "o": option.key,
+                            "u": ", ".join(sorted(unknown)),
+                            "known": ", ".join(sorted(outcomes)),
+                        },
                     )
         return self
 
@@ -396,7 +410,8 @@ def _timezone(value: str) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise PydanticCustomError(
-            "timezone", "unknown time zone '{value}'; use an IANA name such as Europe/Berlin",
+            "timezone",
+            "unknown time zone '{value}'; use an IANA name such as Europe/Berlin",
             {"value": value},
         ) from None
     return value
@@ -429,13 +444,15 @@ WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 def _window(value: Any) -> str:
     if not isinstance(value, str) or not WINDOW_RE.match(value.replace(" ", "")):
         raise PydanticCustomError(
-            "window", "expected a time window such as \"09:00-12:30\" (quoted), got '{value}'",
+            "window",
+            "expected a time window such as \"09:00-12:30\" (quoted), got '{value}'",
             {"value": value},
         )
     start, end = value.replace(" ", "").split("-")
     if start >= end:
-        raise PydanticCustomError("window", "the window '{value}' ends before it starts",
-                                  {"value": value})
+        raise PydanticCustomError(
+            "window", "the window '{value}' ends before it starts", {"value": value}
+        )
     return value.replace(" ", "")
 
 
@@ -539,21 +556,30 @@ class Offer(StepBase):
         start = dt.timedelta(0)
         schedule: list[Payment] = []
         if self.trial:
-            schedule.append(Payment(after=start, amount=self.trial.price,
-                                    label=f"{self.trial.days}-day trial"))
+            schedule.append(
+                Payment(after=start, amount=self.trial.price, label=f"{self.trial.days}-day trial")
+            )
             start = dt.timedelta(days=self.trial.days)
         if self.price is not None:
             schedule.append(Payment(after=start, amount=self.price, label="price"))
         if self.instalments:
             n = self.instalments.count
             schedule += [
-                Payment(after=start + i * self.instalments.every, amount=self.instalments.amount,
-                        label=f"instalment {i + 1} of {n}")
+                Payment(
+                    after=start + i * self.instalments.every,
+                    amount=self.instalments.amount,
+                    label=f"instalment {i + 1} of {n}",
+                )
                 for i in range(n)
             ]
         for i, phase in enumerate(self.phases or []):
-            schedule.append(Payment(after=start + phase.after, amount=phase.amount,
-                                    label=phase.label or f"phase {i + 1}"))
+            schedule.append(
+                Payment(
+                    after=start + phase.after,
+                    amount=phase.amount,
+                    label=phase.label or f"phase {i + 1}",
+                )
+            )
         return schedule
 
 
@@ -567,19 +593,34 @@ class Checkout(StepBase):
     def _offer_or_price(self) -> "Checkout":
         if (self.offer is None) == (self.price is None):
             raise PydanticCustomError(
-                "checkout", "give `offer` (the offer step whose order this completes) "
-                "or `price` (a purchase of its own), not both", {},
+                "checkout",
+                "give `offer` (the offer step whose order this completes) "
+                "or `price` (a purchase of its own), not both",
+                {},
             )
         return self
 
     def payments(self) -> list[Payment]:
-        return [] if self.price is None else [
-            Payment(after=dt.timedelta(0), amount=self.price, label="price")
-        ]
+        return (
+            []
+            if self.price is None
+            else [Payment(after=dt.timedelta(0), amount=self.price, label="price")]
+        )
 
 
 Step = Annotated[
-    Union[Content, Video, Optin, Form, Magnet, Quiz, Poll, Event, Booking, Share, Offer, Checkout],
+    Content
+    | Video
+    | Optin
+    | Form
+    | Magnet
+    | Quiz
+    | Poll
+    | Event
+    | Booking
+    | Share
+    | Offer
+    | Checkout,
     Field(discriminator="kind"),
 ]
 
@@ -616,7 +657,8 @@ class FunnelSpec(Strict):
         for step in self.steps:
             if step.key in seen:
                 raise PydanticCustomError(
-                    "duplicate_step", "two steps share the key '{key}'; step keys must be unique",
+                    "duplicate_step",
+                    "two steps share the key '{key}'; step keys must be unique",
                     {"key": step.key},
                 )
             seen.add(step.key)
@@ -625,9 +667,9 @@ class FunnelSpec(Strict):
                     Decimal(1).scaleb(-currency_exponent(self.currency))
                 ):
                     raise PydanticCustomError(
-                        "money_precision", "step '{key}': {amount} has more decimals than {cur} "
-                        "allows", {"key": step.key, "amount": str(payment.amount),
-                                   "cur": self.currency},
+                        "money_precision",
+                        "step '{key}': {amount} has more decimals than {cur} allows",
+                        {"key": step.key, "amount": str(payment.amount), "cur": self.currency},
                     )
         return self
 

@@ -79,7 +79,9 @@ def _walk(node: yaml.Node, path: Path, positions: Positions, budget: _Budget) ->
             line = key_node.start_mark.line + 1
             if key in seen and key != "<<":
                 raise YamlProblem(
-                    line, dotted(path + (key,)), f"duplicate key '{key}' (first on line {seen[key]})"
+                    line,
+                    dotted(path + (key,)),
+                    f"duplicate key '{key}' (first on line {seen[key]})",
                 )
             seen[key] = line
             positions.lines[path + (key,)] = line
@@ -110,7 +112,6 @@ def _key_on_line(text: str, line: int) -> str:
         if ":" in stripped and not stripped.startswith("#"):
             return stripped.split(":", 1)[0].strip().strip("'\"")
     return ""
-
 
 
 def dotted(path: Path) -> str:

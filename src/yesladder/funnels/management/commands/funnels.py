@@ -17,8 +17,13 @@ class Command(BaseCommand):
         funnels = Funnel.objects.all()
         for funnel in funnels:
             version = funnel.current_version()
-            table.add_row(funnel.key, funnel.name, str(version.number), str(version.steps.count()),
-                          version.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+            table.add_row(
+                funnel.key,
+                funnel.name,
+                str(version.number),
+                str(version.steps.count()),
+                version.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            )
         console = Console(file=self.stdout, highlight=False)
         if funnels:
             console.print(table)

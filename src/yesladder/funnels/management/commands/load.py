@@ -13,8 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
-        parser.add_argument("--strict", action="store_true",
-                            help="refuse a funnel that has lint errors")
+        parser.add_argument(
+            "--strict", action="store_true", help="refuse a funnel that has lint errors"
+        )
 
     def handle(self, *args, files: list[Path], strict: bool, **options):
         migrate_embedded()
@@ -25,8 +26,10 @@ class Command(BaseCommand):
                 lint.check_settings(sourced)
                 errors = [f for f in lint.lint(sourced) if f.severity == lint.ERROR]
                 if errors and strict:
-                    raise CommandError(f"{path}: {len(errors)} lint error(s); run "
-                                       f"`yesladder lint {path}` (not loaded: --strict)")
+                    raise CommandError(
+                        f"{path}: {len(errors)} lint error(s); run "
+                        f"`yesladder lint {path}` (not loaded: --strict)"
+                    )
                 loaded = load_funnel(sourced)
             except SpecError as exc:
                 self.stderr.write(str(exc))
@@ -36,8 +39,11 @@ class Command(BaseCommand):
                 self.stderr.write(str(exc))
                 failed.append(str(path))
                 continue
-            state = (f"stored as version {loaded.version}" if loaded.created
-                     else f"unchanged (version {loaded.version})")
+            state = (
+                f"stored as version {loaded.version}"
+                if loaded.created
+                else f"unchanged (version {loaded.version})"
+            )
             note = f"; {len(errors)} lint error(s), see `yesladder lint {path}`" if errors else ""
             self.stdout.write(f"{loaded.funnel}: {state}, {loaded.steps} steps{note}")
         if failed:
