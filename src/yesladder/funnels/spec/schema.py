@@ -635,8 +635,16 @@ class LintSettings(Strict):
 
 
 class Benchmark(Strict):
+    """The expected conversion from the previous step, in percent (seed 003's ranges)."""
+
     low: Annotated[float, Field(ge=0, le=100)]
     high: Annotated[float, Field(ge=0, le=100)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Benchmark":
+        if self.low > self.high:
+            raise PydanticCustomError("benchmark", "`low` must not be above `high`", {})
+        return self
 
 
 class FunnelSpec(Strict):
@@ -671,6 +679,17 @@ class FunnelSpec(Strict):
                         "step '{key}': {amount} has more decimals than {cur} allows",
                         {"key": step.key, "amount": str(payment.amount), "cur": self.currency},
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _benchmarks_name_steps(self) -> "FunnelSpec":
+        unknown = set(self.benchmarks) - {s.key for s in self.steps}
+        if unknown:
+            raise PydanticCustomError(
+                "benchmark_step",
+                "`benchmarks` names unknown step(s) {unknown}; use step keys",
+                {"unknown": ", ".join(sorted(unknown))},
+            )
         return self
 
     def step(self, key: str) -> StepBase | None:
