@@ -76,15 +76,7 @@ class Ladder:
     # --- structure ---
 
     def targets(self, step: StepBase) -> list[str]:
-        """The step keys `step` can lead to; a missing `next` leads to the following step."""
-        if not step.next_is_explicit():
-            following = self.index[step.key] + 1
-            return [self.steps[following].key] if following < len(self.steps) else []
-        if step.next is None:
-            return []
-        if isinstance(step.next, str):
-            return [step.next]
-        return [route.step for route in step.next]
+        return self.spec.targets(step)
 
     def successors(self, step: StepBase) -> list[StepBase]:
         return [self.steps[self.index[k]] for k in self.targets(step) if k in self.index]

@@ -694,3 +694,28 @@ class FunnelSpec(Strict):
 
     def step(self, key: str) -> StepBase | None:
         return next((s for s in self.steps if s.key == key), None)
+
+    def targets(self, step: StepBase) -> list[str]:
+        """Every step key `step` can lead to; a missing `next` leads to the following step."""
+        if not step.next_is_explicit():
+            position = self.steps.index(step) + 1
+            return [self.steps[position].key] if position < len(self.steps) else []
+        if step.next is None:
+            return []
+        if isinstance(step.next, str):
+            return [step.next]
+        return [route.step for route in step.next]
+
+    def route(self, step: StepBase, outcome: str = "", answers: dict | None = None) -> str | None:
+        """The step a visitor goes to after `step`, given their quiz outcome and answers."""
+        if not isinstance(step.next, list):
+            targets = self.targets(step)
+            return targets[0] if targets else None
+        answers = answers or {}
+        for route in step.next:
+            when = route.when
+            if when is None or (when.outcome is not None and when.outcome == outcome):
+                return route.step
+            if when.answer is not None and answers.get(when.answer.question) == when.answer.option:
+                return route.step
+        return None

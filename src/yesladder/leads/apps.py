@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LeadsConfig(AppConfig):
+    name = "yesladder.leads"
+    verbose_name = "Visitors and leads"

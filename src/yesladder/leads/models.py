@@ -1,0 +1,74 @@
+"""Who walks the ladder: anonymous visitors (a first-party cookie) and leads (an email).
+
+A visitor becomes part of a lead when it gives an email; its earlier history is stitched into
+the lead (tracking.services.stitch).
+"""
+
+import uuid
+
+from django.db import models
+
+
+class Lead(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting for double opt-in confirmation"
+        CONFIRMED = "confirmed", "consented"
+
+    email = models.EmailField(max_length=254, unique=True, help_text="normalised: lower case")
+    profile = models.JSONField(default=dict, blank=True, help_text="fields given, by field key")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def known_fields(self) -> set[str]:
+        return {"email"} | {key for key, value in self.profile.items() if value not in ("", None)}
+
+
+class Visitor(models.Model):
+    """One browser or device, identified by a random first-party cookie."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="visitors"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    is_bot = models.BooleanField(default=False)
+    user_agent = models.CharField(max_length=512, blank=True)
+    # First touch: where the visitor first came from.
+    landing_url = models.CharField(max_length=2000, blank=True)
+    referrer = models.CharField(max_length=2000, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class Consent(models.Model):
+    """Proof of consent: what the visitor was shown, when, where, and the confirmation."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consents")
+    funnel_version = models.ForeignKey(
+        "funnels.FunnelVersion", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    step_key = models.CharField(max_length=64, blank=True)
+    text = models.CharField(max_length=500)
+    page_url = models.CharField(max_length=2000)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    double_optin = models.BooleanField(default=False)
+    given_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-given_at"]

@@ -1,0 +1,99 @@
+"""Visitors, leads and identity stitching."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.db import transaction
+from django.utils import timezone
+
+from yesladder.leads.models import Consent, Lead, Visitor
+from yesladder.tracking.bots import is_bot
+from yesladder.tracking.models import Event
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+MAX_PROFILE_VALUE = 200
+
+
+class InvalidEmail(ValueError):
+    pass
+
+
+def normalise_email(raw: str) -> str:
+    email = (raw or "").strip().lower()
+    if len(email) > 254:
+        raise InvalidEmail("That email address is too long.")
+    try:
+        EmailValidator()(email)
+    except ValidationError:
+        raise InvalidEmail("Please enter a valid email address, like name@example.com.") from None
+    return email
+
+
+def new_visitor(user_agent: str, landing_url: str, referrer: str, query: dict) -> Visitor:
+    """A visitor's first touch: where it landed and where it came from."""
+    return Visitor.objects.create(
+        user_agent=user_agent[:512],
+        is_bot=is_bot(user_agent),
+        landing_url=landing_url[:2000],
+        referrer=referrer[:2000],
+        **{field: str(query.get(field, ""))[:200] for field in UTM_FIELDS},
+    )
+
+
+@dataclass(frozen=True)
+class ConsentGiven:
+    text: str
+    page_url: str
+    ip: str | None
+    user_agent: str
+    double_optin: bool
+    version_id: int | None
+    step_key: str
+
+
+def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven | None) -> Lead:
+    """Attach the visitor to the lead with this email, fill its profile, stitch its history."""
+    with transaction.atomic():
+        lead, created = Lead.objects.select_for_update().get_or_create(
+            email=email,
+            defaults={
+                "status": Lead.Status.PENDING
+                if consent and consent.double_optin
+                else Lead.Status.CONFIRMED
+            },
+        )
+        given = {k: str(v)[:MAX_PROFILE_VALUE] for k, v in fields.items() if v not in ("", None)}
+        if given.items() - lead.profile.items():
+            lead.profile = {**lead.profile, **given}
+            lead.save(update_fields=["profile"])
+        if consent is not None:
+            Consent.objects.create(
+                lead=lead,
+                funnel_version_id=consent.version_id,
+                step_key=consent.step_key,
+                text=consent.text,
+                page_url=consent.page_url[:2000],
+                ip=consent.ip,
+                user_agent=consent.user_agent[:512],
+                double_optin=consent.double_optin,
+            )
+        stitch(visitor, lead)
+    return lead
+
+
+def stitch(visitor: Visitor, lead: Lead) -> None:
+    """The visitor's anonymous history becomes the lead's history."""
+    if visitor.lead_id != lead.pk:
+        visitor.lead = lead
+        visitor.save(update_fields=["lead", "last_seen_at"])
+    Event.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
+
+
+def confirm(lead: Lead) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        Lead.objects.filter(pk=lead.pk, confirmed_at__isnull=True).update(
+            status=Lead.Status.CONFIRMED, confirmed_at=now
+        )
+        lead.consents.filter(confirmed_at__isnull=True).update(confirmed_at=now)

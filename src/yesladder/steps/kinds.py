@@ -1,0 +1,274 @@
+"""What each step kind shows and what it does with a visitor's answer.
+
+Views stay thin: they resolve the `Page`, then call `context` to render and `submit` on POST.
+Everything a visitor sends is validated here and answered with a message on the same page.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import markdown
+import nh3
+from django.core import signing
+from django.http import HttpRequest
+from django.urls import reverse
+
+from yesladder.funnels.spec.schema import Magnet, Optin, Poll, Quiz
+from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
+from yesladder.steps.flow import Page, complete
+from yesladder.tracking.events import EventName
+from yesladder.tracking.models import Event
+
+MAX_FIELD_LENGTH = 200
+DOWNLOAD_SALT = "yesladder.download"
+
+
+@dataclass
+class Submitted:
+    """The answer to a POST: where to go next, or what to fix on this page."""
+
+    redirect: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def step_url(page: Page, key: str, query: str = "") -> str:
+    url = reverse("steps:step", args=[page.journey.funnel.key, key])
+    return f"{url}?{query}" if query else url
+
+
+def render_markdown(text: str) -> str:
+    """Operator-written Markdown, sanitised all the same: a spec can come from anyone on a team."""
+    return nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
+
+
+def move_on(page: Page, outcome: str = "") -> Submitted:
+    following = complete(page, outcome)
+    return Submitted(
+        redirect=step_url(page, following or page.step.key, "" if following else "end=1")
+    )
+
+
+# --- asking for personal fields -------------------------------------------------------------
+
+
+def fields_to_ask(page: Page, fields) -> list:
+    """Progressive profiling: a field the lead already gave is never asked again."""
+    lead = page.journey.visitor.lead
+    known = lead.known_fields() if lead else set()
+    return [f for f in fields if f.key not in known]
+
+
+def read_fields(request: HttpRequest, fields) -> tuple[dict[str, str], dict[str, str]]:
+    values, errors = {}, {}
+    for f in fields:
+        value = request.POST.get(f.key, "").strip()[:MAX_FIELD_LENGTH]
+        values[f.key] = value
+        if f.key == "email":
+            try:
+                values["email"] = normalise_email(value)
+            except InvalidEmail as exc:
+                errors["email"] = str(exc)
+        elif f.required and not value:
+            errors[f.key] = f"Please fill in {f.label.lower()}."
+        elif f.options and value and value not in f.options:
+            errors[f.key] = f"Please choose one of the options for {f.label.lower()}."
+    return values, errors
+
+
+def take_fields(request: HttpRequest, page: Page, fields, consent_text: str = "") -> Submitted:
+    """Validate the fields, identify the visitor, keep the consent record."""
+    values, errors = read_fields(request, fields)
+    lead = page.journey.visitor.lead
+    if errors:
+        return Submitted(errors=errors, values=values)
+    email = values.pop("email", None) or (lead.email if lead else None)
+    if email is None:
+        return Submitted(errors={"email": "Please enter your email address."}, values=values)
+    consent = None
+    if "email" in {f.key for f in fields}:
+        double = page.spec.double_optin
+        if isinstance(page.step, Optin) and page.step.double_optin is not None:
+            double = page.step.double_optin
+        consent = ConsentGiven(
+            text=consent_text or "Send me what I asked for.",
+            page_url=request.build_absolute_uri(),
+            ip=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            double_optin=double,
+            version_id=page.version.pk,
+            step_key=page.step.key,
+        )
+    identify(page.journey.visitor, email, values, consent)
+    page.event(EventName.FIELDS_GIVEN, fields=sorted(values))
+    return Submitted()
+
+
+# --- the kinds ------------------------------------------------------------------------------
+
+
+def content_context(request: HttpRequest, page: Page) -> dict:
+    return {"body_html": render_markdown(page.step.body or "")}
+
+
+def continue_submit(request: HttpRequest, page: Page) -> Submitted:
+    page.event(EventName.CTA_CLICKED, cta=page.step.cta or "")
+    return move_on(page)
+
+
+def optin_context(request: HttpRequest, page: Page) -> dict:
+    return {"fields": fields_to_ask(page, page.step.asked_fields())}
+
+
+def optin_submit(request: HttpRequest, page: Page) -> Submitted:
+    step: Optin = page.step
+    result = take_fields(request, page, step.asked_fields(), step.consent)
+    if result.errors:
+        return result
+    page.event(EventName.OPTED_IN)
+    return move_on(page)
+
+
+def download_token(page: Page) -> str:
+    return signing.dumps(
+        {"v": page.version.pk, "s": page.step.key, "vis": str(page.journey.visitor_id)},
+        salt=DOWNLOAD_SALT,
+    )
+
+
+def magnet_context(request: HttpRequest, page: Page) -> dict:
+    step: Magnet = page.step
+    gate = fields_to_ask(page, step.asked_fields())
+    url = None if gate else reverse("steps:download", args=[download_token(page)])
+    return {"fields": gate, "download_url": url, "expires_days": step.asset.expires.days}
+
+
+def magnet_submit(request: HttpRequest, page: Page) -> Submitted:
+    if request.POST.get("action") == "unlock":
+        result = take_fields(request, page, fields_to_ask(page, page.step.asked_fields()))
+        return result if result.errors else Submitted(redirect=step_url(page, page.step.key))
+    if fields_to_ask(page, page.step.asked_fields()):
+        return Submitted(errors={"email": "Please tell us where to send it first."})
+    return continue_submit(request, page)
+
+
+def quiz_state(page: Page) -> dict[str, str]:
+    return page.journey.answers.get(page.step.key, {})
+
+
+def quiz_outcome(step: Quiz, answers: dict[str, str]) -> str:
+    """The outcome with the highest total; ties go to the outcome listed first."""
+    totals = Counter({o.key: 0 for o in step.outcomes})
+    for question in step.questions:
+        option = next((o for o in question.options if o.key == answers.get(question.key)), None)
+        if option:
+            totals.update(option.scores)
+    best = max(totals.values())
+    return next(o.key for o in step.outcomes if totals[o.key] == best)
+
+
+def quiz_context(request: HttpRequest, page: Page) -> dict:
+    step: Quiz = page.step
+    answers = quiz_state(page)
+    open_questions = [q for q in step.questions if q.key not in answers]
+    if open_questions:
+        question = open_questions[0]
+        number = step.questions.index(question) + 1
+        return {"question": question, "number": number, "count": len(step.questions)}
+    outcome = next(o for o in step.outcomes if o.key == quiz_outcome(step, answers))
+    lead = page.journey.visitor.lead
+    return {
+        "outcome": outcome,
+        "outcome_html": render_markdown(outcome.body),
+        "ask_email": step.result_by_email and lead is None,
+        "emailed": page.journey.visitor.events.filter(
+            name=EventName.RESULT_EMAILED, step_key=step.key
+        ).exists(),
+    }
+
+
+def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
+    step: Quiz = page.step
+    action = request.POST.get("action")
+    if action == "answer":
+        return answer_question(request, page, step)
+    answers = quiz_state(page)
+    if len(answers) < len(step.questions):
+        return Submitted(redirect=step_url(page, step.key))
+    outcome = quiz_outcome(step, answers)
+    if action == "email":
+        result = take_fields(request, page, [_email_field()], "Email me my result.")
+        if result.errors:
+            return result
+        page.event(EventName.RESULT_EMAILED, outcome=outcome)
+        return Submitted(redirect=step_url(page, step.key))
+    page.journey.outcome = outcome
+    page.event(EventName.QUIZ_COMPLETED, outcome=outcome)
+    return move_on(page, outcome)
+
+
+def answer_question(request: HttpRequest, page: Page, step) -> Submitted:
+    key, option = request.POST.get("question", ""), request.POST.get("option", "")
+    question = next((q for q in step.questions if q.key == key), None)
+    if question is None or option not in {o.key for o in question.options}:
+        return Submitted(errors={"option": "Please choose one of the answers."})
+    page.journey.answers = {**page.journey.answers, step.key: {**quiz_state(page), key: option}}
+    page.journey.save(update_fields=["answers", "updated_at"])
+    page.event(EventName.ANSWERED, question=key, option=option)
+    return Submitted(redirect=step_url(page, step.key))
+
+
+def _email_field():
+    from yesladder.funnels.spec.schema import AskedField
+
+    return AskedField.model_validate("email")
+
+
+def poll_context(request: HttpRequest, page: Page) -> dict:
+    step: Poll = page.step
+    chosen = quiz_state(page).get(step.key)
+    if not chosen:
+        return {"chosen": None}
+    counts = Counter(
+        Event.objects.filter(
+            funnel_version__funnel=page.version.funnel,
+            step_key=step.key,
+            name=EventName.POLL_ANSWERED,
+            is_bot=False,
+        ).values_list("properties__option", flat=True)
+    )
+    total = sum(counts.values()) or 1
+    tally = [
+        {"label": o.label, "percent": round(100 * counts[o.key] / total), "mine": o.key == chosen}
+        for o in step.options
+    ]
+    return {"chosen": chosen, "tally": tally if step.show_tally else None}
+
+
+def poll_submit(request: HttpRequest, page: Page) -> Submitted:
+    step: Poll = page.step
+    if request.POST.get("action") != "answer":
+        return continue_submit(request, page)
+    option = request.POST.get("option", "")
+    if option not in {o.key for o in step.options}:
+        return Submitted(errors={"option": "Please choose one of the answers."})
+    if not quiz_state(page):
+        page.journey.answers = {**page.journey.answers, step.key: {step.key: option}}
+        page.journey.save(update_fields=["answers", "updated_at"])
+        page.event(EventName.POLL_ANSWERED, option=option)
+    return Submitted(redirect=step_url(page, step.key))
+
+
+@dataclass(frozen=True)
+class Kind:
+    context: object
+    submit: object
+
+
+KINDS: dict[str, Kind] = {
+    "content": Kind(content_context, continue_submit),
+    "optin": Kind(optin_context, optin_submit),
+    "magnet": Kind(magnet_context, magnet_submit),
+    "quiz": Kind(quiz_context, quiz_submit),
+    "poll": Kind(poll_context, poll_submit),
+}

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from yesladder.steps import views
+
+app_name = "steps"
+urlpatterns = [
+    path("f/<slug:funnel>/", views.entry, name="entry"),
+    path("f/<slug:funnel>/<slug:step>/", views.step, name="step"),
+    path("d/<str:token>/", views.download, name="download"),
+]

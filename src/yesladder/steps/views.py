@@ -1,0 +1,115 @@
+"""The visitor's pages: parse the request, call the step kind, render. No logic lives here."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core import signing
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from yesladder.funnels.models import FunnelVersion
+from yesladder.leads.models import Visitor
+from yesladder.leads.services import new_visitor
+from yesladder.steps.flow import Page, journey_for, page_for
+from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS
+from yesladder.tracking.events import EventName
+from yesladder.tracking.services import record
+
+VISITOR_COOKIE = "yl_vid"
+VISITOR_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+
+
+def _visitor(request: HttpRequest) -> Visitor:
+    try:
+        visitor = Visitor.objects.filter(
+            pk=uuid.UUID(request.COOKIES.get(VISITOR_COOKIE, ""))
+        ).first()
+    except ValueError:
+        visitor = None
+    return visitor or new_visitor(
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        landing_url=request.build_absolute_uri(),
+        referrer=request.META.get("HTTP_REFERER", ""),
+        query=request.GET,
+    )
+
+
+def _remember(response: HttpResponse, visitor: Visitor) -> HttpResponse:
+    response.set_cookie(
+        VISITOR_COOKIE, str(visitor.pk), max_age=VISITOR_COOKIE_AGE, httponly=True,
+        samesite="Lax", secure=settings.HTTPS,
+    )  # fmt: skip
+    return response
+
+
+@require_GET
+def entry(request: HttpRequest, funnel: str) -> HttpResponse:
+    """The first step, or, for a visitor who came back, the step they stopped at."""
+    visitor = _visitor(request)
+    journey = journey_for(visitor, funnel)
+    first = journey.version.spec.steps[0].key
+    if journey.current_step != first:
+        return _remember(redirect(step_url_for(funnel, journey.current_step)), visitor)
+    return _remember(_show(request, page_for(journey, first)), visitor)
+
+
+@require_http_methods(["GET", "POST"])
+def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
+    visitor = _visitor(request)
+    page = page_for(journey_for(visitor, funnel), step)
+    if request.method == "POST":
+        result = KINDS[page.step.kind].submit(request, page)
+        if result.redirect:
+            return _remember(redirect(result.redirect), visitor)
+        return _remember(_show(request, page, result.errors, result.values), visitor)
+    return _remember(_show(request, page), visitor)
+
+
+def step_url_for(funnel: str, key: str) -> str:
+    from django.urls import reverse
+
+    return reverse("steps:step", args=[funnel, key])
+
+
+def _show(request: HttpRequest, page: Page, errors=None, values=None) -> HttpResponse:
+    if request.method == "GET" and not request.GET.get("end"):
+        page.event(EventName.STEP_VIEWED)
+    context = {
+        "page": page,
+        "step": page.step,
+        "spec": page.spec,
+        "errors": errors or {},
+        "values": values or {},
+        "ended": bool(request.GET.get("end")),
+        **KINDS[page.step.kind].context(request, page),
+    }
+    status = 400 if errors else 200
+    return render(request, f"yesladder/steps/{page.step.kind}.html", context, status=status)
+
+
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    """A lead magnet behind a signed link that expires."""
+    try:
+        claim = signing.loads(token, salt=DOWNLOAD_SALT, max_age=None)
+        version = FunnelVersion.objects.get(pk=claim["v"])
+    except (signing.BadSignature, FunnelVersion.DoesNotExist, KeyError, TypeError):
+        raise Http404("This download link is not valid.") from None
+    magnet = version.spec.step(claim["s"])
+    if magnet is None or magnet.kind != "magnet":
+        raise Http404("This download link is not valid.")
+    try:
+        signing.loads(token, salt=DOWNLOAD_SALT, max_age=magnet.asset.expires)
+    except signing.SignatureExpired:
+        return render(request, "yesladder/steps/expired.html", {"step": magnet}, status=410)
+    visitor = Visitor.objects.filter(pk=claim["vis"]).first()
+    if visitor:
+        record(EventName.DOWNLOADED, visitor, version, magnet.key, {"asset": magnet.asset.name})
+    if magnet.asset.url:
+        return redirect(magnet.asset.url)
+    path = (Path(settings.ASSETS_ROOT) / magnet.asset.file).resolve()
+    if not path.is_relative_to(Path(settings.ASSETS_ROOT).resolve()) or not path.is_file():
+        raise Http404("This file is no longer available.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

@@ -1,0 +1,32 @@
+"""The one place that defines event names. Pages, the tracking API and automation all use it."""
+
+from enum import StrEnum
+
+
+class EventName(StrEnum):
+    STEP_VIEWED = "step_viewed"
+    CTA_CLICKED = "cta_clicked"
+    STEP_COMPLETED = "step_completed"
+    OPTED_IN = "opted_in"
+    OPTIN_CONFIRMED = "optin_confirmed"
+    FIELDS_GIVEN = "fields_given"
+    ANSWERED = "answered"
+    QUIZ_COMPLETED = "quiz_completed"
+    RESULT_EMAILED = "result_emailed"
+    POLL_ANSWERED = "poll_answered"
+    DOWNLOADED = "downloaded"
+    VIDEO_PROGRESS = "video_progress"
+    READ_PROGRESS = "read_progress"
+    SHARED = "shared"
+    REFERRAL_ARRIVED = "referral_arrived"
+    # The steps that take time and money (issue 4).
+    REGISTERED = "registered"
+    ATTENDED = "attended"
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    CHECKOUT_STARTED = "checkout_started"
+    PAID = "paid"
+    INSTALMENT_PAID = "instalment_paid"
+    REFUNDED = "refunded"
+    TRIAL_CONVERTED = "trial_converted"
+    CONVERTED = "converted"

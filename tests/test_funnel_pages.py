@@ -1,0 +1,154 @@
+"""Walking the example funnels through Django's test client, step kind by step kind."""
+
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from yesladder.funnels.services import load_funnel
+from yesladder.funnels.spec import read_spec
+from yesladder.leads.models import Consent, Lead, Visitor
+from yesladder.tracking.models import Event, Journey
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+pytestmark = pytest.mark.django_db
+BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
+
+
+@pytest.fixture
+def b2b():
+    load_funnel(read_spec(EXAMPLES / "b2b-ladder.yaml"))
+    return Client(**BROWSER)
+
+
+def names(**filters) -> list[str]:
+    return list(Event.objects.filter(**filters).values_list("name", flat=True))
+
+
+def test_entry_page_shows_value_cta_and_progress_and_captures_utm(b2b):
+    response = b2b.get(
+        "/f/b2b-ladder/?utm_source=newsletter&utm_campaign=fall",
+        HTTP_REFERER="https://news.example.com/",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "The 5 leaks in your sales pipeline" in html
+    assert "A 6-minute read that shows where deals stall" in html
+    assert "Step 1 of 5" in html and "Show me the leak checklist" in html
+    visitor = Visitor.objects.get()
+    assert (visitor.utm_source, visitor.utm_campaign) == ("newsletter", "fall")
+    assert visitor.referrer == "https://news.example.com/" and not visitor.is_bot
+    assert names() == ["step_viewed"]
+
+
+def test_content_cta_moves_to_the_next_step(b2b):
+    b2b.get("/f/b2b-ladder/")
+    response = b2b.post("/f/b2b-ladder/guide/")
+    assert response.status_code == 302 and response["Location"] == "/f/b2b-ladder/checklist/"
+    journey = Journey.objects.get()
+    assert journey.done == ["guide"] and journey.current_step == "checklist"
+    assert names() == ["step_viewed", "cta_clicked", "step_completed"]
+
+
+def test_coming_back_resumes_where_the_visitor_left(b2b):
+    b2b.get("/f/b2b-ladder/")
+    b2b.post("/f/b2b-ladder/guide/")
+    response = b2b.get("/f/b2b-ladder/")
+    assert response["Location"] == "/f/b2b-ladder/checklist/"
+
+
+def test_magnet_gate_validates_and_keeps_what_was_typed(b2b):
+    b2b.get("/f/b2b-ladder/")
+    response = b2b.post(
+        "/f/b2b-ladder/checklist/",
+        {"action": "unlock", "email": "not-an-email", "first_name": "Ann"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Please enter a valid email address" in html and 'value="Ann"' in html
+    assert not Lead.objects.exists()
+
+
+def test_magnet_identifies_stitches_and_delivers_a_signed_download(b2b):
+    b2b.get("/f/b2b-ladder/")
+    b2b.post("/f/b2b-ladder/guide/")
+    response = b2b.post(
+        "/f/b2b-ladder/checklist/",
+        {"action": "unlock", "email": " Ann@Example.COM ", "first_name": "Ann"},
+    )
+    assert response.status_code == 302
+    lead = Lead.objects.get()
+    assert lead.email == "ann@example.com" and lead.profile == {"first_name": "Ann"}
+    assert Event.objects.filter(lead=lead).count() == Event.objects.count()  # history stitched
+    page = b2b.get("/f/b2b-ladder/checklist/").content.decode()
+    link = "/d/" + page.split('href="/d/')[1].split('"')[0]
+    download = b2b.get(link)
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+    assert "downloaded" in names()
+    assert b2b.get(link[:-3] + "xyz/").status_code == 404
+
+
+def test_quiz_one_question_per_screen_then_result_and_route(b2b):
+    b2b.get("/f/b2b-ladder/")
+    first = b2b.get("/f/b2b-ladder/assessment/").content.decode()
+    assert "Question 1 of 4" in first
+    for question, option in [
+        ("follow-up", "days"),
+        ("stages", "none"),
+        ("stalls", "first-call"),
+        ("review", "never"),
+    ]:
+        b2b.post(
+            "/f/b2b-ladder/assessment/",
+            {"action": "answer", "question": question, "option": option},
+        )
+    result = b2b.get("/f/b2b-ladder/assessment/").content.decode()
+    assert "Your pipeline leaks early" in result and "Email me my result" in result
+    b2b.post("/f/b2b-ladder/assessment/", {"action": "email", "email": "bo@example.com"})
+    assert Lead.objects.get().email == "bo@example.com"
+    assert "result_emailed" in names()
+    response = b2b.post("/f/b2b-ladder/assessment/", {"action": "continue"})
+    assert response["Location"] == "/f/b2b-ladder/strategy-session/"
+    assert Journey.objects.get().outcome == "leaky"
+
+
+def test_quiz_rejects_an_unknown_answer(b2b):
+    b2b.get("/f/b2b-ladder/")
+    response = b2b.post(
+        "/f/b2b-ladder/assessment/",
+        {"action": "answer", "question": "stages", "option": "<script>"},
+    )
+    assert response.status_code == 400
+    assert "<script>" not in response.content.decode()
+
+
+def test_optin_with_consent_record():
+    load_funnel(read_spec(EXAMPLES / "solo-ad.yaml"))
+    client = Client(**BROWSER)
+    assert "Get my free checklist" in client.get("/f/solo-ad/").content.decode()
+    response = client.post("/f/solo-ad/optin/", {"email": "cy@example.com"})
+    assert response["Location"] == "/f/solo-ad/freebie/"
+    lead = Lead.objects.get()
+    assert lead.status == Lead.Status.PENDING  # the funnel asks for double opt-in
+    consent = Consent.objects.get()
+    assert consent.text.startswith("Send me the checklist") and consent.double_optin
+    assert consent.page_url.endswith("/f/solo-ad/optin/")
+    assert "opted_in" in names()
+
+
+def test_unknown_funnel_and_step_are_404(b2b):
+    assert b2b.get("/f/nope/").status_code == 404
+    assert b2b.get("/f/b2b-ladder/nope/").status_code == 404
+
+
+def test_bots_are_flagged(b2b):
+    Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Googlebot/2.1)").get("/f/b2b-ladder/")
+    assert Visitor.objects.get().is_bot and Event.objects.get().is_bot
+
+
+def test_forms_need_csrf():
+    load_funnel(read_spec(EXAMPLES / "solo-ad.yaml"))
+    client = Client(enforce_csrf_checks=True, **BROWSER)
+    client.get("/f/solo-ad/")
+    assert client.post("/f/solo-ad/optin/", {"email": "a@example.com"}).status_code == 403
