@@ -152,3 +152,12 @@ def test_forms_need_csrf():
     client = Client(enforce_csrf_checks=True, **BROWSER)
     client.get("/f/solo-ad/")
     assert client.post("/f/solo-ad/optin/", {"email": "a@example.com"}).status_code == 403
+
+
+def test_markdown_is_rendered_and_sanitised(b2b):
+    from yesladder.steps.kinds import render_markdown
+
+    html = b2b.get("/f/b2b-ladder/").content.decode()
+    assert "<h2>1. Slow first follow-up</h2>" in html
+    cleaned = str(render_markdown("# Hi\n<script>alert(1)</script><img src=x onerror=alert(1)>"))
+    assert "<script" not in cleaned and "onerror" not in cleaned and "<h1>Hi</h1>" in cleaned

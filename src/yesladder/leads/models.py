@@ -72,3 +72,6 @@ class Consent(models.Model):
 
     class Meta:
         ordering = ["-given_at"]
+
+    def __str__(self) -> str:
+        return f"{self.lead} at {self.given_at:%Y-%m-%d %H:%M}"

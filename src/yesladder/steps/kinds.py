@@ -12,6 +12,7 @@ import nh3
 from django.core import signing
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from yesladder.funnels.spec.schema import Magnet, Optin, Poll, Quiz
 from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
@@ -37,9 +38,13 @@ def step_url(page: Page, key: str, query: str = "") -> str:
     return f"{url}?{query}" if query else url
 
 
-def render_markdown(text: str) -> str:
-    """Operator-written Markdown, sanitised all the same: a spec can come from anyone on a team."""
-    return nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
+def render_markdown(text: str) -> SafeString:
+    """Operator-written Markdown from the funnel spec (never visitor input), rendered to HTML.
+
+    nh3 strips scripts, event handlers and unknown tags first, so a spec written by anyone on
+    the team still cannot put script on a visitor's page; only that cleaned HTML is marked safe.
+    """
+    return mark_safe(nh3.clean(markdown.markdown(text, extensions=["sane_lists"])))  # noqa: S308
 
 
 def move_on(page: Page, outcome: str = "") -> Submitted:

@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from yesladder.database import migrate_embedded
+from yesladder.funnels.models import Funnel
+
+
+class Command(BaseCommand):
+    help = "Serve the funnel pages and the admin with a production server (granian, WSGI)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+        parser.add_argument("--threads", type=int, default=2, help="threads per process")
+
+    def handle(self, *args, host: str, port: int, workers: int, threads: int, **options):
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        migrate_embedded()
+        first = Funnel.objects.first()
+        where = f"http://{host}:{port}/f/{first.key}/" if first else f"http://{host}:{port}/admin/"
+        database = "SQLite in " + str(settings.HOME) if settings.EMBEDDED else "PostgreSQL"
+        self.stdout.write(f"yesladder is serving on {where} ({database}); Ctrl+C stops it")
+        Granian(
+            "yesladder.wsgi:application",
+            address=host,
+            port=port,
+            interface=Interfaces.WSGI,
+            workers=workers,
+            blocking_threads=threads,
+            log_level="warning",
+        ).serve()
