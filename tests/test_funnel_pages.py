@@ -161,3 +161,55 @@ def test_markdown_is_rendered_and_sanitised(b2b):
     assert "<h2>1. Slow first follow-up</h2>" in html
     cleaned = str(render_markdown("# Hi\n<script>alert(1)</script><img src=x onerror=alert(1)>"))
     assert "<script" not in cleaned and "onerror" not in cleaned and "<h1>Hi</h1>" in cleaned
+
+
+FORM_FUNNEL = """\
+funnel: profile
+name: Profile
+steps:
+  - {key: intro, kind: content, title: Intro, value: V, cta: Go, body: Hello}
+  - key: about-you
+    kind: form
+    title: About you
+    value: A plan that fits your team
+    cta: Show my plan
+    screens:
+      - {title: "Where should we send it?", fields: [email]}
+      - {fields: [company, role]}
+  - {key: plan, kind: offer, title: Plan, value: V, cta: Buy, price: 10, macro: true}
+"""
+
+
+@pytest.fixture
+def form_funnel(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(FORM_FUNNEL)
+    load_funnel(read_spec(path))
+    return Client(**BROWSER)
+
+
+def test_form_screens_with_progress_then_next_step(form_funnel):
+    form_funnel.get("/f/profile/")
+    first = form_funnel.get("/f/profile/about-you/").content.decode()
+    assert "Step 1 of 2" in first and 'name="email"' in first and 'name="company"' not in first
+    form_funnel.post("/f/profile/about-you/", {"email": "dee@example.com"})
+    second = form_funnel.get("/f/profile/about-you/").content.decode()
+    assert "Step 2 of 2" in second and 'name="company"' in second and 'name="email"' not in second
+    bad = form_funnel.post("/f/profile/about-you/", {"company": "Acme"})
+    assert bad.status_code == 400 and 'value="Acme"' in bad.content.decode()
+    done = form_funnel.post("/f/profile/about-you/", {"company": "Acme", "role": "CEO"})
+    assert done["Location"] == "/f/profile/plan/"
+    assert Lead.objects.get().profile == {"company": "Acme", "role": "CEO"}
+
+
+def test_form_never_asks_a_known_field_and_skips_when_all_known(form_funnel):
+    lead = Lead.objects.create(email="eve@example.com", profile={"company": "Beta"})
+    form_funnel.get("/f/profile/")
+    Visitor.objects.update(lead=lead)
+    page = form_funnel.get("/f/profile/about-you/").content.decode()
+    assert 'name="role"' in page and 'name="company"' not in page and 'name="email"' not in page
+    form_funnel.post("/f/profile/about-you/", {"role": "CTO"})
+    other = Client(**BROWSER)
+    other.get("/f/profile/")
+    Visitor.objects.filter(lead__isnull=True).update(lead=lead)
+    assert other.get("/f/profile/about-you/")["Location"] == "/f/profile/plan/"

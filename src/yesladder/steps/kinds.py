@@ -82,31 +82,42 @@ def read_fields(request: HttpRequest, fields) -> tuple[dict[str, str], dict[str,
 
 
 def take_fields(request: HttpRequest, page: Page, fields, consent_text: str = "") -> Submitted:
-    """Validate the fields, identify the visitor, keep the consent record."""
+    """Validate the fields, then keep them (see `keep_fields`)."""
     values, errors = read_fields(request, fields)
-    lead = page.journey.visitor.lead
     if errors:
         return Submitted(errors=errors, values=values)
-    email = values.pop("email", None) or (lead.email if lead else None)
+    return keep_fields(request, page, values, consent_text)
+
+
+def keep_fields(
+    request: HttpRequest, page: Page, values: dict, consent_text: str = ""
+) -> Submitted:
+    """Identify the visitor by email, fill the lead's profile, keep the consent record."""
+    values = dict(values)
+    lead = page.journey.visitor.lead
+    email = values.pop("email", None)
+    consent = _consent(request, page, consent_text) if email else None
+    email = email or (lead.email if lead else None)
     if email is None:
         return Submitted(errors={"email": "Please enter your email address."}, values=values)
-    consent = None
-    if "email" in {f.key for f in fields}:
-        double = page.spec.double_optin
-        if isinstance(page.step, Optin) and page.step.double_optin is not None:
-            double = page.step.double_optin
-        consent = ConsentGiven(
-            text=consent_text or "Send me what I asked for.",
-            page_url=request.build_absolute_uri(),
-            ip=request.META.get("REMOTE_ADDR"),
-            user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            double_optin=double,
-            version_id=page.version.pk,
-            step_key=page.step.key,
-        )
     identify(page.journey.visitor, email, values, consent)
     page.event(EventName.FIELDS_GIVEN, fields=sorted(values))
     return Submitted()
+
+
+def _consent(request: HttpRequest, page: Page, text: str) -> ConsentGiven:
+    double = page.spec.double_optin
+    if isinstance(page.step, Optin) and page.step.double_optin is not None:
+        double = page.step.double_optin
+    return ConsentGiven(
+        text=text or "Send me what I asked for.",
+        page_url=request.build_absolute_uri(),
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        double_optin=double,
+        version_id=page.version.pk,
+        step_key=page.step.key,
+    )
 
 
 # --- the kinds ------------------------------------------------------------------------------
@@ -264,10 +275,57 @@ def poll_submit(request: HttpRequest, page: Page) -> Submitted:
     return Submitted(redirect=step_url(page, step.key))
 
 
+def form_screens_left(page: Page) -> list:
+    """Screens with a field still unknown: given to the lead before, or earlier in this form."""
+    pending = page.journey.answers.get(page.step.key, {})
+    return [s for s in page.step.screens if [f for f in fields_to_ask(page, s.fields)
+                                             if f.key not in pending]]  # fmt: skip
+
+
+def form_context(request: HttpRequest, page: Page) -> dict:
+    left = form_screens_left(page)
+    if not left:
+        return {"screen": None}
+    screen = left[0]
+    pending = page.journey.answers.get(page.step.key, {})
+    return {
+        "screen": screen,
+        "fields": [f for f in fields_to_ask(page, screen.fields) if f.key not in pending],
+        "number": page.step.screens.index(screen) + 1,
+        "count": len(page.step.screens),
+    }
+
+
+def form_submit(request: HttpRequest, page: Page) -> Submitted:
+    left = form_screens_left(page)
+    if not left:
+        return continue_submit(request, page)
+    pending = page.journey.answers.get(page.step.key, {})
+    fields = [f for f in fields_to_ask(page, left[0].fields) if f.key not in pending]
+    values, errors = read_fields(request, fields)
+    if errors:
+        return Submitted(errors=errors, values=values)
+    gathered = {**pending, **values}
+    if "email" in gathered or page.journey.visitor.lead:
+        keep_fields(request, page, gathered)
+        gathered = {}
+    page.journey.answers = {**page.journey.answers, page.step.key: gathered}
+    page.journey.save(update_fields=["answers", "updated_at"])
+    if len(left) > 1:
+        return Submitted(redirect=step_url(page, page.step.key))
+    return continue_submit(request, page)
+
+
+def form_skips(page: Page) -> bool:
+    """A form whose fields are all known moves straight on."""
+    return page.journey.visitor.lead is not None and not form_screens_left(page)
+
+
 @dataclass(frozen=True)
 class Kind:
     context: object
     submit: object
+    skips: object = None  # page -> True when the visitor has nothing to do here
 
 
 KINDS: dict[str, Kind] = {
@@ -276,4 +334,5 @@ KINDS: dict[str, Kind] = {
     "magnet": Kind(magnet_context, magnet_submit),
     "quiz": Kind(quiz_context, quiz_submit),
     "poll": Kind(poll_context, poll_submit),
+    "form": Kind(form_context, form_submit, form_skips),
 }

@@ -13,7 +13,7 @@ from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.leads.services import new_visitor
 from yesladder.steps.flow import Page, journey_for, page_for
-from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS
+from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS, move_on
 from yesladder.tracking.events import EventName
 from yesladder.tracking.services import record
 
@@ -51,7 +51,7 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
     journey = journey_for(visitor, funnel)
     first = journey.version.spec.steps[0].key
     if journey.current_step != first:
-        return _remember(redirect(step_url_for(funnel, journey.current_step)), visitor)
+        return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
     return _remember(_show(request, page_for(journey, first)), visitor)
 
 
@@ -64,13 +64,10 @@ def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
         if result.redirect:
             return _remember(redirect(result.redirect), visitor)
         return _remember(_show(request, page, result.errors, result.values), visitor)
+    kind = KINDS[page.step.kind]
+    if kind.skips and kind.skips(page):
+        return _remember(redirect(move_on(page).redirect), visitor)
     return _remember(_show(request, page), visitor)
-
-
-def step_url_for(funnel: str, key: str) -> str:
-    from django.urls import reverse
-
-    return reverse("steps:step", args=[funnel, key])
 
 
 def _show(request: HttpRequest, page: Page, errors=None, values=None) -> HttpResponse:
