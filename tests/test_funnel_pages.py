@@ -213,3 +213,29 @@ def test_form_never_asks_a_known_field_and_skips_when_all_known(form_funnel):
     other.get("/f/profile/")
     Visitor.objects.filter(lead__isnull=True).update(lead=lead)
     assert other.get("/f/profile/about-you/")["Location"] == "/f/profile/plan/"
+
+
+def test_video_milestones_are_recorded_once_and_bounded():
+    load_funnel(read_spec(EXAMPLES / "solo-ad.yaml"))
+    client = Client(**BROWSER)
+    client.get("/f/solo-ad/")
+    page = client.get("/f/solo-ad/walkthrough/").content.decode()
+    assert 'data-milestones="25,50,75,80,100"' in page and "<video" in page
+    for value in ["25", "80", "80", "42", "<b>", "100"]:
+        response = client.post("/f/solo-ad/walkthrough/", {"action": "video", "value": value})
+        assert response.status_code == 204
+    percents = Event.objects.filter(name="video_progress").values_list(
+        "properties__percent", flat=True
+    )
+    assert sorted(percents) == [25, 80, 100]
+
+
+def test_read_milestones(b2b):
+    b2b.get("/f/b2b-ladder/")
+    for value in ["scroll:50", "seconds:60", "seconds:61", "scroll:50"]:
+        assert (
+            b2b.post("/f/b2b-ladder/guide/", {"action": "read", "value": value}).status_code == 204
+        )
+    read = Event.objects.filter(name="read_progress").values_list("properties", flat=True)
+    assert sorted(read, key=str) == [{"scroll": 50}, {"seconds": 60}]
+    assert Journey.objects.get().done == []  # measuring is not completing

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from yesladder.funnels.spec.schema import Magnet, Optin, Poll, Quiz
+from yesladder.funnels.spec.schema import Magnet, Optin, Poll, Quiz, Video
 from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
 from yesladder.steps.flow import Page, complete
 from yesladder.tracking.events import EventName
@@ -31,6 +31,7 @@ class Submitted:
     redirect: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
+    beacon: bool = False  # a background signal from the page's script: answer 204, no page
 
 
 def step_url(page: Page, key: str, query: str = "") -> str:
@@ -123,8 +124,52 @@ def _consent(request: HttpRequest, page: Page, text: str) -> ConsentGiven:
 # --- the kinds ------------------------------------------------------------------------------
 
 
+READ_MARKS = {"scroll": (25, 50, 75, 100), "seconds": (30, 60, 120, 300)}
+
+
 def content_context(request: HttpRequest, page: Page) -> dict:
     return {"body_html": render_markdown(page.step.body or "")}
+
+
+def content_submit(request: HttpRequest, page: Page) -> Submitted:
+    if request.POST.get("action") != "read":
+        return continue_submit(request, page)
+    measure, _, mark = request.POST.get("value", "").partition(":")
+    if measure in READ_MARKS and mark.isdigit() and int(mark) in READ_MARKS[measure]:
+        milestone(page, EventName.READ_PROGRESS, **{measure: int(mark)})
+    return Submitted(beacon=True)
+
+
+def milestone(page: Page, name: EventName, **properties) -> None:
+    """Record a progress milestone once per visitor and step, however often the page sends it."""
+    seen = page.journey.visitor.events.filter(
+        name=name, step_key=page.step.key, funnel_version=page.version,
+        **{f"properties__{k}": v for k, v in properties.items()},
+    )  # fmt: skip
+    if not seen.exists():
+        page.event(name, **properties)
+
+
+def video_context(request: HttpRequest, page: Page) -> dict:
+    step: Video = page.step
+    src = step.src
+    if not src.startswith(("http://", "https://", "/")):
+        src = reverse("steps:asset", args=[src])
+    return {"video_src": src, "milestones": ",".join(str(m) for m in video_marks(step))}
+
+
+def video_marks(step: Video) -> list[int]:
+    return sorted({25, 50, 75, 100, step.intent_percent})
+
+
+def video_submit(request: HttpRequest, page: Page) -> Submitted:
+    if request.POST.get("action") != "video":
+        return continue_submit(request, page)
+    value = request.POST.get("value", "")
+    if value.isdigit() and int(value) in video_marks(page.step):
+        percent = int(value)
+        milestone(page, EventName.VIDEO_PROGRESS, percent=percent)
+    return Submitted(beacon=True)
 
 
 def continue_submit(request: HttpRequest, page: Page) -> Submitted:
@@ -329,7 +374,8 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "content": Kind(content_context, continue_submit),
+    "content": Kind(content_context, content_submit),
+    "video": Kind(video_context, video_submit),
     "optin": Kind(optin_context, optin_submit),
     "magnet": Kind(magnet_context, magnet_submit),
     "quiz": Kind(quiz_context, quiz_submit),

@@ -7,4 +7,5 @@ urlpatterns = [
     path("f/<slug:funnel>/", views.entry, name="entry"),
     path("f/<slug:funnel>/<slug:step>/", views.step, name="step"),
     path("d/<str:token>/", views.download, name="download"),
+    path("assets/<path:name>", views.asset, name="asset"),
 ]

@@ -61,6 +61,8 @@ def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
     page = page_for(journey_for(visitor, funnel), step)
     if request.method == "POST":
         result = KINDS[page.step.kind].submit(request, page)
+        if result.beacon:
+            return HttpResponse(status=204)
         if result.redirect:
             return _remember(redirect(result.redirect), visitor)
         return _remember(_show(request, page, result.errors, result.values), visitor)
@@ -110,3 +112,13 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     if not path.is_relative_to(Path(settings.ASSETS_ROOT).resolve()) or not path.is_file():
         raise Http404("This file is no longer available.")
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+@require_GET
+def asset(request: HttpRequest, name: str) -> HttpResponse:
+    """Files a funnel serves openly (a video), stored under their SHA-256 when loaded."""
+    root = Path(settings.ASSETS_ROOT).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404("No such file.")
+    return FileResponse(path.open("rb"))
