@@ -8,6 +8,19 @@ from tests.conftest import funnel_dict, sourced_from
 from yesladder.funnels.lint import RULES, lint
 
 
+def form_step(screens: list[list[str]], **extra) -> dict:
+    """A form step that replaces the clean funnel's second step."""
+    return {
+        "key": "checklist",
+        "kind": "form",
+        "title": "T",
+        "value": "V",
+        "cta": "Go",
+        "screens": [{"fields": fields} for fields in screens],
+        **extra,
+    }
+
+
 def rules_found(data: dict, rule: str) -> list:
     return [f for f in lint(sourced_from(data)) if f.rule == rule]
 
@@ -53,14 +66,7 @@ def test_yl002_optin_with_three_fields(clean):
 
 
 def test_yl002_form_first_screen(clean):
-    clean["steps"][1] = {
-        "key": "checklist",
-        "kind": "form",
-        "title": "T",
-        "value": "V",
-        "cta": "Go",
-        "screens": [{"fields": ["email", "name", "role"]}],
-    }
+    clean["steps"][1] = form_step([["email", "name", "role"]])
     assert len(rules_found(clean, "YL002")) == 1
     clean["steps"][1]["screens"] = [{"fields": ["email"]}, {"fields": ["name", "role"]}]
     assert rules_found(clean, "YL002") == []
@@ -192,15 +198,7 @@ def test_yl010_slow_entry(clean):
 
 # YL011
 def test_yl011_form_without_progress(clean):
-    clean["steps"][1] = {
-        "key": "checklist",
-        "kind": "form",
-        "title": "T",
-        "value": "V",
-        "cta": "Go",
-        "progress": False,
-        "screens": [{"fields": ["email"]}, {"fields": ["name"]}],
-    }
+    clean["steps"][1] = form_step([["email"], ["name"]], progress=False)
     assert len(rules_found(clean, "YL011")) == 1
     clean["steps"][1]["progress"] = True
     assert rules_found(clean, "YL011") == []

@@ -4,11 +4,14 @@ Whatever is recorded later (journeys, events, orders) points at the version it h
 changed ladder never rewrites the history of the old one.
 """
 
-from functools import cached_property
-
 from django.db import models
 
-from yesladder.funnels.spec.schema import FunnelSpec, StepBase
+from yesladder.funnels.spec.schema import FunnelSpec
+
+# Every page view needs its version's spec; validating the JSON each time would be the slowest
+# part of the request. Keyed by the digest of the canonical spec, so equal digests are equal specs
+# (primary keys are not: SQLite reuses the ids of rolled-back rows).
+_PARSED_SPECS: dict[int, FunnelSpec] = {}
 
 
 class Funnel(models.Model):
@@ -44,12 +47,13 @@ class FunnelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.funnel.key} v{self.number}"
 
-    @cached_property
+    @property
     def spec(self) -> FunnelSpec:
-        return FunnelSpec.model_validate(self.spec_json)
-
-    def spec_step(self, key: str) -> StepBase | None:
-        return self.spec.step(key)
+        """The validated spec; versions never change, so each is parsed once per process."""
+        spec = _PARSED_SPECS.get(self.digest)
+        if spec is None:
+            spec = _PARSED_SPECS[self.digest] = FunnelSpec.model_validate(self.spec_json)
+        return spec
 
 
 class Step(models.Model):

@@ -31,10 +31,6 @@ class Page:
     def total(self) -> int:
         return len(self.spec.steps)
 
-    @property
-    def done(self) -> bool:
-        return self.step.key in self.journey.done
-
     def event(self, name: EventName, **properties) -> None:
         record(name, self.journey.visitor, self.version, self.step.key, properties)
 

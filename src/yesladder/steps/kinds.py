@@ -14,13 +14,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from yesladder.funnels.spec.schema import Magnet, Optin, Poll, Quiz, Video
+from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Video
 from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
 from yesladder.steps.flow import Page, complete
 from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event
 
 MAX_FIELD_LENGTH = 200
+EMAIL = AskedField.model_validate("email")
 DOWNLOAD_SALT = "yesladder.download"
 
 
@@ -213,7 +214,8 @@ def magnet_submit(request: HttpRequest, page: Page) -> Submitted:
     return continue_submit(request, page)
 
 
-def quiz_state(page: Page) -> dict[str, str]:
+def step_answers(page: Page) -> dict[str, str]:
+    """This step's answers in the journey (quiz questions, the poll, pending form fields)."""
     return page.journey.answers.get(page.step.key, {})
 
 
@@ -230,7 +232,7 @@ def quiz_outcome(step: Quiz, answers: dict[str, str]) -> str:
 
 def quiz_context(request: HttpRequest, page: Page) -> dict:
     step: Quiz = page.step
-    answers = quiz_state(page)
+    answers = step_answers(page)
     open_questions = [q for q in step.questions if q.key not in answers]
     if open_questions:
         question = open_questions[0]
@@ -253,12 +255,12 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     action = request.POST.get("action")
     if action == "answer":
         return answer_question(request, page, step)
-    answers = quiz_state(page)
+    answers = step_answers(page)
     if len(answers) < len(step.questions):
         return Submitted(redirect=step_url(page, step.key))
     outcome = quiz_outcome(step, answers)
     if action == "email":
-        result = take_fields(request, page, [_email_field()], "Email me my result.")
+        result = take_fields(request, page, [EMAIL], "Email me my result.")
         if result.errors:
             return result
         page.event(EventName.RESULT_EMAILED, outcome=outcome)
@@ -273,21 +275,15 @@ def answer_question(request: HttpRequest, page: Page, step) -> Submitted:
     question = next((q for q in step.questions if q.key == key), None)
     if question is None or option not in {o.key for o in question.options}:
         return Submitted(errors={"option": "Please choose one of the answers."})
-    page.journey.answers = {**page.journey.answers, step.key: {**quiz_state(page), key: option}}
+    page.journey.answers = {**page.journey.answers, step.key: {**step_answers(page), key: option}}
     page.journey.save(update_fields=["answers", "updated_at"])
     page.event(EventName.ANSWERED, question=key, option=option)
     return Submitted(redirect=step_url(page, step.key))
 
 
-def _email_field():
-    from yesladder.funnels.spec.schema import AskedField
-
-    return AskedField.model_validate("email")
-
-
 def poll_context(request: HttpRequest, page: Page) -> dict:
     step: Poll = page.step
-    chosen = quiz_state(page).get(step.key)
+    chosen = step_answers(page).get(step.key)
     if not chosen:
         return {"chosen": None}
     counts = Counter(
@@ -313,7 +309,7 @@ def poll_submit(request: HttpRequest, page: Page) -> Submitted:
     option = request.POST.get("option", "")
     if option not in {o.key for o in step.options}:
         return Submitted(errors={"option": "Please choose one of the answers."})
-    if not quiz_state(page):
+    if not step_answers(page):
         page.journey.answers = {**page.journey.answers, step.key: {step.key: option}}
         page.journey.save(update_fields=["answers", "updated_at"])
         page.event(EventName.POLL_ANSWERED, option=option)
@@ -322,7 +318,7 @@ def poll_submit(request: HttpRequest, page: Page) -> Submitted:
 
 def form_screens_left(page: Page) -> list:
     """Screens with a field still unknown: given to the lead before, or earlier in this form."""
-    pending = page.journey.answers.get(page.step.key, {})
+    pending = step_answers(page)
     return [s for s in page.step.screens if [f for f in fields_to_ask(page, s.fields)
                                              if f.key not in pending]]  # fmt: skip
 
@@ -332,7 +328,7 @@ def form_context(request: HttpRequest, page: Page) -> dict:
     if not left:
         return {"screen": None}
     screen = left[0]
-    pending = page.journey.answers.get(page.step.key, {})
+    pending = step_answers(page)
     return {
         "screen": screen,
         "fields": [f for f in fields_to_ask(page, screen.fields) if f.key not in pending],
@@ -345,7 +341,7 @@ def form_submit(request: HttpRequest, page: Page) -> Submitted:
     left = form_screens_left(page)
     if not left:
         return continue_submit(request, page)
-    pending = page.journey.answers.get(page.step.key, {})
+    pending = step_answers(page)
     fields = [f for f in fields_to_ask(page, left[0].fields) if f.key not in pending]
     values, errors = read_fields(request, fields)
     if errors:

@@ -114,10 +114,6 @@ def currency_exponent(currency: str) -> int:
     return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
 
 
-def minor_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(currency_exponent(currency)))
-
-
 # --- personal data asked ---------------------------------------------------------------------
 
 Sensitivity = Literal["low", "medium", "high"]
