@@ -136,6 +136,34 @@ HTTPS = env_bool("YESLADDER_HTTPS", False)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 
+# How many reverse proxies in front of yesladder add to X-Forwarded-For (0: trust none of it).
+TRUSTED_PROXIES = env_int("YESLADDER_TRUSTED_PROXIES", 0, minimum=0)
+# Per-address limits on what a stranger can make the pages do (see docs/configuration.md).
+RATE_LIMITS = env_bool("YESLADDER_RATE_LIMITS", True)
+LIMIT_OPTINS_PER_HOUR = env_int("YESLADDER_LIMIT_OPTINS_PER_HOUR", 20, minimum=1)
+LIMIT_ANSWERS_PER_HOUR = env_int("YESLADDER_LIMIT_ANSWERS_PER_HOUR", 300, minimum=1)
+LIMIT_EMAILS_PER_HOUR = env_int("YESLADDER_LIMIT_EMAILS_PER_HOUR", 5, minimum=1)
+
+# Email: SMTP when EMAIL_HOST is set; otherwise each message is written as a file into
+# HOME/mail, so the embedded default never loses a message it could not send.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if env_bool("EMAIL_USE_TLS", False) else 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = env_str(
+    "YESLADDER_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = HOME / "mail"
+DEFAULT_FROM_EMAIL = env_str("YESLADDER_FROM_EMAIL", "yesladder <noreply@localhost>")
+# Where links in emails point (https://funnels.example.com); else the address the visitor used.
+BASE_URL = env_str("YESLADDER_BASE_URL").rstrip("/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -69,6 +69,7 @@ class Consent(models.Model):
     double_optin = models.BooleanField(default=False)
     given_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["-given_at"]

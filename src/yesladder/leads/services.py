@@ -90,10 +90,13 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
     Event.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
 
 
-def confirm(lead: Lead) -> None:
+def confirm(lead: Lead, ip: str | None) -> bool:
+    """Double opt-in: the lead clicked the link. Returns False when it was confirmed before."""
     with transaction.atomic():
         now = timezone.now()
-        Lead.objects.filter(pk=lead.pk, confirmed_at__isnull=True).update(
+        first = Lead.objects.filter(pk=lead.pk, confirmed_at__isnull=True).update(
             status=Lead.Status.CONFIRMED, confirmed_at=now
         )
-        lead.consents.filter(confirmed_at__isnull=True).update(confirmed_at=now)
+        lead.consents.filter(confirmed_at__isnull=True).update(confirmed_at=now, confirmed_ip=ip)
+    lead.refresh_from_db()
+    return bool(first)

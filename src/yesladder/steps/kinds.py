@@ -16,8 +16,10 @@ from django.utils.safestring import SafeString, mark_safe
 
 from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Video
 from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
+from yesladder.steps import emails
 from yesladder.steps.flow import Page, complete
 from yesladder.tracking.events import EventName
+from yesladder.tracking.limits import ANSWERS_PER_ADDRESS, OPTINS_PER_ADDRESS, client_address
 from yesladder.tracking.models import Event
 
 MAX_FIELD_LENGTH = 200
@@ -33,6 +35,11 @@ class Submitted:
     errors: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
     beacon: bool = False  # a background signal from the page's script: answer 204, no page
+    status: int = 200
+
+
+TOO_MANY_OPTINS = "Too many sign-ups from your network in the last hour. Please try again later."
+TOO_MANY_ANSWERS = "Too many answers from your network in the last hour. Please try again later."
 
 
 def step_url(page: Page, key: str, query: str = "") -> str:
@@ -95,6 +102,8 @@ def keep_fields(
     request: HttpRequest, page: Page, values: dict, consent_text: str = ""
 ) -> Submitted:
     """Identify the visitor by email, fill the lead's profile, keep the consent record."""
+    if values.get("email") and not OPTINS_PER_ADDRESS.allows(client_address(request)):
+        return Submitted(errors={"email": TOO_MANY_OPTINS}, values=values, status=429)
     values = dict(values)
     lead = page.journey.visitor.lead
     email = values.pop("email", None)
@@ -102,8 +111,11 @@ def keep_fields(
     email = email or (lead.email if lead else None)
     if email is None:
         return Submitted(errors={"email": "Please enter your email address."}, values=values)
-    identify(page.journey.visitor, email, values, consent)
+    lead = identify(page.journey.visitor, email, values, consent)
     page.event(EventName.FIELDS_GIVEN, fields=sorted(values))
+    if consent and consent.double_optin and lead.confirmed_at is None:
+        token = emails.confirm_token(lead, page.version.pk, page.step.key, page.journey.visitor_id)
+        emails.send_confirmation(request, lead, page.spec.name, token)
     return Submitted()
 
 
@@ -206,9 +218,16 @@ def magnet_context(request: HttpRequest, page: Page) -> dict:
 
 
 def magnet_submit(request: HttpRequest, page: Page) -> Submitted:
+    step: Magnet = page.step
     if request.POST.get("action") == "unlock":
-        result = take_fields(request, page, fields_to_ask(page, page.step.asked_fields()))
-        return result if result.errors else Submitted(redirect=step_url(page, page.step.key))
+        result = take_fields(request, page, fields_to_ask(page, step.asked_fields()))
+        if result.errors:
+            return result
+        if step.email_copy:
+            path = reverse("steps:download", args=[download_token(page)])
+            lead = page.journey.visitor.lead
+            emails.send_magnet(request, lead, step.asset.name, path, step.asset.expires.days)
+        return Submitted(redirect=step_url(page, step.key))
     if fields_to_ask(page, page.step.asked_fields()):
         return Submitted(errors={"email": "Please tell us where to send it first."})
     return continue_submit(request, page)
@@ -239,11 +258,11 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
         number = step.questions.index(question) + 1
         return {"question": question, "number": number, "count": len(step.questions)}
     outcome = next(o for o in step.outcomes if o.key == quiz_outcome(step, answers))
-    lead = page.journey.visitor.lead
     return {
         "outcome": outcome,
         "outcome_html": render_markdown(outcome.body),
-        "ask_email": step.result_by_email and lead is None,
+        "offer_email": step.result_by_email,
+        "ask_email": page.journey.visitor.lead is None,
         "emailed": page.journey.visitor.events.filter(
             name=EventName.RESULT_EMAILED, step_key=step.key
         ).exists(),
@@ -259,15 +278,24 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     if len(answers) < len(step.questions):
         return Submitted(redirect=step_url(page, step.key))
     outcome = quiz_outcome(step, answers)
-    if action == "email":
-        result = take_fields(request, page, [EMAIL], "Email me my result.")
-        if result.errors:
-            return result
-        page.event(EventName.RESULT_EMAILED, outcome=outcome)
-        return Submitted(redirect=step_url(page, step.key))
+    if action == "email" and step.result_by_email:
+        return email_result(request, page, outcome)
     page.journey.outcome = outcome
     page.event(EventName.QUIZ_COMPLETED, outcome=outcome)
     return move_on(page, outcome)
+
+
+def email_result(request: HttpRequest, page: Page, outcome_key: str) -> Submitted:
+    """The open loop: the result goes to the inbox, and the visitor becomes a lead."""
+    asked = [] if page.journey.visitor.lead else [EMAIL]
+    result = take_fields(request, page, asked, "Email me my result.")
+    if result.errors:
+        return result
+    outcome = next(o for o in page.step.outcomes if o.key == outcome_key)
+    lead = page.journey.visitor.lead
+    emails.send_result(request, lead, page.step.title, outcome, render_markdown(outcome.body))
+    page.event(EventName.RESULT_EMAILED, outcome=outcome_key)
+    return Submitted(redirect=step_url(page, page.step.key))
 
 
 def answer_question(request: HttpRequest, page: Page, step) -> Submitted:
@@ -275,6 +303,8 @@ def answer_question(request: HttpRequest, page: Page, step) -> Submitted:
     question = next((q for q in step.questions if q.key == key), None)
     if question is None or option not in {o.key for o in question.options}:
         return Submitted(errors={"option": "Please choose one of the answers."})
+    if not ANSWERS_PER_ADDRESS.allows(client_address(request)):
+        return Submitted(errors={"option": TOO_MANY_ANSWERS}, status=429)
     page.journey.answers = {**page.journey.answers, step.key: {**step_answers(page), key: option}}
     page.journey.save(update_fields=["answers", "updated_at"])
     page.event(EventName.ANSWERED, question=key, option=option)
@@ -309,6 +339,8 @@ def poll_submit(request: HttpRequest, page: Page) -> Submitted:
     option = request.POST.get("option", "")
     if option not in {o.key for o in step.options}:
         return Submitted(errors={"option": "Please choose one of the answers."})
+    if not ANSWERS_PER_ADDRESS.allows(client_address(request)):
+        return Submitted(errors={"option": TOO_MANY_ANSWERS}, status=429)
     if not step_answers(page):
         page.journey.answers = {**page.journey.answers, step.key: {step.key: option}}
         page.journey.save(update_fields=["answers", "updated_at"])
@@ -348,7 +380,9 @@ def form_submit(request: HttpRequest, page: Page) -> Submitted:
         return Submitted(errors=errors, values=values)
     gathered = {**pending, **values}
     if "email" in gathered or page.journey.visitor.lead:
-        keep_fields(request, page, gathered)
+        kept = keep_fields(request, page, gathered)
+        if kept.errors:
+            return Submitted(errors=kept.errors, values=values, status=kept.status)
         gathered = {}
     page.journey.answers = {**page.journey.answers, page.step.key: gathered}
     page.journey.save(update_fields=["answers", "updated_at"])

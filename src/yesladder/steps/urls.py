@@ -7,5 +7,6 @@ urlpatterns = [
     path("f/<slug:funnel>/", views.entry, name="entry"),
     path("f/<slug:funnel>/<slug:step>/", views.step, name="step"),
     path("d/<str:token>/", views.download, name="download"),
+    path("c/<str:token>/", views.confirm, name="confirm"),
     path("assets/<path:name>", views.asset, name="asset"),
 ]

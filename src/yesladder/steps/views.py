@@ -10,11 +10,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from yesladder.funnels.models import FunnelVersion
-from yesladder.leads.models import Visitor
+from yesladder.leads import services as leads
+from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import new_visitor
+from yesladder.steps import emails
 from yesladder.steps.flow import Page, journey_for, page_for
 from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS, move_on
 from yesladder.tracking.events import EventName
+from yesladder.tracking.limits import client_address
 from yesladder.tracking.services import record
 
 VISITOR_COOKIE = "yl_vid"
@@ -65,14 +68,15 @@ def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
             return HttpResponse(status=204)
         if result.redirect:
             return _remember(redirect(result.redirect), visitor)
-        return _remember(_show(request, page, result.errors, result.values), visitor)
+        status = result.status if result.status != 200 else 400
+        return _remember(_show(request, page, result.errors, result.values, status), visitor)
     kind = KINDS[page.step.kind]
     if kind.skips and kind.skips(page):
         return _remember(redirect(move_on(page).redirect), visitor)
     return _remember(_show(request, page), visitor)
 
 
-def _show(request: HttpRequest, page: Page, errors=None, values=None) -> HttpResponse:
+def _show(request: HttpRequest, page: Page, errors=None, values=None, status=200) -> HttpResponse:
     if request.method == "GET" and not request.GET.get("end"):
         page.event(EventName.STEP_VIEWED)
     context = {
@@ -84,7 +88,6 @@ def _show(request: HttpRequest, page: Page, errors=None, values=None) -> HttpRes
         "ended": bool(request.GET.get("end")),
         **KINDS[page.step.kind].context(request, page),
     }
-    status = 400 if errors else 200
     return render(request, f"yesladder/steps/{page.step.kind}.html", context, status=status)
 
 
@@ -122,3 +125,21 @@ def asset(request: HttpRequest, name: str) -> HttpResponse:
     if not path.is_relative_to(root) or not path.is_file():
         raise Http404("No such file.")
     return FileResponse(path.open("rb"))
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Double opt-in. A GET only shows the button: mail scanners open every link in an email,
+    and a scanner's visit must not count as the person's yes."""
+    claim = emails.read_confirm_token(token)
+    lead = Lead.objects.filter(pk=claim["l"], email=claim["e"]).first() if claim else None
+    if lead is None:
+        return render(request, "yesladder/steps/confirm.html", {"invalid": True}, status=410)
+    version = FunnelVersion.objects.filter(pk=claim["v"]).select_related("funnel").first()
+    context = {"lead": lead, "funnel": version.funnel if version else None, "token": token}
+    if request.method == "POST" and leads.confirm(lead, client_address(request) or None):
+        visitor = Visitor.objects.filter(pk=claim["vis"]).first() or lead.visitors.first()
+        if visitor:
+            record(EventName.OPTIN_CONFIRMED, visitor, version, claim["s"])
+    context["confirmed"] = lead.confirmed_at is not None and request.method == "POST"
+    return render(request, "yesladder/steps/confirm.html", context)

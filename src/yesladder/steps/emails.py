@@ -1,0 +1,86 @@
+"""The emails a visitor asks for on a step's page: the double opt-in confirmation, the quiz
+result ("email me my result") and the lead magnet's link.
+
+They are transactional, one per request, so they leave right after the request's transaction
+commits: a rolled-back opt-in mails nobody and a slow mail server never holds a database lock.
+Marketing sequences belong to automation and its outbox, not here.
+"""
+
+import datetime as dt
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from yesladder.leads.models import Lead
+from yesladder.tracking.limits import EMAILS_PER_RECIPIENT
+
+logger = logging.getLogger(__name__)
+
+CONFIRM_SALT = "yesladder.confirm"
+CONFIRM_MAX_AGE = dt.timedelta(days=7)
+
+
+def absolute(request: HttpRequest, path: str) -> str:
+    return f"{settings.BASE_URL}{path}" if settings.BASE_URL else request.build_absolute_uri(path)
+
+
+def send(lead: Lead, subject: str, template: str, context: dict) -> bool:
+    """Queue one email to the lead for after the commit; False when the address has had its
+    share this hour (so a stranger cannot use our forms to flood someone's inbox)."""
+    if not EMAILS_PER_RECIPIENT.allows(lead.email):
+        logger.warning("email limit reached for lead %s; %r not sent", lead.pk, subject)
+        return False
+    context = {**context, "lead": lead, "subject": subject}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"yesladder/email/{template}.txt", context),
+        to=[lead.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(
+        render_to_string(f"yesladder/email/{template}.html", context), "text/html"
+    )
+    transaction.on_commit(partial(_deliver, message))
+    return True
+
+
+def _deliver(message: EmailMultiAlternatives) -> None:
+    try:
+        message.send()
+    except Exception:  # a mail server down must not turn the visitor's page into an error
+        logger.exception("could not send %r to %s", message.subject, message.to)
+
+
+def confirm_token(lead: Lead, version_id: int, step_key: str, visitor_id) -> str:
+    claim = {"l": lead.pk, "e": lead.email, "v": version_id, "s": step_key, "vis": str(visitor_id)}
+    return signing.dumps(claim, salt=CONFIRM_SALT)
+
+
+def read_confirm_token(token: str) -> dict | None:
+    try:
+        return signing.loads(token, salt=CONFIRM_SALT, max_age=CONFIRM_MAX_AGE)
+    except signing.BadSignature:
+        return None
+
+
+def send_confirmation(request: HttpRequest, lead: Lead, funnel_name: str, token: str) -> bool:
+    link = absolute(request, reverse("steps:confirm", args=[token]))
+    context = {"link": link, "funnel_name": funnel_name, "days": CONFIRM_MAX_AGE.days}
+    return send(lead, f"Please confirm your email for {funnel_name}", "confirm", context)
+
+
+def send_result(request: HttpRequest, lead: Lead, quiz_title: str, outcome, outcome_html) -> bool:
+    context = {"quiz_title": quiz_title, "outcome": outcome, "outcome_html": outcome_html}
+    return send(lead, f"Your result: {outcome.title}", "result", context)
+
+
+def send_magnet(request: HttpRequest, lead: Lead, asset_name: str, path: str, days: int) -> bool:
+    context = {"asset_name": asset_name, "link": absolute(request, path), "days": days}
+    return send(lead, f"Here is your {asset_name}", "magnet", context)

@@ -1,0 +1,58 @@
+"""Per-address limits on what strangers can make the system do (opt-ins, answers, emails).
+
+Counts live in the database so every worker process and every host shares them; a fixed window
+is coarse at its edges (up to twice the limit across a boundary) but costs one upsert.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+
+from yesladder.tracking.models import RateCount
+
+
+@dataclass(frozen=True)
+class Limit:
+    action: str
+    setting: str  # the name of the setting that holds the allowance per window
+    per: dt.timedelta
+
+    def allows(self, who: str) -> bool:
+        """Count one more try by `who`; False once the window's allowance is used up."""
+        if not settings.RATE_LIMITS:
+            return True
+        key, window = f"{self.action}:{who}"[:300], self._window()
+        with transaction.atomic():
+            if not RateCount.objects.filter(key=key, window=window).update(count=F("count") + 1):
+                try:
+                    with transaction.atomic():
+                        RateCount.objects.create(key=key, window=window, count=1)
+                except IntegrityError:
+                    RateCount.objects.filter(key=key, window=window).update(count=F("count") + 1)
+            used = RateCount.objects.filter(key=key, window=window).values_list("count", flat=True)
+            return used[0] <= getattr(settings, self.setting)
+
+    def _window(self) -> int:
+        return int(timezone.now().timestamp() // self.per.total_seconds())
+
+
+HOUR = dt.timedelta(hours=1)
+OPTINS_PER_ADDRESS = Limit("optin", "LIMIT_OPTINS_PER_HOUR", HOUR)
+ANSWERS_PER_ADDRESS = Limit("answer", "LIMIT_ANSWERS_PER_HOUR", HOUR)
+EMAILS_PER_RECIPIENT = Limit("email", "LIMIT_EMAILS_PER_HOUR", HOUR)
+
+
+def client_address(request: HttpRequest) -> str:
+    """The visitor's IP: behind N trusted proxies, the Nth address from the right of
+    X-Forwarded-For (the leftmost ones are whatever the client chose to send)."""
+    proxies = settings.TRUSTED_PROXIES
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [a for a in forwarded if a]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies][:64]
+    return request.META.get("REMOTE_ADDR", "")[:64]
