@@ -4,6 +4,7 @@ A visitor becomes part of a lead when it gives an email; its earlier history is 
 the lead (tracking.services.stitch).
 """
 
+import secrets
 import uuid
 
 from django.db import models
@@ -41,6 +42,8 @@ class Visitor(models.Model):
     last_seen_at = models.DateTimeField(auto_now=True)
     is_bot = models.BooleanField(default=False)
     user_agent = models.CharField(max_length=512, blank=True)
+    # Given out on a share step; visitors arriving with ?r=<code> are attributed to this one.
+    referral_code = models.CharField(max_length=16, unique=True, null=True, blank=True)
     # First touch: where the visitor first came from.
     landing_url = models.CharField(max_length=2000, blank=True)
     referrer = models.CharField(max_length=2000, blank=True)
@@ -52,6 +55,16 @@ class Visitor(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+    def share_code(self) -> str:
+        """This visitor's referral code, made on first use. 72 random bits: only a label, but
+        one nobody can guess to steal another visitor's referrals."""
+        if not self.referral_code:
+            Visitor.objects.filter(pk=self.pk, referral_code__isnull=True).update(
+                referral_code=secrets.token_urlsafe(9)
+            )  # conditional, so two requests at once agree on one code
+            self.refresh_from_db(fields=["referral_code"])
+        return self.referral_code
 
 
 class Consent(models.Model):

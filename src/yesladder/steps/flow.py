@@ -35,18 +35,34 @@ class Page:
         record(name, self.journey.visitor, self.version, self.step.key, properties)
 
 
-def journey_for(visitor: Visitor, funnel_key: str) -> Journey:
-    """The visitor's journey in this funnel; a new one starts in the current version."""
+def journey_for(visitor: Visitor, funnel_key: str, referral: str = "") -> Journey:
+    """The visitor's journey in this funnel; a new one starts in the current version, and is
+    attributed to the visitor whose share link (`?r=<code>`) brought it."""
     funnel = Funnel.objects.filter(key=funnel_key).first()
     version = funnel.current_version() if funnel else None
     if version is None:
         raise Http404("No such funnel.")
-    journey, _ = Journey.objects.select_related("version").get_or_create(
+    journey, created = Journey.objects.select_related("version").get_or_create(
         visitor=visitor,
         funnel=funnel,
         defaults={"version": version, "current_step": version.spec.steps[0].key},
     )
+    if created and referral:
+        attribute_referral(journey, referral)
     return journey
+
+
+def attribute_referral(journey: Journey, code: str) -> None:
+    sharer = Visitor.objects.filter(referral_code=code).exclude(pk=journey.visitor_id).first()
+    if sharer is None:
+        return
+    journey.referred_by = sharer
+    journey.save(update_fields=["referred_by", "updated_at"])
+    share_step = next((s.key for s in journey.version.spec.steps if s.kind == "share"), "")
+    record(
+        EventName.REFERRAL_ARRIVED, journey.visitor, journey.version, share_step,
+        {"sharer": str(sharer.pk)},
+    )  # fmt: skip
 
 
 def page_for(journey: Journey, step_key: str) -> Page:

@@ -6,6 +6,7 @@ Everything a visitor sends is validated here and answered with a message on the 
 
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
 
 import markdown
 import nh3
@@ -14,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Video
+from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Share, Video
 from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
 from yesladder.steps import emails
 from yesladder.steps.flow import Page, complete
@@ -396,6 +397,83 @@ def form_skips(page: Page) -> bool:
     return page.journey.visitor.lead is not None and not form_screens_left(page)
 
 
+# Where each share button goes; the visitor's link and message are the only variable parts,
+# so the redirect can never be steered to another site.
+SHARE_CHANNELS = {
+    "email": "mailto:?{subject_and_body}",
+    "x": "https://x.com/intent/post?{text_and_url}",
+    "linkedin": "https://www.linkedin.com/sharing/share-offsite/?{url}",
+    "whatsapp": "https://wa.me/?{text_with_url}",
+    "facebook": "https://www.facebook.com/sharer/sharer.php?{u}",
+}
+
+
+def share_link(request: HttpRequest, page: Page) -> str:
+    path = reverse("steps:entry", args=[page.journey.funnel.key])
+    return emails.absolute(request, f"{path}?r={page.journey.visitor.share_code()}")
+
+
+def share_intent(channel: str, message: str, link: str) -> str:
+    return SHARE_CHANNELS[channel].format(
+        subject_and_body=urlencode({"subject": message, "body": f"{message}\n\n{link}"},
+                                   quote_via=quote),
+        text_and_url=urlencode({"text": message, "url": link}),
+        url=urlencode({"url": link}),
+        text_with_url=urlencode({"text": f"{message} {link}"}),
+        u=urlencode({"u": link}),
+    )  # fmt: skip
+
+
+def referrals(page: Page) -> int:
+    """People who arrived through the visitor's link (known bots and link previews excluded)."""
+    return page.journey.funnel.journeys.filter(
+        referred_by=page.journey.visitor, visitor__is_bot=False
+    ).count()
+
+
+def share_unlocked(page: Page) -> bool:
+    step: Share = page.step
+    if step.unlock.when == "referrals":
+        return referrals(page) >= step.unlock.count
+    return page.journey.visitor.events.filter(name=EventName.SHARED, step_key=step.key).exists()
+
+
+def share_context(request: HttpRequest, page: Page) -> dict:
+    step: Share = page.step
+    unlocked = share_unlocked(page)
+    return {
+        "share_url": share_link(request, page),
+        "channels": list(SHARE_CHANNELS),
+        "unlocked": unlocked,
+        "unlocks_html": render_markdown(step.unlocks) if unlocked else "",
+        "referrals": referrals(page) if step.unlock.when == "referrals" else None,
+        "copied": request.GET.get("copied") == "1",
+    }
+
+
+def share_submit(request: HttpRequest, page: Page) -> Submitted:
+    action, channel = request.POST.get("action"), request.POST.get("channel", "")
+    if action == "share":
+        if channel not in SHARE_CHANNELS and channel != "copy":
+            return Submitted(errors={"share": "Please pick one of the share buttons."})
+        page.event(EventName.SHARED, channel=channel)
+        if channel == "copy":
+            return Submitted(redirect=step_url(page, page.step.key, "copied=1"))
+        intent = share_intent(channel, page.step.message, share_link(request, page))
+        return Submitted(redirect=intent)
+    if not share_unlocked(page):
+        return Submitted(errors={"share": locked_message(page)})
+    return continue_submit(request, page)
+
+
+def locked_message(page: Page) -> str:
+    unlock = page.step.unlock
+    if unlock.when == "referrals":
+        people = "person" if unlock.count == 1 else "people"
+        return f"This unlocks when {unlock.count} {people} arrived through your link."
+    return "Share your link first, with any of the buttons; then this unlocks."
+
+
 @dataclass(frozen=True)
 class Kind:
     context: object
@@ -411,4 +489,5 @@ KINDS: dict[str, Kind] = {
     "quiz": Kind(quiz_context, quiz_submit),
     "poll": Kind(poll_context, poll_submit),
     "form": Kind(form_context, form_submit, form_skips),
+    "share": Kind(share_context, share_submit),
 }

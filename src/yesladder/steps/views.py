@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -47,11 +47,22 @@ def _remember(response: HttpResponse, visitor: Visitor) -> HttpResponse:
     return response
 
 
+class StepRedirect(HttpResponseRedirect):
+    """Where a step sends the visitor next: our own pages, or a share intent (mailto: too).
+    Step kinds build these from fixed templates, never from a URL the visitor sent."""
+
+    allowed_schemes = ["http", "https", "mailto"]
+
+
+def _referral(request: HttpRequest) -> str:
+    return request.GET.get("r", "")[:16]
+
+
 @require_GET
 def entry(request: HttpRequest, funnel: str) -> HttpResponse:
     """The first step, or, for a visitor who came back, the step they stopped at."""
     visitor = _visitor(request)
-    journey = journey_for(visitor, funnel)
+    journey = journey_for(visitor, funnel, _referral(request))
     first = journey.version.spec.steps[0].key
     if journey.current_step != first:
         return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
@@ -61,13 +72,13 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
     visitor = _visitor(request)
-    page = page_for(journey_for(visitor, funnel), step)
+    page = page_for(journey_for(visitor, funnel, _referral(request)), step)
     if request.method == "POST":
         result = KINDS[page.step.kind].submit(request, page)
         if result.beacon:
             return HttpResponse(status=204)
         if result.redirect:
-            return _remember(redirect(result.redirect), visitor)
+            return _remember(StepRedirect(result.redirect), visitor)
         status = result.status if result.status != 200 else 400
         return _remember(_show(request, page, result.errors, result.values, status), visitor)
     kind = KINDS[page.step.kind]

@@ -49,3 +49,14 @@
     }, 5000);
   }
 })();
+
+/* Share step: "Copy my link" also puts the link on the clipboard; the form still posts so the
+   share is counted. */
+(function () {
+  "use strict";
+  var copy = document.querySelector("button[data-copy]");
+  if (!copy || !navigator.clipboard) return;
+  copy.addEventListener("click", function () {
+    navigator.clipboard.writeText(copy.getAttribute("data-copy")).catch(function () {});
+  });
+})();
