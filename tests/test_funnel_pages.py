@@ -239,3 +239,16 @@ def test_read_milestones(b2b):
     read = Event.objects.filter(name="read_progress").values_list("properties", flat=True)
     assert sorted(read, key=str) == [{"scroll": 50}, {"seconds": 60}]
     assert Journey.objects.get().done == []  # measuring is not completing
+
+
+def test_the_first_steps_form_posts_to_the_address_it_was_served_from(b2b):
+    page = b2b.get("/f/b2b-ladder/").content.decode()
+    assert '<form method="post" class="cta">' in page  # no action: the browser posts here
+    response = b2b.post("/f/b2b-ladder/")
+    assert response.status_code == 302 and response["Location"] == "/f/b2b-ladder/checklist/"
+
+
+def test_a_step_kind_not_served_here_answers_a_clear_page_not_an_error(b2b):
+    response = b2b.get("/f/b2b-ladder/strategy-session/")
+    assert response.status_code == 404
+    assert "A 15-minute pipeline strategy session" in response.content.decode()

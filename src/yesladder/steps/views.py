@@ -58,21 +58,31 @@ def _referral(request: HttpRequest) -> str:
     return request.GET.get("r", "")[:16]
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def entry(request: HttpRequest, funnel: str) -> HttpResponse:
-    """The first step, or, for a visitor who came back, the step they stopped at."""
+    """The first step, or, for a visitor who came back, the step they stopped at. The first
+    step's forms post here too, since this is the address its page was served from."""
     visitor = _visitor(request)
     journey = journey_for(visitor, funnel, _referral(request))
     first = journey.version.spec.steps[0].key
-    if journey.current_step != first:
+    if request.method == "GET" and journey.current_step != first:
         return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
-    return _remember(_show(request, page_for(journey, first)), visitor)
+    return _step_page(request, visitor, page_for(journey, first))
 
 
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
     visitor = _visitor(request)
     page = page_for(journey_for(visitor, funnel, _referral(request)), step)
+    return _step_page(request, visitor, page)
+
+
+def _step_page(request: HttpRequest, visitor: Visitor, page: Page) -> HttpResponse:
+    if page.step.kind not in KINDS:  # events, bookings, offers and checkouts: not served yet
+        context = {"page": page, "step": page.step, "spec": page.spec}
+        return _remember(
+            render(request, "yesladder/steps/unavailable.html", context, status=404), visitor
+        )
     if request.method == "POST":
         result = KINDS[page.step.kind].submit(request, page)
         if result.beacon:

@@ -1,11 +1,15 @@
 """The one write path of the event log. Funnel pages and the tracking API both call `record`."""
 
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from yesladder.funnels.models import FunnelVersion
-from yesladder.leads.models import Visitor
+from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.tracking.events import EventName
-from yesladder.tracking.models import Event
+from yesladder.tracking.models import Event, Journey
 
 MAX_PROPERTY_TEXT = 500
 
@@ -36,3 +40,31 @@ def _bounded(properties: dict) -> dict:
         str(k)[:64]: v[:MAX_PROPERTY_TEXT] if isinstance(v, str) else v
         for k, v in list(properties.items())[:50]
     }
+
+
+def move_back_in_time(visitor_id, by: dt.timedelta) -> bool:
+    """Shift one synthetic visitor's whole history `by` into the past: its events, journeys,
+    and the lead and consents it created. Only `yesladder simulate` calls this, to spread
+    a crowd that walked the pages in minutes over the days a real one would take.
+    Returns False when this database does not know the visitor (another server's)."""
+    visitor = Visitor.objects.filter(pk=visitor_id).first()
+    if visitor is None:
+        return False
+    since = visitor.created_at
+    with transaction.atomic():
+        Visitor.objects.filter(pk=visitor.pk).update(
+            created_at=F("created_at") - by, last_seen_at=F("last_seen_at") - by
+        )
+        Event.objects.filter(visitor=visitor).update(
+            occurred_at=F("occurred_at") - by, received_at=F("received_at") - by
+        )
+        for column in ("started_at", "updated_at", "converted_at"):
+            Journey.objects.filter(visitor=visitor, **{f"{column}__isnull": False}).update(
+                **{column: F(column) - by}
+            )
+        if visitor.lead_id:
+            created_here = Lead.objects.filter(pk=visitor.lead_id, created_at__gte=since)
+            created_here.update(created_at=F("created_at") - by)
+            consents = Consent.objects.filter(lead_id=visitor.lead_id, given_at__gte=since)
+            consents.update(given_at=F("given_at") - by)
+    return True
