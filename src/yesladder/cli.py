@@ -18,6 +18,9 @@ from yesladder import __version__
 
 USAGE = f"""yesladder {__version__}: build, serve, measure and improve micro-commitment funnels.
 
+Start here:
+  yesladder demo                   load the examples, simulate visitors, create a staff user,
+                                   serve on http://127.0.0.1:8000 (--port, --visitors)
 Funnel files:
   yesladder init DIR               scaffold a funnel project with a commented funnel.yaml
   yesladder lint FILE|DIR...       audit funnels against the micro-commitment rules
@@ -25,6 +28,9 @@ Funnel files:
 Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL):
   yesladder load FILE...           validate and store funnels; a changed file makes a new version
   yesladder funnels                list stored funnels and their versions
+  yesladder serve                  serve pages and admin (production server; --port, --workers)
+  yesladder simulate FUNNEL        synthetic visitors through the real pages over HTTP
+                                   (--visitors N --url URL --chance [STEP=]P --days D)
   yesladder migrate                create or update the database tables
   yesladder createsuperuser        create a staff account for the dashboard and admin
 

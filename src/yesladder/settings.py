@@ -124,6 +124,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# A user's own static folder comes first too: HOME/theme/yesladder/ladder.css replaces ours.
+STATICFILES_DIRS = [p for p in [env_path("YESLADDER_STATIC", str(HOME / "theme"))] if p.is_dir()]
 
 # Files the funnels deliver (lead magnets, videos), copied here when a funnel is loaded.
 ASSETS_ROOT = HOME / "assets"

@@ -6,6 +6,7 @@ Everything a visitor sends is validated here and answered with a message on the 
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 import markdown
@@ -54,7 +55,13 @@ def render_markdown(text: str) -> SafeString:
     nh3 strips scripts, event handlers and unknown tags first, so a spec written by anyone on
     the team still cannot put script on a visitor's page; only that cleaned HTML is marked safe.
     """
-    return mark_safe(nh3.clean(markdown.markdown(text, extensions=["sane_lists"])))  # noqa: S308
+    return mark_safe(_cleaned_html(text))  # noqa: S308
+
+
+@lru_cache(maxsize=512)
+def _cleaned_html(text: str) -> str:
+    """Spec text changes only with a new version: render each once per process."""
+    return nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
 
 
 def move_on(page: Page, outcome: str = "") -> Submitted:

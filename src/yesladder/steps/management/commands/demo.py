@@ -1,0 +1,104 @@
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from yesladder.database import migrate_embedded
+from yesladder.examples import example_files
+from yesladder.funnels.models import Funnel
+from yesladder.tracking.models import Journey
+
+DEMO_USER = "demo"
+
+
+class Command(BaseCommand):
+    help = (
+        "Everything in one command: load the example funnels, send a few thousand synthetic "
+        "visitors through them, create a staff user and serve."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--visitors", type=int, default=2000, help="synthetic visitors over all funnels"
+        )
+        parser.add_argument("--days", type=float, default=30.0, help="spread over past days")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare the data, print the sign-in, stop"
+        )
+
+    def handle(self, *args, host, port, visitors, days, no_serve, **options):
+        migrate_embedded()
+        call_command("load", *map(str, example_files()), stdout=self.stdout)
+        funnels = list(Funnel.objects.order_by("key"))
+        if visitors > 0 and not Journey.objects.exists():
+            self._simulate(funnels, visitors, days)
+        password = self._staff_user()
+        base = f"http://{host}:{port}"
+        self.stdout.write("\nThe demo is ready.")
+        for funnel in funnels:
+            self.stdout.write(f"  {funnel.name}: {base}/f/{funnel.key}/")
+        self.stdout.write(f"  Admin: {base}/admin/  user {DEMO_USER}, password {password}")
+        self.stdout.write(f"  Emails the pages send are written to {settings.EMAIL_FILE_PATH}")
+        if not no_serve:
+            call_command("serve", host=host, port=port, stdout=self.stdout)
+
+    def _simulate(self, funnels: list[Funnel], visitors: int, days: float) -> None:
+        """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
+        the per-address limits see many visitors rather than one."""
+        port = _free_port()
+        env = {**os.environ, "YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR"}
+        command = [sys.executable, "-m", "yesladder.cli", "serve", "--port", str(port)]
+        server = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [*command, "--workers", "2"], env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            _wait_until_up(f"http://127.0.0.1:{port}/static/yesladder/ladder.css", server)
+            for n, funnel in enumerate(funnels):
+                share = visitors // len(funnels) + (1 if n < visitors % len(funnels) else 0)
+                call_command(
+                    "simulate", funnel.key, visitors=share, url=f"http://127.0.0.1:{port}",
+                    days=days, seed=n, stdout=self.stdout,
+                )  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    def _staff_user(self) -> str:
+        """The demo's staff account, with a fresh password printed each run."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise CommandError(
+                "the demo server stopped at start-up; run `yesladder serve` to see why"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback, http)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise CommandError(f"the demo server did not answer on {url} within {timeout:.0f} s")
