@@ -158,9 +158,10 @@ def test_markdown_is_rendered_and_sanitised(b2b):
     from yesladder.steps.kinds import render_markdown
 
     html = b2b.get("/f/b2b-ladder/").content.decode()
-    assert "<h2>1. Slow first follow-up</h2>" in html
+    assert "<h3>1. Slow first follow-up</h3>" in html  # one level down: h1 is the step title
+    assert html.count("<h1") == 1  # the guide's own "# The 5 leaks..." is not repeated
     cleaned = str(render_markdown("# Hi\n<script>alert(1)</script><img src=x onerror=alert(1)>"))
-    assert "<script" not in cleaned and "onerror" not in cleaned and "<h1>Hi</h1>" in cleaned
+    assert "<script" not in cleaned and "onerror" not in cleaned and "<h2>Hi</h2>" in cleaned
 
 
 FORM_FUNNEL = """\

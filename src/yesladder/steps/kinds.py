@@ -4,6 +4,7 @@ Views stay thin: they resolve the `Page`, then call `context` to render and `sub
 Everything a visitor sends is validated here and answered with a message on the same page.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,8 +61,19 @@ def render_markdown(text: str) -> SafeString:
 
 @lru_cache(maxsize=512)
 def _cleaned_html(text: str) -> str:
-    """Spec text changes only with a new version: render each once per process."""
-    return nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
+    """Spec text changes only with a new version: render each once per process.
+    Headings move one level down: the page's only h1 is the step's title."""
+    html = nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
+    return HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 1, 6)}", html)
+
+
+HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")
+
+
+def without_repeated_title(body: str, title: str) -> str:
+    """A body written as a document often opens with its title, which the page already shows."""
+    first, _, rest = body.lstrip().partition("\n")
+    return rest if first.lstrip("#").strip() == title.strip() and first.startswith("#") else body
 
 
 def move_on(page: Page, outcome: str = "") -> Submitted:
@@ -149,7 +161,8 @@ READ_MARKS = {"scroll": (25, 50, 75, 100), "seconds": (30, 60, 120, 300)}
 
 
 def content_context(request: HttpRequest, page: Page) -> dict:
-    return {"body_html": render_markdown(page.step.body or "")}
+    body = without_repeated_title(page.step.body or "", page.step.title)
+    return {"body_html": render_markdown(body)}
 
 
 def content_submit(request: HttpRequest, page: Page) -> Submitted:
