@@ -75,7 +75,7 @@ def test_unlocks_on_share_and_redirects_only_to_the_fixed_intent(tmp_path):
     evil = client.post("/f/bonus/share-bonus/", {"action": "share", "channel": "//evil.com"})
     assert evil.status_code == 400
     page = client.get("/f/bonus/share-bonus/").content.decode()
-    assert "<h2>The 20 subject lines</h2>" in page and "<em>the one that worked</em>" in page
+    assert "<h3>The 20 subject lines</h3>" in page and "<em>the one that worked</em>" in page
     done = client.post("/f/bonus/share-bonus/", {"action": "continue"})
     assert done["Location"] == "/f/bonus/join/"
     assert Event.objects.filter(name="shared").count() == 2

@@ -53,6 +53,8 @@ class Visitor(models.Model):
     utm_content = models.CharField(max_length=200, blank=True)
     utm_term = models.CharField(max_length=200, blank=True)
 
+    first_request = False  # True on the instance created for a request that had no cookie
+
     def __str__(self) -> str:
         return str(self.id)
 

@@ -32,13 +32,15 @@ def normalise_email(raw: str) -> str:
 
 def new_visitor(user_agent: str, landing_url: str, referrer: str, query: dict) -> Visitor:
     """A visitor's first touch: where it landed and where it came from."""
-    return Visitor.objects.create(
+    visitor = Visitor.objects.create(
         user_agent=user_agent[:512],
         is_bot=is_bot(user_agent),
         landing_url=landing_url[:2000],
         referrer=referrer[:2000],
         **{field: str(query.get(field, ""))[:200] for field in UTM_FIELDS},
     )
+    visitor.first_request = True
+    return visitor
 
 
 @dataclass(frozen=True)

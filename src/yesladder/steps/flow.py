@@ -1,12 +1,15 @@
 """A visitor's walk up the ladder: which version, which journey, what comes next."""
 
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 
-from yesladder.funnels.models import Funnel, FunnelVersion
+from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
 from yesladder.leads.models import Visitor
 from yesladder.tracking.events import EventName
@@ -35,18 +38,48 @@ class Page:
         record(name, self.journey.visitor, self.version, self.step.key, properties)
 
 
+CURRENT_VERSION_TTL = 2.0  # seconds a process trusts its copy of a funnel's current version
+_current_versions: dict[str, tuple[float, FunnelVersion]] = {}
+
+
+def current_version(funnel_key: str) -> FunnelVersion:
+    """The version new journeys start in. Every page asks, so each process keeps the answer for
+    a moment (a newly loaded version reaches new visitors within CURRENT_VERSION_TTL)."""
+    cached = _current_versions.get(funnel_key)
+    if cached and time.monotonic() - cached[0] < CURRENT_VERSION_TTL:
+        return cached[1]
+    version = (
+        FunnelVersion.objects.filter(funnel__key=funnel_key)
+        .select_related("funnel")
+        .defer("spec_json")  # parsed once per process by digest (FunnelVersion.spec)
+        .order_by("-number")
+        .first()
+    )
+    if version is None:
+        raise Http404("No such funnel.")
+    _current_versions[funnel_key] = (time.monotonic(), version)
+    return version
+
+
+@receiver(post_save, sender=FunnelVersion)
+def _forget_current_versions(**kwargs) -> None:
+    _current_versions.clear()
+
+
 def journey_for(visitor: Visitor, funnel_key: str, referral: str = "") -> Journey:
     """The visitor's journey in this funnel; a new one starts in the current version, and is
     attributed to the visitor whose share link (`?r=<code>`) brought it."""
-    funnel = Funnel.objects.filter(key=funnel_key).first()
-    version = funnel.current_version() if funnel else None
-    if version is None:
-        raise Http404("No such funnel.")
-    journey, created = Journey.objects.select_related("version").get_or_create(
-        visitor=visitor,
-        funnel=funnel,
-        defaults={"version": version, "current_step": version.spec.steps[0].key},
-    )
+    version = current_version(funnel_key)
+    start = {"version": version, "current_step": version.spec.steps[0].key}
+    if visitor.first_request:  # a visitor made by this very request has no journey to look up
+        journey = Journey.objects.create(visitor=visitor, funnel=version.funnel, **start)
+        created = True
+    else:
+        journey, created = (
+            Journey.objects.select_related("version", "funnel")
+            .defer("version__spec_json")
+            .get_or_create(visitor=visitor, funnel=version.funnel, defaults=start)
+        )
     if created and referral:
         attribute_referral(journey, referral)
     return journey

@@ -1,10 +1,12 @@
 """The visitor's pages: parse the request, call the step kind, render. No logic lives here."""
 
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -62,54 +64,72 @@ def _referral(request: HttpRequest) -> str:
 def entry(request: HttpRequest, funnel: str) -> HttpResponse:
     """The first step, or, for a visitor who came back, the step they stopped at. The first
     step's forms post here too, since this is the address its page was served from."""
-    visitor = _visitor(request)
-    journey = journey_for(visitor, funnel, _referral(request))
-    first = journey.version.spec.steps[0].key
-    if request.method == "GET" and journey.current_step != first:
-        return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
-    return _step_page(request, visitor, page_for(journey, first))
+    with transaction.atomic():
+        visitor = _visitor(request)
+        journey = journey_for(visitor, funnel, _referral(request))
+        first = journey.version.spec.steps[0].key
+        if request.method == "GET" and journey.current_step != first:
+            return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
+        answer = _step_page(request, page_for(journey, first))
+    return _remember(_respond(request, answer), visitor)
 
 
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
-    visitor = _visitor(request)
-    page = page_for(journey_for(visitor, funnel, _referral(request)), step)
-    return _step_page(request, visitor, page)
+    with transaction.atomic():
+        visitor = _visitor(request)
+        page = page_for(journey_for(visitor, funnel, _referral(request)), step)
+        answer = _step_page(request, page)
+    return _remember(_respond(request, answer), visitor)
 
 
-def _step_page(request: HttpRequest, visitor: Visitor, page: Page) -> HttpResponse:
-    if page.step.kind not in KINDS:  # events, bookings, offers and checkouts: not served yet
-        context = {"page": page, "step": page.step, "spec": page.spec}
-        return _remember(
-            render(request, "yesladder/steps/unavailable.html", context, status=404), visitor
-        )
+@dataclass(frozen=True)
+class Show:
+    """A step page to render once the request's writes are committed: rendering (reads and a
+    template) then runs without holding the database's write lock."""
+
+    page: Page
+    template: str
+    errors: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    status: int = 200
+
+
+def _step_page(request: HttpRequest, page: Page) -> HttpResponse | Show:
+    """Everything a step's request changes, in the caller's one transaction."""
+    kind = KINDS.get(page.step.kind)
+    if kind is None:  # events, bookings, offers and checkouts: not served yet
+        return Show(page, "yesladder/steps/unavailable.html", status=404)
+    template = f"yesladder/steps/{page.step.kind}.html"
     if request.method == "POST":
-        result = KINDS[page.step.kind].submit(request, page)
+        result = kind.submit(request, page)
         if result.beacon:
             return HttpResponse(status=204)
         if result.redirect:
-            return _remember(StepRedirect(result.redirect), visitor)
+            return StepRedirect(result.redirect)
         status = result.status if result.status != 200 else 400
-        return _remember(_show(request, page, result.errors, result.values, status), visitor)
-    kind = KINDS[page.step.kind]
+        return Show(page, template, result.errors, result.values, status)
     if kind.skips and kind.skips(page):
-        return _remember(redirect(move_on(page).redirect), visitor)
-    return _remember(_show(request, page), visitor)
-
-
-def _show(request: HttpRequest, page: Page, errors=None, values=None, status=200) -> HttpResponse:
-    if request.method == "GET" and not request.GET.get("end"):
+        return redirect(move_on(page).redirect)
+    if not request.GET.get("end"):
         page.event(EventName.STEP_VIEWED)
+    return Show(page, template)
+
+
+def _respond(request: HttpRequest, answer: HttpResponse | Show) -> HttpResponse:
+    if isinstance(answer, HttpResponse):
+        return answer
+    page, kind = answer.page, KINDS.get(answer.page.step.kind)
     context = {
         "page": page,
         "step": page.step,
         "spec": page.spec,
-        "errors": errors or {},
-        "values": values or {},
+        "errors": answer.errors,
+        "values": answer.values,
         "ended": bool(request.GET.get("end")),
-        **KINDS[page.step.kind].context(request, page),
+        **(kind.context(request, page) if kind and answer.status != 404 else {}),
     }
-    return render(request, f"yesladder/steps/{page.step.kind}.html", context, status=status)
+    return render(request, answer.template, context, status=answer.status)
 
 
 @require_GET

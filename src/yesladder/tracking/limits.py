@@ -8,12 +8,19 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
 from yesladder.tracking.models import RateCount
+
+TABLE = RateCount._meta.db_table
+# Both SQLite (3.35+) and PostgreSQL speak this; the values are parameters, never text.
+UPSERT = (
+    f'INSERT INTO "{TABLE}" ("key", "window", "count") VALUES (%s, %s, 1) '  # noqa: S608
+    f'ON CONFLICT ("key", "window") DO UPDATE SET "count" = "{TABLE}"."count" + 1 '
+    'RETURNING "count"'
+)
 
 
 @dataclass(frozen=True)
@@ -27,15 +34,10 @@ class Limit:
         if not settings.RATE_LIMITS:
             return True
         key, window = f"{self.action}:{who}"[:300], self._window()
-        with transaction.atomic():
-            if not RateCount.objects.filter(key=key, window=window).update(count=F("count") + 1):
-                try:
-                    with transaction.atomic():
-                        RateCount.objects.create(key=key, window=window, count=1)
-                except IntegrityError:
-                    RateCount.objects.filter(key=key, window=window).update(count=F("count") + 1)
-            used = RateCount.objects.filter(key=key, window=window).values_list("count", flat=True)
-            return used[0] <= getattr(settings, self.setting)
+        with connection.cursor() as cursor:  # one upsert: counted and read in one statement
+            cursor.execute(UPSERT, [key, window])
+            (used,) = cursor.fetchone()
+        return used <= getattr(settings, self.setting)
 
     def _window(self) -> int:
         return int(timezone.now().timestamp() // self.per.total_seconds())
