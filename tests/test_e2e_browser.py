@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
@@ -44,6 +45,9 @@ def browser_page(monkeypatch):
         yield context.new_page()
         context.close()
         browser.close()
+        # The ORM calls made inside Playwright's context opened their own connection; close it
+        # here, in that context, or PostgreSQL cannot drop the test database at the end.
+        connections.close_all()
 
 
 def event_names() -> list[str]:

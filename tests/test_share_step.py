@@ -97,17 +97,22 @@ def test_unlocks_when_enough_people_arrived_and_attributes_them(tmp_path):
     assert "0 of 2 people arrived" in sharer.get("/f/bonus/share-bonus/").content.decode()
     Client(HTTP_USER_AGENT="facebookexternalhit/1.1").get(link)  # a link preview is no person
     sharer.get(link)  # nor is the sharer clicking their own link
-    Client(**BROWSER).get(link)
+    Client(**BROWSER).get(link, REMOTE_ADDR="198.51.100.1")  # a fetch without a step: no one
+    friend = Client(**BROWSER)
+    friend.get(link, REMOTE_ADDR="198.51.100.2")
+    friend.post("/f/bonus/intro/")  # came back with its cookie and took a step: a person
     assert "1 of 2 people" in sharer.get("/f/bonus/share-bonus/").content.decode()
     locked = sharer.post("/f/bonus/share-bonus/", {"action": "continue"})
     assert "when 2 people arrived through your link" in locked.content.decode()
-    Client(**BROWSER).get(link.replace("/?", "/intro/?"))  # any page of the funnel counts
+    other = Client(**BROWSER)
+    other.get(link.replace("/?", "/intro/?"), REMOTE_ADDR="198.51.100.3")  # any page counts
+    other.post("/f/bonus/intro/")
     assert "The 20 subject lines" in sharer.get("/f/bonus/share-bonus/").content.decode()
     sharer_visitor = Visitor.objects.exclude(referral_code=None).get()
     referred = Journey.objects.filter(referred_by=sharer_visitor, visitor__is_bot=False)
-    assert referred.count() == 2
+    assert referred.count() == 3 and referred.exclude(done=[]).count() == 2
     arrivals = Event.objects.filter(name="referral_arrived", is_bot=False)
-    assert arrivals.count() == 2 and {e.step_key for e in arrivals} == {"share-bonus"}
+    assert arrivals.count() == 3 and {e.step_key for e in arrivals} == {"share-bonus"}
     assert {e.properties["sharer"] for e in arrivals} == {str(sharer_visitor.pk)}
 
 
@@ -115,3 +120,12 @@ def test_an_unknown_referral_code_is_ignored(tmp_path):
     funnel(tmp_path, "referrals")
     response = Client(**BROWSER).get("/f/bonus/?r=<script>")
     assert response.status_code == 200 and Journey.objects.get().referred_by is None
+
+
+def test_one_address_brings_at_most_its_hourly_share_of_referrals(tmp_path, settings):
+    settings.LIMIT_REFERRALS_PER_HOUR = 2
+    funnel(tmp_path, "referrals")
+    link = sharer_link(Client(**BROWSER))
+    for _ in range(4):
+        Client(**BROWSER).get(link, REMOTE_ADDR="203.0.113.50")
+    assert Journey.objects.exclude(referred_by=None).count() == 2

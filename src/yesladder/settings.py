@@ -145,6 +145,7 @@ RATE_LIMITS = env_bool("YESLADDER_RATE_LIMITS", True)
 LIMIT_OPTINS_PER_HOUR = env_int("YESLADDER_LIMIT_OPTINS_PER_HOUR", 20, minimum=1)
 LIMIT_ANSWERS_PER_HOUR = env_int("YESLADDER_LIMIT_ANSWERS_PER_HOUR", 300, minimum=1)
 LIMIT_EMAILS_PER_HOUR = env_int("YESLADDER_LIMIT_EMAILS_PER_HOUR", 5, minimum=1)
+LIMIT_REFERRALS_PER_HOUR = env_int("YESLADDER_LIMIT_REFERRALS_PER_HOUR", 10, minimum=1)
 
 # Email: SMTP when EMAIL_HOST is set; otherwise each message is written as a file into
 # HOME/mail, so the embedded default never loses a message it could not send.

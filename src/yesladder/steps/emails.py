@@ -58,8 +58,9 @@ def _deliver(message: EmailMultiAlternatives) -> None:
         logger.exception("could not send %r to %s", message.subject, message.to)
 
 
-def confirm_token(lead: Lead, version_id: int, step_key: str, visitor_id) -> str:
-    claim = {"l": lead.pk, "e": lead.email, "v": version_id, "s": step_key, "vis": str(visitor_id)}
+def confirm_token(lead: Lead, version_id: int, step_key: str, journey_id: int) -> str:
+    # the journey's id, never the visitor's cookie value: emailed links get forwarded and logged
+    claim = {"l": lead.pk, "e": lead.email, "v": version_id, "s": step_key, "j": journey_id}
     return signing.dumps(claim, salt=CONFIRM_SALT)
 
 

@@ -13,6 +13,7 @@ from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
 from yesladder.leads.models import Visitor
 from yesladder.tracking.events import EventName
+from yesladder.tracking.limits import REFERRALS_PER_ADDRESS
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 
@@ -66,7 +67,9 @@ def _forget_current_versions(**kwargs) -> None:
     _current_versions.clear()
 
 
-def journey_for(visitor: Visitor, funnel_key: str, referral: str = "") -> Journey:
+def journey_for(
+    visitor: Visitor, funnel_key: str, referral: str = "", address: str = ""
+) -> Journey:
     """The visitor's journey in this funnel; a new one starts in the current version, and is
     attributed to the visitor whose share link (`?r=<code>`) brought it."""
     version = current_version(funnel_key)
@@ -80,7 +83,7 @@ def journey_for(visitor: Visitor, funnel_key: str, referral: str = "") -> Journe
             .defer("version__spec_json")
             .get_or_create(visitor=visitor, funnel=version.funnel, defaults=start)
         )
-    if created and referral:
+    if created and referral and REFERRALS_PER_ADDRESS.allows(address):
         attribute_referral(journey, referral)
     return journey
 

@@ -42,6 +42,7 @@ class Submitted:
 
 
 TOO_MANY_OPTINS = "Too many sign-ups from your network in the last hour. Please try again later."
+TOO_MANY_EMAILS = "This address has had several emails from us this hour. Please try again later."
 TOO_MANY_ANSWERS = "Too many answers from your network in the last hour. Please try again later."
 
 
@@ -134,7 +135,7 @@ def keep_fields(
     lead = identify(page.journey.visitor, email, values, consent)
     page.event(EventName.FIELDS_GIVEN, fields=sorted(values))
     if consent and consent.double_optin and lead.confirmed_at is None:
-        token = emails.confirm_token(lead, page.version.pk, page.step.key, page.journey.visitor_id)
+        token = emails.confirm_token(lead, page.version.pk, page.step.key, page.journey.pk)
         emails.send_confirmation(request, lead, page.spec.name, token)
     return Submitted()
 
@@ -146,7 +147,7 @@ def _consent(request: HttpRequest, page: Page, text: str) -> ConsentGiven:
     return ConsentGiven(
         text=text or "Send me what I asked for.",
         page_url=request.build_absolute_uri(),
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_address(request) or None,
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         double_optin=double,
         version_id=page.version.pk,
@@ -226,7 +227,7 @@ def optin_submit(request: HttpRequest, page: Page) -> Submitted:
 
 def download_token(page: Page) -> str:
     return signing.dumps(
-        {"v": page.version.pk, "s": page.step.key, "vis": str(page.journey.visitor_id)},
+        {"v": page.version.pk, "s": page.step.key, "j": page.journey.pk},
         salt=DOWNLOAD_SALT,
     )
 
@@ -314,7 +315,10 @@ def email_result(request: HttpRequest, page: Page, outcome_key: str) -> Submitte
         return result
     outcome = next(o for o in page.step.outcomes if o.key == outcome_key)
     lead = page.journey.visitor.lead
-    emails.send_result(request, lead, page.step.title, outcome, render_markdown(outcome.body))
+    if not emails.send_result(
+        request, lead, page.step.title, outcome, render_markdown(outcome.body)
+    ):
+        return Submitted(errors={"email": TOO_MANY_EMAILS}, status=429)
     page.event(EventName.RESULT_EMAILED, outcome=outcome_key)
     return Submitted(redirect=step_url(page, page.step.key))
 
@@ -445,10 +449,13 @@ def share_intent(channel: str, message: str, link: str) -> str:
 
 
 def referrals(page: Page) -> int:
-    """People who arrived through the visitor's link (known bots and link previews excluded)."""
-    return page.journey.funnel.journeys.filter(
-        referred_by=page.journey.visitor, visitor__is_bot=False
-    ).count()
+    """People who arrived through the visitor's link and took at least one step: a script
+    fetching the link, a known bot or a link preview is no person."""
+    return (
+        page.journey.funnel.journeys.filter(referred_by=page.journey.visitor, visitor__is_bot=False)
+        .exclude(done=[])
+        .count()
+    )
 
 
 def share_unlocked(page: Page) -> bool:

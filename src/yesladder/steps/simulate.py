@@ -7,6 +7,7 @@ submitting them the way a person would (answers, fields, the call to action). Re
 leave the origin of the given URL: share buttons and off-site links are not followed.
 """
 
+import contextlib
 import random
 import re
 import threading
@@ -161,7 +162,7 @@ class Browser:
     def _send(self, url: str, body: bytes | None, referrer: str) -> Response:
         for _ in range(10):
             url = urljoin(self.origin, url)
-            if urlsplit(url).netloc != urlsplit(self.origin).netloc:
+            if urlsplit(url)[:2] != urlsplit(self.origin)[:2]:  # scheme and host
                 raise OffSite(url)
             headers = {**self.headers, **({"Referer": referrer} if referrer else {})}
             # the origin's scheme is http(s), checked by the command: no file: or custom URLs
@@ -314,9 +315,10 @@ class Visitor:
     def _keep_share_link(self, response: Response) -> None:
         """Later visitors may arrive through links earlier ones were given to share."""
         link = next((v for v in read_page(response.html).readonly if "?r=" in v), None)
-        if link:
+        if link:  # its path only: with YESLADDER_BASE_URL the link names the public host
+            parts = urlsplit(link)
             with self.stats.lock:
-                self.shared.append(link)
+                self.shared.append(f"{parts.path}?{parts.query}")
 
     def _act(self, response: Response, step_key: str) -> Response | None:
         """Do what the page asks, form by form, until the visitor is on another step."""
@@ -382,8 +384,9 @@ class Visitor:
         """What a person does besides the main button: downloads, reading, watching."""
         for link in page.links:
             if link.startswith("/d/") and self.rng.random() < 0.8:
-                self.browser.get(link, response.url)
                 self.stats.add("downloads")
+                with contextlib.suppress(OffSite):  # an asset hosted elsewhere is not fetched
+                    self.browser.get(link, response.url)
         if 'data-milestones="' in response.html:
             marks = re.search(r'data-milestones="([\d,]+)"', response.html).group(1).split(",")
             watched = self.rng.randint(0, len(marks))

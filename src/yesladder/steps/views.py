@@ -20,6 +20,7 @@ from yesladder.steps.flow import Page, journey_for, page_for
 from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS, move_on
 from yesladder.tracking.events import EventName
 from yesladder.tracking.limits import client_address
+from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 
 VISITOR_COOKIE = "yl_vid"
@@ -56,8 +57,10 @@ class StepRedirect(HttpResponseRedirect):
     allowed_schemes = ["http", "https", "mailto"]
 
 
-def _referral(request: HttpRequest) -> str:
-    return request.GET.get("r", "")[:16]
+def _referral(request: HttpRequest) -> tuple[str, str]:
+    """The share code a visitor arrived with, and the address it came from."""
+    code = request.GET.get("r", "")[:16]
+    return (code, client_address(request)) if code else ("", "")
 
 
 @require_http_methods(["GET", "POST"])
@@ -66,7 +69,7 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
     step's forms post here too, since this is the address its page was served from."""
     with transaction.atomic():
         visitor = _visitor(request)
-        journey = journey_for(visitor, funnel, _referral(request))
+        journey = journey_for(visitor, funnel, *_referral(request))
         first = journey.version.spec.steps[0].key
         if request.method == "GET" and journey.current_step != first:
             return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
@@ -78,7 +81,7 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
     with transaction.atomic():
         visitor = _visitor(request)
-        page = page_for(journey_for(visitor, funnel, _referral(request)), step)
+        page = page_for(journey_for(visitor, funnel, *_referral(request)), step)
         answer = _step_page(request, page)
     return _remember(_respond(request, answer), visitor)
 
@@ -147,9 +150,11 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         signing.loads(token, salt=DOWNLOAD_SALT, max_age=magnet.asset.expires)
     except signing.SignatureExpired:
         return render(request, "yesladder/steps/expired.html", {"step": magnet}, status=410)
-    visitor = Visitor.objects.filter(pk=claim["vis"]).first()
-    if visitor:
-        record(EventName.DOWNLOADED, visitor, version, magnet.key, {"asset": magnet.asset.name})
+    journey = Journey.objects.select_related("visitor").filter(pk=claim.get("j")).first()
+    if journey:
+        record(
+            EventName.DOWNLOADED, journey.visitor, version, magnet.key, {"asset": magnet.asset.name}
+        )
     if magnet.asset.url:
         return redirect(magnet.asset.url)
     path = (Path(settings.ASSETS_ROOT) / magnet.asset.file).resolve()
@@ -179,7 +184,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     version = FunnelVersion.objects.filter(pk=claim["v"]).select_related("funnel").first()
     context = {"lead": lead, "funnel": version.funnel if version else None, "token": token}
     if request.method == "POST" and leads.confirm(lead, client_address(request) or None):
-        visitor = Visitor.objects.filter(pk=claim["vis"]).first() or lead.visitors.first()
+        journey = Journey.objects.select_related("visitor").filter(pk=claim.get("j")).first()
+        visitor = journey.visitor if journey else lead.visitors.first()
         if visitor:
             record(EventName.OPTIN_CONFIRMED, visitor, version, claim["s"])
     context["confirmed"] = lead.confirmed_at is not None and request.method == "POST"

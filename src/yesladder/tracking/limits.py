@@ -5,6 +5,8 @@ is coarse at its edges (up to twice the limit across a boundary) but costs one u
 """
 
 import datetime as dt
+import ipaddress
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from yesladder.tracking.models import RateCount
 
+logger = logging.getLogger(__name__)
 TABLE = RateCount._meta.db_table
 # Both SQLite (3.35+) and PostgreSQL speak this; the values are parameters, never text.
 UPSERT = (
@@ -47,14 +50,36 @@ HOUR = dt.timedelta(hours=1)
 OPTINS_PER_ADDRESS = Limit("optin", "LIMIT_OPTINS_PER_HOUR", HOUR)
 ANSWERS_PER_ADDRESS = Limit("answer", "LIMIT_ANSWERS_PER_HOUR", HOUR)
 EMAILS_PER_RECIPIENT = Limit("email", "LIMIT_EMAILS_PER_HOUR", HOUR)
+REFERRALS_PER_ADDRESS = Limit("referral", "LIMIT_REFERRALS_PER_HOUR", HOUR)
 
 
 def client_address(request: HttpRequest) -> str:
     """The visitor's IP: behind N trusted proxies, the Nth address from the right of
-    X-Forwarded-For (the leftmost ones are whatever the client chose to send)."""
+    X-Forwarded-For (the leftmost ones are whatever the client chose to send). Always a valid
+    address or "": the value is stored in inet columns and must never break a request."""
+    global _warned_untrusted
     proxies = settings.TRUSTED_PROXIES
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [a for a in forwarded if a]
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [a.strip() for a in header.split(",") if a.strip()]
     if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies][:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
+        return _valid_ip(forwarded[-proxies]) or _valid_ip(request.META.get("REMOTE_ADDR", ""))
+    if forwarded and not proxies and not _warned_untrusted:
+        _warned_untrusted = True
+        logger.warning(
+            "X-Forwarded-For is ignored: set YESLADDER_TRUSTED_PROXIES to the number of proxies "
+            "in front of yesladder, or every visitor shares one address in the per-address limits"
+        )
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+_warned_untrusted = False
+
+
+def _valid_ip(text: str) -> str:
+    text = text.strip()
+    if text.count(":") == 1:  # "1.2.3.4:5678": an IPv4 address with a port
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        return ""

@@ -14,6 +14,7 @@ from yesladder.funnels.models import Funnel
 from yesladder.funnels.spec import SpecError, read_spec
 from yesladder.steps.simulate import (
     DEFAULT_CHANCE,
+    OffSite,
     Plan,
     Stats,
     Visitor,
@@ -94,7 +95,11 @@ class Command(BaseCommand):
     @staticmethod
     def _walk(plan, number, rng, stats, shared):
         begun = time.time()
-        return begun, Visitor(plan, number, rng, stats, shared).walk()
+        try:
+            return begun, Visitor(plan, number, rng, stats, shared).walk()
+        except (OffSite, OSError) as exc:  # one visitor's failure is counted, not fatal
+            stats.add("errors", type(exc).__name__)
+            return begun, None
 
     def _spread(self, walked, days, rng, progress) -> int | None:
         """Move each visitor's history back to a start time spread over `days`."""
