@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,35 +25,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from yesladder.localserver import local_server
+
 ROOT = Path(__file__).resolve().parent.parent
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(home: str, workers: int) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(YESLADDER_HOME=home, YESLADDER_TRUSTED_PROXIES="1", YESLADDER_LOG_LEVEL="ERROR")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "yesladder.cli", "serve", "--port", str(port),
-         "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/static/yesladder/ladder.css", timeout=1
-            )
-            return server, port
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("the server did not start")
 
 
 def load_examples(home: str) -> None:
@@ -162,8 +136,10 @@ def main() -> None:
     for workers in args.workers:
         with tempfile.TemporaryDirectory() as home:
             load_examples(home)
-            server, port = start_server(home, workers)
-            try:
+            env = {"YESLADDER_HOME": home, "DATABASE_URL": "", "YESLADDER_TRUSTED_PROXIES": "1",
+                   "YESLADDER_LOG_LEVEL": "ERROR"}  # fmt: skip
+            with local_server(env, workers) as base:
+                port = int(base.rpartition(":")[2])
                 cookie, token = csrf_pair(port)
                 pages = [("entry GET", entry_request(port)),
                          ("opt-in POST", optin_request(port, cookie, token))]  # fmt: skip
@@ -175,9 +151,6 @@ def main() -> None:
                             f"{result['p50']:>8.1f} {result['p99']:>8.1f}  {result['statuses']}",
                             flush=True,
                         )
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -64,24 +64,24 @@ def test_a_tampered_confirmation_link_is_refused(smtp):
     assert Lead.objects.get().status == Lead.Status.PENDING
 
 
-def test_single_optin_funnel_sends_no_confirmation(smtp):
-    client = visitor("b2b-ladder")
-    client.post(
+def unlock_checklist(smtp):
+    """Unlock the B2B checklist with an email; returns the one message that arrives."""
+    visitor("b2b-ladder").post(
         "/f/b2b-ladder/checklist/",
         {"action": "unlock", "email": "di@example.com", "first_name": "Di"},
     )
     (message,) = smtp.wait_for(1)
+    return message
+
+
+def test_single_optin_funnel_sends_no_confirmation(smtp):
+    message = unlock_checklist(smtp)
     assert "checklist" in message["Subject"].lower()  # the magnet's copy, no confirmation
     assert Lead.objects.get().status == Lead.Status.CONFIRMED
 
 
 def test_magnet_copy_carries_a_working_download_link(smtp):
-    client = visitor("b2b-ladder")
-    client.post(
-        "/f/b2b-ladder/checklist/",
-        {"action": "unlock", "email": "di@example.com", "first_name": "Di"},
-    )
-    (message,) = smtp.wait_for(1)
+    message = unlock_checklist(smtp)
     download = Client(**BROWSER).get(link_in(message))
     assert download.status_code == 200
     assert b"".join(download.streaming_content).startswith(b"%PDF")

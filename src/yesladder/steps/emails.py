@@ -77,7 +77,7 @@ def send_confirmation(request: HttpRequest, lead: Lead, funnel_name: str, token:
     return send(lead, f"Please confirm your email for {funnel_name}", "confirm", context)
 
 
-def send_result(request: HttpRequest, lead: Lead, quiz_title: str, outcome, outcome_html) -> bool:
+def send_result(lead: Lead, quiz_title: str, outcome, outcome_html) -> bool:
     context = {"quiz_title": quiz_title, "outcome": outcome, "outcome_html": outcome_html}
     return send(lead, f"Your result: {outcome.title}", "result", context)
 

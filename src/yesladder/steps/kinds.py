@@ -315,9 +315,7 @@ def email_result(request: HttpRequest, page: Page, outcome_key: str) -> Submitte
         return result
     outcome = next(o for o in page.step.outcomes if o.key == outcome_key)
     lead = page.journey.visitor.lead
-    if not emails.send_result(
-        request, lead, page.step.title, outcome, render_markdown(outcome.body)
-    ):
+    if not emails.send_result(lead, page.step.title, outcome, render_markdown(outcome.body)):
         return Submitted(errors={"email": TOO_MANY_EMAILS}, status=429)
     page.event(EventName.RESULT_EMAILED, outcome=outcome_key)
     return Submitted(redirect=step_url(page, page.step.key))
@@ -424,12 +422,17 @@ def form_skips(page: Page) -> bool:
 # Where each share button goes; the visitor's link and message are the only variable parts,
 # so the redirect can never be steered to another site.
 SHARE_CHANNELS = {
-    "email": "mailto:?{subject_and_body}",
-    "x": "https://x.com/intent/post?{text_and_url}",
-    "linkedin": "https://www.linkedin.com/sharing/share-offsite/?{url}",
-    "whatsapp": "https://wa.me/?{text_with_url}",
-    "facebook": "https://www.facebook.com/sharer/sharer.php?{u}",
-}
+    "email": ("Email", "mailto:?", lambda m, link: {"subject": m, "body": f"{m}\n\n{link}"}),
+    "x": ("X", "https://x.com/intent/post?", lambda m, link: {"text": m, "url": link}),
+    "linkedin": (
+        "LinkedIn", "https://www.linkedin.com/sharing/share-offsite/?",
+        lambda m, link: {"url": link},
+    ),
+    "whatsapp": ("WhatsApp", "https://wa.me/?", lambda m, link: {"text": f"{m} {link}"}),
+    "facebook": (
+        "Facebook", "https://www.facebook.com/sharer/sharer.php?", lambda m, link: {"u": link}
+    ),
+}  # fmt: skip
 
 
 def share_link(request: HttpRequest, page: Page) -> str:
@@ -438,14 +441,8 @@ def share_link(request: HttpRequest, page: Page) -> str:
 
 
 def share_intent(channel: str, message: str, link: str) -> str:
-    return SHARE_CHANNELS[channel].format(
-        subject_and_body=urlencode({"subject": message, "body": f"{message}\n\n{link}"},
-                                   quote_via=quote),
-        text_and_url=urlencode({"text": message, "url": link}),
-        url=urlencode({"url": link}),
-        text_with_url=urlencode({"text": f"{message} {link}"}),
-        u=urlencode({"u": link}),
-    )  # fmt: skip
+    _, base, params = SHARE_CHANNELS[channel]
+    return base + urlencode(params(message, link), quote_via=quote)
 
 
 def referrals(page: Page) -> int:
@@ -458,22 +455,25 @@ def referrals(page: Page) -> int:
     )
 
 
-def share_unlocked(page: Page) -> bool:
+def share_progress(page: Page) -> tuple[bool, int | None]:
+    """Whether the step is unlocked, and the referrals so far when it unlocks on them."""
     step: Share = page.step
     if step.unlock.when == "referrals":
-        return referrals(page) >= step.unlock.count
-    return page.journey.visitor.events.filter(name=EventName.SHARED, step_key=step.key).exists()
+        count = referrals(page)
+        return count >= step.unlock.count, count
+    shared = page.journey.visitor.events.filter(name=EventName.SHARED, step_key=step.key)
+    return shared.exists(), None
 
 
 def share_context(request: HttpRequest, page: Page) -> dict:
     step: Share = page.step
-    unlocked = share_unlocked(page)
+    unlocked, count = share_progress(page)
     return {
         "share_url": share_link(request, page),
-        "channels": list(SHARE_CHANNELS),
+        "channels": [(key, label) for key, (label, _, _) in SHARE_CHANNELS.items()],
         "unlocked": unlocked,
         "unlocks_html": render_markdown(step.unlocks) if unlocked else "",
-        "referrals": referrals(page) if step.unlock.when == "referrals" else None,
+        "referrals": count,
         "copied": request.GET.get("copied") == "1",
     }
 
@@ -488,7 +488,7 @@ def share_submit(request: HttpRequest, page: Page) -> Submitted:
             return Submitted(redirect=step_url(page, page.step.key, "copied=1"))
         intent = share_intent(channel, page.step.message, share_link(request, page))
         return Submitted(redirect=intent)
-    if not share_unlocked(page):
+    if not share_progress(page)[0]:
         return Submitted(errors={"share": locked_message(page)})
     return continue_submit(request, page)
 

@@ -130,9 +130,14 @@ def _respond(request: HttpRequest, answer: HttpResponse | Show) -> HttpResponse:
         "errors": answer.errors,
         "values": answer.values,
         "ended": bool(request.GET.get("end")),
-        **(kind.context(request, page) if kind and answer.status != 404 else {}),
+        **(kind.context(request, page) if kind else {}),
     }
     return render(request, answer.template, context, status=answer.status)
+
+
+def _token_journey(claim: dict) -> Journey | None:
+    """The journey a signed link was made for (links name it, never the visitor's cookie)."""
+    return Journey.objects.select_related("visitor").filter(pk=claim.get("j")).first()
 
 
 @require_GET
@@ -150,7 +155,7 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         signing.loads(token, salt=DOWNLOAD_SALT, max_age=magnet.asset.expires)
     except signing.SignatureExpired:
         return render(request, "yesladder/steps/expired.html", {"step": magnet}, status=410)
-    journey = Journey.objects.select_related("visitor").filter(pk=claim.get("j")).first()
+    journey = _token_journey(claim)
     if journey:
         record(
             EventName.DOWNLOADED, journey.visitor, version, magnet.key, {"asset": magnet.asset.name}
@@ -184,7 +189,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     version = FunnelVersion.objects.filter(pk=claim["v"]).select_related("funnel").first()
     context = {"lead": lead, "funnel": version.funnel if version else None, "token": token}
     if request.method == "POST" and leads.confirm(lead, client_address(request) or None):
-        journey = Journey.objects.select_related("visitor").filter(pk=claim.get("j")).first()
+        journey = _token_journey(claim)
         visitor = journey.visitor if journey else lead.visitors.first()
         if visitor:
             record(EventName.OPTIN_CONFIRMED, visitor, version, claim["s"])

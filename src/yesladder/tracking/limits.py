@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import logging
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.db import connection
@@ -57,22 +58,23 @@ def client_address(request: HttpRequest) -> str:
     """The visitor's IP: behind N trusted proxies, the Nth address from the right of
     X-Forwarded-For (the leftmost ones are whatever the client chose to send). Always a valid
     address or "": the value is stored in inet columns and must never break a request."""
-    global _warned_untrusted
     proxies = settings.TRUSTED_PROXIES
     header = request.META.get("HTTP_X_FORWARDED_FOR", "")
     forwarded = [a.strip() for a in header.split(",") if a.strip()]
     if proxies and len(forwarded) >= proxies:
         return _valid_ip(forwarded[-proxies]) or _valid_ip(request.META.get("REMOTE_ADDR", ""))
-    if forwarded and not proxies and not _warned_untrusted:
-        _warned_untrusted = True
-        logger.warning(
-            "X-Forwarded-For is ignored: set YESLADDER_TRUSTED_PROXIES to the number of proxies "
-            "in front of yesladder, or every visitor shares one address in the per-address limits"
-        )
+    if forwarded and not proxies:
+        _warn_untrusted_proxies()
     return _valid_ip(request.META.get("REMOTE_ADDR", ""))
 
 
-_warned_untrusted = False
+@cache
+def _warn_untrusted_proxies() -> None:
+    """Once per process: behind a proxy, every visitor would share the proxy's address."""
+    logger.warning(
+        "X-Forwarded-For is ignored: set YESLADDER_TRUSTED_PROXIES to the number of proxies "
+        "in front of yesladder, or every visitor shares one address in the per-address limits"
+    )
 
 
 def _valid_ip(text: str) -> str:

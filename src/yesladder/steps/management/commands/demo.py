@@ -1,10 +1,4 @@
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from yesladder.database import migrate_embedded
 from yesladder.examples import example_files
 from yesladder.funnels.models import Funnel
+from yesladder.localserver import local_server
 from yesladder.tracking.models import Journey
 
 DEMO_USER = "demo"
@@ -55,23 +50,17 @@ class Command(BaseCommand):
     def _simulate(self, funnels: list[Funnel], visitors: int, days: float) -> None:
         """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
         the per-address limits see many visitors rather than one."""
-        port = _free_port()
-        env = {**os.environ, "YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR"}
-        command = [sys.executable, "-m", "yesladder.cli", "serve", "--port", str(port)]
-        server = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [*command, "--workers", "2"], env=env, stdout=subprocess.DEVNULL
-        )
+        trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR"}
         try:
-            _wait_until_up(f"http://127.0.0.1:{port}/static/yesladder/ladder.css", server)
-            for n, funnel in enumerate(funnels):
-                share = visitors // len(funnels) + (1 if n < visitors % len(funnels) else 0)
-                call_command(
-                    "simulate", funnel.key, visitors=share, url=f"http://127.0.0.1:{port}",
-                    days=days, seed=n, stdout=self.stdout,
-                )  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            with local_server(trusting, workers=2) as base:
+                for n, funnel in enumerate(funnels):
+                    share = visitors // len(funnels) + (1 if n < visitors % len(funnels) else 0)
+                    call_command(
+                        "simulate", funnel.key, visitors=share, url=base, days=days, seed=n,
+                        stdout=self.stdout,
+                    )  # fmt: skip
+        except RuntimeError as exc:
+            raise CommandError(f"demo: {exc}") from None
 
     def _staff_user(self) -> str:
         """The demo's staff account, with a fresh password printed each run."""
@@ -81,24 +70,3 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return password
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise CommandError(
-                "the demo server stopped at start-up; run `yesladder serve` to see why"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback, http)
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise CommandError(f"the demo server did not answer on {url} within {timeout:.0f} s")
