@@ -167,9 +167,12 @@ DEFAULT_FROM_EMAIL = env_str("YESLADDER_FROM_EMAIL", "yesladder <noreply@localho
 # Where links in emails point (https://funnels.example.com); else the address the visitor used.
 BASE_URL = env_str("YESLADDER_BASE_URL").rstrip("/")
 
+LOG_LEVEL = env_str("YESLADDER_LOG_LEVEL", "WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("YESLADDER_LOG_LEVEL", "WARNING")},
+    # The level sits on the handler too: Django's own loggers (e.g. django.request's
+    # "Not Found") reach it through propagation, which skips the root logger's level.
+    "handlers": {"console": {"class": "logging.StreamHandler", "level": LOG_LEVEL}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
