@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # its API docs page from our own static files, never a CDN
     "yesladder.funnels",
     "yesladder.leads",
     "yesladder.tracking",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "yesladder.tracking.middleware.tracking_preflight",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,6 +148,12 @@ LIMIT_OPTINS_PER_HOUR = env_int("YESLADDER_LIMIT_OPTINS_PER_HOUR", 20, minimum=1
 LIMIT_ANSWERS_PER_HOUR = env_int("YESLADDER_LIMIT_ANSWERS_PER_HOUR", 300, minimum=1)
 LIMIT_EMAILS_PER_HOUR = env_int("YESLADDER_LIMIT_EMAILS_PER_HOUR", 5, minimum=1)
 LIMIT_REFERRALS_PER_HOUR = env_int("YESLADDER_LIMIT_REFERRALS_PER_HOUR", 10, minimum=1)
+# The tracking API's budgets, per web process: a site's whole stream, and each visitor's
+# (PostHog's figures: bursts of 1,000, then 100 a second).
+API_EVENTS_PER_SECOND = env_int("YESLADDER_API_EVENTS_PER_SECOND", 1000, minimum=1)
+API_BURST = env_int("YESLADDER_API_BURST", 10_000, minimum=1)
+API_VISITOR_EVENTS_PER_SECOND = env_int("YESLADDER_API_VISITOR_EVENTS_PER_SECOND", 100, minimum=1)
+API_VISITOR_BURST = env_int("YESLADDER_API_VISITOR_BURST", 1000, minimum=1)
 
 # Email: SMTP when EMAIL_HOST is set; otherwise each message is written as a file into
 # HOME/mail, so the embedded default never loses a message it could not send.

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from yesladder.tracking.api import api as tracking_api
+
 urlpatterns = [
+    path("v1/", tracking_api.urls),
     path("", include("yesladder.steps.urls")),
     path("admin/", admin.site.urls),
 ]

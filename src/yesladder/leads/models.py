@@ -14,10 +14,16 @@ class Lead(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "waiting for double opt-in confirmation"
         CONFIRMED = "confirmed", "consented"
+        # Named by a tracked site's identify call without a consent statement: on the
+        # timeline, never mailed marketing.
+        IDENTIFIED = "identified", "known from a tracked site, no consent recorded"
 
     email = models.EmailField(max_length=254, unique=True, help_text="normalised: lower case")
     profile = models.JSONField(default=dict, blank=True, help_text="fields given, by field key")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
+    user_id = models.CharField(
+        max_length=200, unique=True, null=True, blank=True, help_text="the site's own user id"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
@@ -26,6 +32,10 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    def timeline(self):
+        """Everything this lead did, on every device, before and after it gave its email."""
+        return self.events.order_by("occurred_at", "id")
 
     def known_fields(self) -> set[str]:
         return {"email"} | {key for key, value in self.profile.items() if value not in ("", None)}
@@ -52,6 +62,17 @@ class Visitor(models.Model):
     utm_campaign = models.CharField(max_length=200, blank=True)
     utm_content = models.CharField(max_length=200, blank=True)
     utm_term = models.CharField(max_length=200, blank=True)
+    # Visitors seen through the tracking API: the site's anonymousId (or "user:<userId>").
+    site = models.ForeignKey(
+        "tracking.Site", null=True, blank=True, on_delete=models.CASCADE, related_name="visitors"
+    )
+    anonymous_id = models.CharField(max_length=210, blank=True)
+    user_id = models.CharField(max_length=200, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "anonymous_id"], name="one_visitor_per_id")
+        ]
 
     first_request = False  # True on the instance created for a request that had no cookie
 

@@ -58,17 +58,12 @@ def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven |
     """Attach the visitor to the lead with this email, fill its profile, stitch its history."""
     with transaction.atomic():
         lead, created = Lead.objects.select_for_update().get_or_create(
-            email=email,
-            defaults={
-                "status": Lead.Status.PENDING
-                if consent and consent.double_optin
-                else Lead.Status.CONFIRMED
-            },
+            email=email, defaults={"status": _status(consent)}
         )
-        given = {k: str(v)[:MAX_PROFILE_VALUE] for k, v in fields.items() if v not in ("", None)}
-        if given.items() - lead.profile.items():
-            lead.profile = {**lead.profile, **given}
-            lead.save(update_fields=["profile"])
+        if consent is not None and lead.status == Lead.Status.IDENTIFIED:
+            lead.status = _status(consent)  # a known address consents for the first time
+            lead.save(update_fields=["status"])
+        fill_profile(lead, fields)
         if consent is not None:
             Consent.objects.create(
                 lead=lead,
@@ -82,6 +77,24 @@ def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven |
             )
         stitch(visitor, lead)
     return lead
+
+
+def _status(consent: ConsentGiven | None) -> str:
+    if consent is None:
+        return Lead.Status.IDENTIFIED
+    return Lead.Status.PENDING if consent.double_optin else Lead.Status.CONFIRMED
+
+
+def fill_profile(lead: Lead, fields: dict) -> None:
+    """Progressive profiling: what the lead tells us is added to what we knew."""
+    given = {
+        str(k)[:64]: str(v)[:MAX_PROFILE_VALUE]
+        for k, v in fields.items()
+        if v not in ("", None) and not isinstance(v, dict | list)
+    }
+    if given.items() - lead.profile.items():
+        lead.profile = {**lead.profile, **given}
+        lead.save(update_fields=["profile"])
 
 
 def stitch(visitor: Visitor, lead: Lead) -> None:

@@ -111,17 +111,27 @@ def page_for(journey: Journey, step_key: str) -> Page:
 
 def complete(page: Page, outcome: str = "") -> str | None:
     """Mark the step done and move the journey on; returns the next step's key, if any."""
-    journey, step = page.journey, page.step
-    answers = journey.answers.get(step.key, {})
-    following = page.spec.route(step, outcome or journey.outcome, answers)
     with transaction.atomic():
-        if step.key not in journey.done:
-            journey.done = [*journey.done, step.key]
+        first_time, following = advance(page.journey, page.step, outcome)
+        if first_time:
             page.event(EventName.STEP_COMPLETED, next=following or "")
-            if step.macro:
-                journey.converted_at = timezone.now()
+            if page.step.macro:
                 page.event(EventName.CONVERTED)
-        if following:
-            journey.current_step = following
-        journey.save()
     return following
+
+
+def advance(journey: Journey, step: StepBase, outcome: str = "") -> tuple[bool, str | None]:
+    """The journey's side of a completed step (the caller records the events): the step is
+    done, the macro step converts, the next step is current. Returns whether the step was done
+    for the first time, and the next step's key, if any."""
+    spec = journey.version.spec
+    following = spec.route(step, outcome or journey.outcome, journey.answers.get(step.key, {}))
+    first_time = step.key not in journey.done
+    if first_time:
+        journey.done = [*journey.done, step.key]
+        if step.macro:
+            journey.converted_at = timezone.now()
+    if following:
+        journey.current_step = following
+    journey.save()
+    return first_time, following

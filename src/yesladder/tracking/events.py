@@ -30,3 +30,10 @@ class EventName(StrEnum):
     REFUNDED = "refunded"
     TRIAL_CONVERTED = "trial_converted"
     CONVERTED = "converted"
+    # The tracking API's own calls (Segment spec); a track call's name goes in Event.label.
+    TRACKED = "tracked"
+    PAGE_VIEWED = "page_viewed"
+    SCREEN_VIEWED = "screen_viewed"
+    IDENTIFIED = "identified"
+    ALIASED = "aliased"
+    GROUPED = "grouped"

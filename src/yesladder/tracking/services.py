@@ -21,20 +21,24 @@ def record(
     step_key: str = "",
     properties: dict | None = None,
     occurred_at=None,
+    message_id: str | None = None,
+    site=None,
 ) -> Event:
     return Event.objects.create(
+        **({"message_id": message_id} if message_id else {}),
         name=EventName(name).value,
         visitor=visitor,
         lead_id=visitor.lead_id,
         funnel_version=version,
         step_key=step_key,
-        properties=_bounded(properties or {}),
+        properties=bounded(properties or {}),
         occurred_at=occurred_at or timezone.now(),
         is_bot=visitor.is_bot,
+        site=site,
     )
 
 
-def _bounded(properties: dict) -> dict:
+def bounded(properties: dict) -> dict:
     """Visitor-supplied values are cut to a sane size before they are stored."""
     return {
         str(k)[:64]: v[:MAX_PROPERTY_TEXT] if isinstance(v, str) else v

@@ -1,0 +1,358 @@
+"""The tracking API's write path: validated Segment messages become rows of the one event log.
+
+Everything a request carries is written in one transaction that commits before the API answers,
+so a 200 means durable. Plain events (the bulk) go in as one multi-row INSERT .. ON CONFLICT DO
+NOTHING RETURNING: the unique message id absorbs retries, and only messages stored for the first
+time have side effects (a journey moves on, a lead is identified), so replays change nothing.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.http import Http404
+
+from yesladder.funnels.spec.schema import StepBase
+from yesladder.leads.models import Lead, Visitor
+from yesladder.leads.services import (
+    UTM_FIELDS,
+    ConsentGiven,
+    InvalidEmail,
+    fill_profile,
+    identify,
+    normalise_email,
+    stitch,
+)
+from yesladder.steps.flow import advance, current_version, journey_for
+from yesladder.tracking.bots import is_bot
+from yesladder.tracking.events import EventName
+from yesladder.tracking.models import Event, Journey, Site
+from yesladder.tracking.segment import Message, Parsed, Rejected, occurred_at
+from yesladder.tracking.services import bounded, record
+
+# What a tracked site may say a visitor did on a step that lives on its pages. Money and
+# consent are not in the list: those only ever come from yesladder's own pages and providers.
+STEP_ACTIONS = frozenset(
+    {
+        EventName.STEP_VIEWED, EventName.CTA_CLICKED, EventName.STEP_COMPLETED,
+        EventName.VIDEO_PROGRESS, EventName.READ_PROGRESS, EventName.DOWNLOADED,
+        EventName.SHARED, EventName.ANSWERED, EventName.POLL_ANSWERED, EventName.REGISTERED,
+        EventName.ATTENDED, EventName.BOOKED, EventName.CANCELLED, EventName.CHECKOUT_STARTED,
+    }
+)  # fmt: skip
+NAMES = {
+    "identify": EventName.IDENTIFIED, "page": EventName.PAGE_VIEWED,
+    "screen": EventName.SCREEN_VIEWED, "group": EventName.GROUPED, "alias": EventName.ALIASED,
+}  # fmt: skip
+CHUNK = 500  # rows per INSERT: well under SQLite's 32,766 parameters
+
+
+@dataclass(frozen=True)
+class Received:
+    """Where a request came from, as the API saw it."""
+
+    site: Site
+    at: object  # the server's receive time (aware datetime)
+    user_agent: str  # the browser's, when a browser sent it; "" from server-side libraries
+    address: str | None
+
+
+@dataclass
+class Row:
+    index: int
+    message: Message
+    message_id: str
+    name: str
+    label: str
+    properties: dict
+    occurred_at: object
+    future: bool
+    funnel: str = ""
+    step_key: str = ""
+    email: str = ""
+    journey: Journey | None = field(default=None, repr=False)
+
+
+def prepare(received: Received, parsed: Parsed) -> tuple[list[Row], list[Rejected]]:
+    """Turn valid messages into rows; reject those that name a funnel, step or email that
+    cannot be (reads only: nothing is written before every message has been looked at)."""
+    rows, rejected = [], list(parsed.rejected)
+    for index, message in parsed.messages:
+        try:
+            rows.append(_row(received, index, message))
+        except _Reject as exc:
+            rejected.append(Rejected(index, message.messageId, exc.field, exc.message))
+    return rows, sorted(rejected, key=lambda r: r.index)
+
+
+class _Reject(Exception):
+    def __init__(self, field_name: str, message: str):
+        self.field, self.message = field_name, message
+
+
+def _row(received: Received, index: int, message: Message) -> Row:
+    when, future = occurred_at(received.at, message.timestamp, message.sentAt)
+    row = Row(
+        index=index,
+        message=message,
+        message_id=f"{received.site.pk}:{message.messageId or uuid.uuid4().hex}",
+        name=NAMES.get(message.type, EventName.TRACKED),
+        label=(message.event or message.name or "")[:200],
+        properties=bounded(_properties(message)),
+        occurred_at=when,
+        future=future,
+    )
+    if message.type == "track":
+        _step_action(row, message)
+    if message.type == "identify" and message.traits.get("email") not in (None, ""):
+        try:
+            row.email = normalise_email(str(message.traits["email"]))
+        except InvalidEmail as exc:
+            raise _Reject("traits.email", str(exc)) from None
+    return row
+
+
+def _properties(message: Message) -> dict:
+    if message.type in ("identify", "group"):
+        return {**message.traits, **({"groupId": message.groupId} if message.groupId else {})}
+    if message.type == "alias":
+        return {"previousId": message.previousId}
+    if message.type in ("page", "screen"):
+        return {**_page_context(message), **message.properties}
+    return message.properties
+
+
+def _page_context(message: Message) -> dict:
+    page = message.context.get("page") if isinstance(message.context.get("page"), dict) else {}
+    campaign = message.context.get("campaign")
+    campaign = campaign if isinstance(campaign, dict) else {}
+    found = {key: page.get(key) for key in ("url", "path", "referrer", "title") if page.get(key)}
+    utm = {f"utm_{'campaign' if k == 'name' else k}": v for k, v in campaign.items()}
+    return {**found, **{k: v for k, v in utm.items() if k in UTM_FIELDS and v}}
+
+
+def _step_action(row: Row, message: Message) -> None:
+    """A track call that names a funnel and step is a step action, exactly as on our pages."""
+    funnel, step_key = message.properties.get("funnel"), message.properties.get("step")
+    if funnel is None and step_key is None:
+        return
+    if not isinstance(funnel, str) or not isinstance(step_key, str):
+        raise _Reject("properties.funnel", "a step action needs both funnel and step, as text")
+    try:
+        version = current_version(funnel)
+    except Http404:
+        raise _Reject("properties.funnel", f"no funnel called {funnel[:64]!r}") from None
+    if version.spec.step(step_key) is None:
+        raise _Reject("properties.step", f"funnel {funnel!r} has no step {step_key[:64]!r}")
+    name = message.event.strip().lower().replace(" ", "_")
+    row.name = name if name in STEP_ACTIONS else EventName.TRACKED
+    row.funnel, row.step_key = funnel, step_key
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def store(received: Received, rows: list[Row]) -> int:
+    """Write the rows in one transaction; returns how many were new (not replays)."""
+    if not rows:
+        return 0
+    with transaction.atomic():
+        visitors = _visitors(received, rows)
+        for row in rows:
+            if row.funnel:
+                row.journey = journey_for(visitors[row.message.visitor_key], row.funnel)
+        new = _insert(received, rows, visitors)
+        for row in rows:
+            if row.message_id in new:
+                _apply(received, row, visitors[row.message.visitor_key])
+    return len(new)
+
+
+def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
+    """Each message's visitor within the site, made on first sight with its first touch."""
+    first_seen: dict[str, Message] = {}
+    for row in rows:
+        first_seen.setdefault(row.message.visitor_key, row.message)
+    found = _load_visitors(received.site, first_seen)
+    missing = [key for key in first_seen if key not in found]
+    if missing:
+        Visitor.objects.bulk_create(
+            [_new_visitor(received, key, first_seen[key]) for key in missing],
+            ignore_conflicts=True,  # another request may make the same visitor at once
+        )
+        found |= _load_visitors(received.site, missing)
+    return found
+
+
+def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
+    visitors = Visitor.objects.filter(site=site, anonymous_id__in=list(keys)).only(
+        "id", "lead_id", "is_bot", "user_id", "anonymous_id", "landing_url", "site_id"
+    )
+    return {v.anonymous_id: v for v in visitors}
+
+
+def _new_visitor(received: Received, key: str, message: Message) -> Visitor:
+    user_agent = _user_agent(received, message)
+    touch = _page_context(message)
+    return Visitor(
+        site=received.site,
+        anonymous_id=key,
+        user_id=message.userId or "",
+        user_agent=user_agent[:512],
+        is_bot=bool(user_agent) and is_bot(user_agent),
+        landing_url=str(touch.get("url", ""))[:2000],
+        referrer=str(touch.get("referrer", ""))[:2000],
+        **{utm: str(touch.get(utm, ""))[:200] for utm in UTM_FIELDS},
+    )
+
+
+def _user_agent(received: Received, message: Message) -> str:
+    """The device's user agent: the library's report of it, else the browser that sent the
+    request. A server-side library's own agent says nothing about the visitor."""
+    given = message.context.get("userAgent")
+    return given if isinstance(given, str) and given else received.user_agent
+
+
+def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -> set[str]:
+    """One multi-row INSERT per chunk; returns the message ids that were not there before."""
+    meta = Event._meta
+    columns = ["message_id", "name", "label", "site", "visitor", "lead", "funnel_version",
+               "step_key", "properties", "occurred_at", "received_at", "is_bot",
+               "future_timestamp"]  # fmt: skip
+    names = ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in columns)
+    ops, received_at = connection.ops, connection.ops.adapt_datetimefield_value(received.at)
+    visitor_pk = meta.get_field("visitor").target_field
+    new: set[str] = set()
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        params: list = []
+        for row in chunk:
+            visitor = visitors[row.message.visitor_key]
+            params += [
+                row.message_id, row.name, row.label, received.site.pk,
+                visitor_pk.get_db_prep_value(visitor.pk, connection), visitor.lead_id,
+                row.journey.version_id if row.journey else None, row.step_key,
+                ops.adapt_json_value(row.properties, None),
+                ops.adapt_datetimefield_value(row.occurred_at), received_at,
+                visitor.is_bot or _is_bot_message(received, row.message), row.future,
+            ]  # fmt: skip
+        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
+        sql = (
+            f"INSERT INTO {ops.quote_name(meta.db_table)} ({names}) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT ({ops.quote_name('message_id')}) DO NOTHING "
+            f"RETURNING {ops.quote_name('message_id')}"
+        )  # only placeholders are interpolated: every value is a parameter
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            new.update(message_id for (message_id,) in cursor.fetchall())
+    return new
+
+
+def _is_bot_message(received: Received, message: Message) -> bool:
+    user_agent = _user_agent(received, message)
+    return bool(user_agent) and is_bot(user_agent)
+
+
+# --- side effects of first-time messages ---------------------------------------------------------
+
+
+def _apply(received: Received, row: Row, visitor: Visitor) -> None:
+    message = row.message
+    if message.userId and message.type != "alias":
+        _link_user(visitor, message.userId)
+    if message.type == "identify":
+        _identify(received, row, visitor)
+    elif message.type == "alias":
+        _alias(received.site, message.previousId, message.userId)
+    elif message.type == "page" and not visitor.landing_url:
+        _first_touch(visitor, row.properties)
+    elif row.name == EventName.STEP_COMPLETED and row.journey is not None:
+        _complete(received, row)
+
+
+def _complete(received: Received, row: Row) -> None:
+    journey = row.journey
+    step: StepBase | None = journey.version.spec.step(row.step_key)
+    if step is None:  # the journey started in a version without this step
+        return
+    first_time, _ = advance(journey, step)
+    if first_time and step.macro:
+        record(
+            EventName.CONVERTED, journey.visitor, journey.version, step.key,
+            occurred_at=row.occurred_at, message_id=f"{row.message_id}/converted",
+            site=received.site,
+        )  # fmt: skip
+
+
+def _identify(received: Received, row: Row, visitor: Visitor) -> None:
+    traits = {k: v for k, v in row.message.traits.items() if k != "email"}
+    user_id = row.message.userId
+    if row.email:
+        lead = identify(visitor, row.email, traits, _consent(received, row))
+        if user_id and not lead.user_id and not Lead.objects.filter(user_id=user_id).exists():
+            lead.user_id = user_id
+            lead.save(update_fields=["user_id"])
+            _stitch_user(received.site, user_id, lead)
+    elif user_id:
+        lead = Lead.objects.filter(user_id=user_id).first()
+        if lead is not None:
+            fill_profile(lead, traits)
+
+
+def _consent(received: Received, row: Row) -> ConsentGiven | None:
+    """A site's opt-in form says what the visitor agreed to in context.consent.text."""
+    consent = row.message.context.get("consent")
+    text = consent.get("text") if isinstance(consent, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return ConsentGiven(
+        text=text.strip()[:500],
+        page_url=str(row.properties.get("url") or _page_context(row.message).get("url", ""))[:2000],
+        ip=received.address,
+        user_agent=_user_agent(received, row.message)[:512],
+        double_optin=False,
+        version_id=None,
+        step_key="",
+    )
+
+
+def _link_user(visitor: Visitor, user_id: str) -> None:
+    """The first message that names a visitor's user id links it to that user's lead."""
+    if visitor.user_id == user_id:
+        return
+    visitor.user_id = user_id
+    Visitor.objects.filter(pk=visitor.pk).update(user_id=user_id)
+    lead = Lead.objects.filter(user_id=user_id).first()
+    if lead is not None:
+        stitch(visitor, lead)
+
+
+def _stitch_user(site: Site, user_id: str, lead: Lead) -> None:
+    for other in Visitor.objects.filter(user_id=user_id).exclude(lead=lead):
+        stitch(other, lead)
+
+
+def _alias(site: Site, previous_id: str, user_id: str) -> None:
+    """`alias(previousId, userId)`: the visitors known by the old id are the new user."""
+    earlier = Visitor.objects.filter(site=site, anonymous_id=previous_id) | Visitor.objects.filter(
+        site=site, user_id=previous_id
+    )
+    earlier.update(user_id=user_id)
+    lead = Lead.objects.filter(user_id=user_id).first()
+    if lead is None:
+        known = Visitor.objects.filter(user_id=user_id, lead__isnull=False).first()
+        lead = known.lead if known else None
+        if lead is not None and not lead.user_id:
+            Lead.objects.filter(pk=lead.pk).update(user_id=user_id)
+    if lead is not None:
+        _stitch_user(site, user_id, lead)
+
+
+def _first_touch(visitor: Visitor, properties: dict) -> None:
+    """A visitor first seen through another call gets its first page's URL, referrer, UTMs."""
+    touch = {"landing_url": str(properties.get("url", ""))[:2000],
+             "referrer": str(properties.get("referrer", ""))[:2000],
+             **{utm: str(properties.get(utm, ""))[:200] for utm in UTM_FIELDS}}  # fmt: skip
+    if touch["landing_url"]:
+        Visitor.objects.filter(pk=visitor.pk, landing_url="").update(**touch)
+        visitor.landing_url = touch["landing_url"]

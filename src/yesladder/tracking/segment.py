@@ -1,0 +1,188 @@
+"""The Segment tracking spec as yesladder reads it: the wire format of `/v1/track`, `/identify`,
+`/page`, `/screen`, `/group`, `/alias` and `/batch`, validated one message at a time so one bad
+message never costs the good ones next to it. Pure: no Django, no I/O.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
+MAX_ID = 200
+FUTURE_TOLERANCE = dt.timedelta(hours=23)  # PostHog's: beyond it the client's clock is wrong
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+MessageType = Literal["track", "identify", "page", "screen", "group", "alias"]
+
+
+def _text_id(value: Any) -> Any:
+    """Libraries send numeric user ids as numbers; they are the same ids as text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Id = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=MAX_ID)]
+
+
+class Message(BaseModel):
+    """One call of the Segment spec. Unknown fields are kept: libraries add their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: MessageType
+    messageId: Id | None = None
+    anonymousId: Id | None = None
+    userId: Id | None = None
+    previousId: Id | None = None
+    groupId: Id | None = None
+    event: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    timestamp: dt.datetime | None = None
+    sentAt: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _who(self) -> "Message":
+        if self.type == "alias":
+            if not (self.previousId and self.userId):
+                raise ValueError("alias needs both previousId and userId")
+        elif not (self.anonymousId or self.userId):
+            raise ValueError("give anonymousId or userId: who did this?")
+        if self.type == "track" and not self.event:
+            raise ValueError("track needs event: the name of what happened")
+        return self
+
+    @property
+    def visitor_key(self) -> str:
+        """The id that names this message's visitor within its site."""
+        if self.type == "alias":
+            return f"user:{self.userId}"
+        return self.anonymousId or f"user:{self.userId}"
+
+
+class BatchBody(BaseModel):
+    """The envelope of `/v1/batch` (documentation and the envelope's own checks)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    batch: list[dict[str, Any]] = Field(max_length=10_000)
+    sentAt: dt.datetime | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    writeKey: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    message_id: str | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "messageId": self.message_id, "field": self.field,
+                "message": self.message}  # fmt: skip
+
+
+class BadRequest(ValueError):
+    """The request as a whole cannot be read; `field` names the part at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True)
+class Parsed:
+    messages: list[tuple[int, Message]]  # (index in the request, message)
+    rejected: list[Rejected]
+
+
+def parse(body: Any, endpoint: str) -> Parsed:
+    """Read a request body sent to `/v1/<endpoint>`: one message, or a batch of them."""
+    if not isinstance(body, dict):
+        raise BadRequest("body", "expected a JSON object")
+    if endpoint != "batch":
+        return _parse_many([{**body, "type": endpoint}], None, {}, prefix="")
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise BadRequest("batch", "expected a list of messages")
+    try:
+        envelope = BatchBody.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(*_first_error(exc, "")) from None
+    return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch")
+
+
+def _parse_many(items: list, sent_at, shared_context: dict, prefix: str) -> Parsed:
+    messages, rejected = [], []
+    for index, item in enumerate(items):
+        where = f"{prefix}[{index}]." if prefix else ""
+        problem = _check_raw(item)
+        if problem:
+            rejected.append(Rejected(index, _message_id(item), where.rstrip(".") or "body",
+                                     problem))  # fmt: skip
+            continue
+        try:
+            message = Message.model_validate(item)
+        except ValidationError as exc:
+            field, text = _first_error(exc, where)
+            rejected.append(Rejected(index, _message_id(item), field, text))
+            continue
+        if shared_context:
+            message.context = {**shared_context, **message.context}
+        if message.sentAt is None and sent_at is not None:
+            message.sentAt = sent_at
+        messages.append((index, message))
+    return Parsed(messages, rejected)
+
+
+def _check_raw(item: Any) -> str:
+    if not isinstance(item, dict):
+        return "expected a JSON object"
+    if item.get("type") not in MESSAGE_TYPES:
+        return f"type must be one of {', '.join(MESSAGE_TYPES)}"
+    if size(item) > MAX_EVENT_BYTES:
+        return f"this message is {size(item):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
+    return ""
+
+
+def size(item: Any) -> int:
+    """A message's size as the libraries measure it: its compact JSON, in bytes."""
+    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _message_id(item: Any) -> str | None:
+    value = item.get("messageId") if isinstance(item, dict) else None
+    return value[:MAX_ID] if isinstance(value, str) else None
+
+
+def _first_error(exc: ValidationError, where: str) -> tuple[str, str]:
+    error = exc.errors(include_url=False)[0]
+    path = ".".join(str(part) for part in error["loc"])
+    return (where + path).rstrip(".") or "body", error["msg"].removeprefix("Value error, ")
+
+
+def occurred_at(
+    received_at: dt.datetime, timestamp: dt.datetime | None, sent_at: dt.datetime | None
+) -> tuple[dt.datetime, bool]:
+    """When it happened, on the server's clock. A device whose clock is off by a year still
+    measures the gap between the event and the send right, so the event happened
+    (sentAt - timestamp) before we received it (Segment, Snowplow, PostHog). Returns the time
+    and whether the client put it more than 23 h in the future (then: the received time)."""
+    if timestamp is None:
+        return received_at, False
+    timestamp = _aware(timestamp)
+    when = received_at + (timestamp - _aware(sent_at)) if sent_at is not None else timestamp
+    if when - received_at > FUTURE_TOLERANCE:
+        return received_at, True
+    return when, False
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
