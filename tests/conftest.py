@@ -125,3 +125,40 @@ def smtp(settings):
     settings.EMAIL_PORT = port
     yield inbox
     controller.stop()
+
+
+BLOG = "https://blog.example.com"
+
+
+@pytest.fixture
+def write_key(db):
+    """A site that allows the blog's origin, with a fresh key; limits start full."""
+    from yesladder.tracking import api, sites
+
+    api.reset_limits()
+    api.forget_write_keys()
+    return sites.create_key("blog", [BLOG])
+
+
+class Tracker:
+    """Calls the tracking API through Django's test client, as a Segment library would."""
+
+    def __init__(self, client, key):
+        self.client, self.key = client, key
+
+    def post(self, endpoint: str, body, key: str | None = None, raw: bytes | None = None,
+             **headers):  # fmt: skip
+        import base64
+        import json
+
+        key = self.key.key if key is None else key
+        if key:
+            headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(f"/v1/{endpoint}", data, content_type="application/json",
+                                **headers)  # fmt: skip
+
+
+@pytest.fixture
+def tracker(client, write_key):
+    return Tracker(client, write_key)

@@ -11,6 +11,7 @@ import binascii
 import gzip
 import json
 import logging
+import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class Refusal(Exception):
             body["field"] = self.field
         response = JsonResponse(body, status=self.status)
         if self.retry_after is not None:
-            response["Retry-After"] = str(max(1, round(self.retry_after + 0.5)))
+            response["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         return response
 
 

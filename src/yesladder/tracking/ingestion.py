@@ -318,13 +318,13 @@ def _consent(received: Received, row: Row) -> ConsentGiven | None:
 
 def _link_user(visitor: Visitor, user_id: str) -> None:
     """The first message that names a visitor's user id links it to that user's lead."""
-    if visitor.user_id == user_id:
-        return
-    visitor.user_id = user_id
-    Visitor.objects.filter(pk=visitor.pk).update(user_id=user_id)
-    lead = Lead.objects.filter(user_id=user_id).first()
-    if lead is not None:
-        stitch(visitor, lead)
+    if visitor.user_id != user_id:
+        visitor.user_id = user_id
+        Visitor.objects.filter(pk=visitor.pk).update(user_id=user_id)
+    if visitor.lead_id is None:
+        lead = Lead.objects.filter(user_id=user_id).first()
+        if lead is not None:
+            stitch(visitor, lead)
 
 
 def _stitch_user(site: Site, user_id: str, lead: Lead) -> None:

@@ -108,7 +108,7 @@ def parse(body: Any, endpoint: str) -> Parsed:
     if not isinstance(body, dict):
         raise BadRequest("body", "expected a JSON object")
     if endpoint != "batch":
-        return _parse_many([{**body, "type": endpoint}], None, {}, prefix="")
+        return _parse_many([body], None, {}, prefix="", forced_type=endpoint)
     items = body.get("batch")
     if not isinstance(items, list):
         raise BadRequest("batch", "expected a list of messages")
@@ -119,17 +119,20 @@ def parse(body: Any, endpoint: str) -> Parsed:
     return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch")
 
 
-def _parse_many(items: list, sent_at, shared_context: dict, prefix: str) -> Parsed:
+def _parse_many(
+    items: list, sent_at, shared_context: dict, prefix: str, forced_type: str = ""
+) -> Parsed:
+    """`forced_type`: the endpoint's, for a single message (its own `type` may be absent)."""
     messages, rejected = [], []
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]." if prefix else ""
-        problem = _check_raw(item)
+        problem = _check_raw(item, forced_type)
         if problem:
             rejected.append(Rejected(index, _message_id(item), where.rstrip(".") or "body",
                                      problem))  # fmt: skip
             continue
         try:
-            message = Message.model_validate(item)
+            message = Message.model_validate({**item, "type": forced_type or item["type"]})
         except ValidationError as exc:
             field, text = _first_error(exc, where)
             rejected.append(Rejected(index, _message_id(item), field, text))
@@ -142,10 +145,10 @@ def _parse_many(items: list, sent_at, shared_context: dict, prefix: str) -> Pars
     return Parsed(messages, rejected)
 
 
-def _check_raw(item: Any) -> str:
+def _check_raw(item: Any, forced_type: str) -> str:
     if not isinstance(item, dict):
         return "expected a JSON object"
-    if item.get("type") not in MESSAGE_TYPES:
+    if (forced_type or item.get("type")) not in MESSAGE_TYPES:
         return f"type must be one of {', '.join(MESSAGE_TYPES)}"
     if size(item) > MAX_EVENT_BYTES:
         return f"this message is {size(item):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
