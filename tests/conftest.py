@@ -1,7 +1,9 @@
 import copy
+import shutil
 
 import pytest
 import yaml
+from django.db import connections
 
 from yesladder.funnels.spec import parse_spec
 
@@ -162,3 +164,30 @@ class Tracker:
 @pytest.fixture
 def tracker(client, write_key):
     return Tracker(client, write_key)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between page actions are plain blocking calls, which Django allows when told so.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844},  # a phone first
+            accept_downloads=True,
+            user_agent="Mozilla/5.0 (Linux; Android 15) AppleWebKit/537.36 Chrome/156.0 Mobile",
+        )
+        yield context.new_page()
+        context.close()
+        browser.close()
+        # The ORM calls made inside Playwright's context opened their own connection; close it
+        # here, in that context, or PostgreSQL cannot drop the test database at the end.
+        connections.close_all()

@@ -3,18 +3,16 @@ opt-in behind the checklist, the download, the quiz one question at a time, the 
 "email me my result". It checks what the visitor sees and what the event log recorded."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
+from tests.conftest import CHROMIUM
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.models import Consent, Lead
 from yesladder.tracking.models import Event, Journey
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 pytestmark = [
@@ -24,30 +22,6 @@ pytestmark = [
         reason="Debian's chromium is not installed (CI installs it)",
     ),
 ]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between page actions are plain blocking calls, which Django allows when told so.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(
-            viewport={"width": 390, "height": 844},  # a phone first
-            accept_downloads=True,
-            user_agent="Mozilla/5.0 (Linux; Android 15) AppleWebKit/537.36 Chrome/156.0 Mobile",
-        )
-        yield context.new_page()
-        context.close()
-        browser.close()
-        # The ORM calls made inside Playwright's context opened their own connection; close it
-        # here, in that context, or PostgreSQL cannot drop the test database at the end.
-        connections.close_all()
 
 
 def event_names() -> list[str]:

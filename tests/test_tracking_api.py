@@ -230,7 +230,9 @@ def test_bots_are_flagged_not_dropped(tracker):
     batch = [track(i, who=f"b{i}", context={"userAgent": ua}) for i, ua in enumerate(BOTS)]
     batch.append(track(9, who="human", context={"userAgent": HUMAN}))
     assert tracker.post("batch", {"batch": batch}).json()["accepted"] == 4
-    flagged = dict(Event.objects.values_list("label", "is_bot").filter(visitor__anonymous_id="human"))
+    flagged = dict(
+        Event.objects.values_list("label", "is_bot").filter(visitor__anonymous_id="human")
+    )
     assert flagged == {"Clicked": False}
     assert Event.objects.filter(is_bot=True).count() == 3
 

@@ -1,0 +1,130 @@
+"""The snippet on a plain HTML page of another origin, in headless Chromium: a page view, a
+marked click, a video watched past 80 %, a scroll to the end and an opt-in form arrive."""
+
+import gzip
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHROMIUM, sourced_from
+from yesladder.funnels.services import load_funnel
+from yesladder.leads.models import Lead
+from yesladder.tracking import api, sites
+from yesladder.tracking.models import Event
+
+SNIPPET = Path(__file__).resolve().parent.parent / "src/yesladder/tracking/static/yesladder/yl.js"
+VIDEO = Path(__file__).resolve().parent.parent / "examples/solo-ad/walkthrough.mp4"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (CI installs it)",
+    ),
+    pytest.mark.browser,
+]
+
+PAGE = """<!doctype html><html><head><title>How to audit your traffic</title></head>
+<body data-yl-funnel="clean" data-yl-step="guide">
+<h1>How to audit your traffic</h1>
+<button data-yl-event="Demo Requested">Book a demo</button>
+<video src="/walkthrough.mp4" muted playsinline></video>
+<div style="height: 3000px">A long read.</div>
+<form data-yl-optin data-yl-consent="Email me the checklist" onsubmit="return false">
+  <input type="email" name="email"><input name="company"><button>Send it</button>
+</form>
+<script src="{server}/static/yesladder/yl.js" data-key="{key}" defer></script>
+</body></html>"""
+
+
+def test_the_snippet_is_small():
+    assert len(gzip.compress(SNIPPET.read_bytes())) < 5 * 1024
+
+
+def wait_for_events(condition, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = list(Event.objects.all())
+        if condition(events):
+            return events
+        time.sleep(0.2)
+    return list(Event.objects.all())
+
+
+@pytest.fixture
+def blog(live_server):
+    """Someone else's site: a plain HTTP server on another port (another origin) whose page
+    includes the snippet from yesladder. Yields its origin and a setter for the write key."""
+    served = {}
+
+    class Blog(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's hook name)
+            if self.path.endswith(".mp4"):
+                body, kind = VIDEO.read_bytes(), "video/mp4"
+            else:
+                body = PAGE.format(server=live_server.url, key=served["key"]).encode()
+                kind = "text/html"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Blog)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", served
+    server.shutdown()
+
+
+def test_the_snippet_counts_what_a_visitor_does_on_another_site(blog, browser_page, clean):
+    load_funnel(sourced_from(clean))
+    api.forget_write_keys()
+    origin, served = blog
+    key = sites.create_key("blog", [origin])
+    served["key"] = key.key
+    page = browser_page
+
+    page.goto(f"{origin}/audit?utm_source=newsletter&utm_campaign=spring")
+    page.get_by_role("button", name="Book a demo").click()
+    page.evaluate("() => { const v = document.querySelector('video'); v.playbackRate = 4; "
+                  "return v.play(); }")  # fmt: skip
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video'); "
+        "return v.duration && v.currentTime / v.duration > 0.8; }",
+        timeout=30_000,
+    )
+    page.mouse.wheel(0, 5000)
+    page.fill("input[type=email]", "Reader@Example.com")
+    page.fill("input[name=company]", "Acme")
+    page.get_by_role("button", name="Send it").click()
+
+    def arrived(events):
+        names = {(e.name, e.label) for e in events}
+        return (
+            {("identified", ""), ("tracked", "Demo Requested")} <= names
+            and any(
+                e.name == "video_progress" and e.properties.get("percent") == 75 for e in events
+            )
+            and any(e.name == "read_progress" and "scroll" in e.properties for e in events)
+        )
+
+    events = wait_for_events(arrived)
+    assert arrived(events), sorted({(e.name, e.label) for e in events})
+    page_view = next(e for e in events if e.name == "page_viewed")
+    assert page_view.properties["utm_campaign"] == "spring"
+    assert page_view.properties["url"].startswith(f"{origin}/audit")
+    assert page_view.visitor.utm_source == "newsletter"
+    steps = {e.step_key for e in events if e.name in ("video_progress", "step_viewed")}
+    assert steps == {"guide"}  # the page said which step it is
+    lead = Lead.objects.get(email="reader@example.com")
+    assert lead.profile["company"] == "Acme" and lead.status == Lead.Status.CONFIRMED
+    assert lead.consents.get().text == "Email me the checklist"
+    assert lead.timeline().count() == len(events)  # the whole visit is the lead's now
+    assert not any(e.is_bot for e in events)
