@@ -8,7 +8,15 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
@@ -25,6 +33,16 @@ def _text_id(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=MAX_ID)]
+EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def _sane_time(value: dt.datetime) -> dt.datetime:
+    if not EARLIEST <= _aware(value) < LATEST:
+        raise ValueError("a time between 1970 and 2200, like 2026-11-21T10:00:00Z")
+    return value
+
+
+Moment = Annotated[dt.datetime, AfterValidator(_sane_time)]
 
 
 class Message(BaseModel):
@@ -44,8 +62,8 @@ class Message(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
-    timestamp: dt.datetime | None = None
-    sentAt: dt.datetime | None = None
+    timestamp: Moment | None = None
+    sentAt: Moment | None = None
 
     @model_validator(mode="after")
     def _who(self) -> "Message":
@@ -72,7 +90,7 @@ class BatchBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     batch: list[dict[str, Any]] = Field(max_length=10_000)
-    sentAt: dt.datetime | None = None
+    sentAt: Moment | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     writeKey: str | None = None
 
