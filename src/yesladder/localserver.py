@@ -19,24 +19,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_server(env: dict[str, str], workers: int = 1, timeout: float = 60) -> Iterator[str]:
+def local_server(
+    env: dict[str, str], workers: int = 1, timeout: float = 60, threads: int = 2
+) -> Iterator[str]:
     """Serve in a child process with `env` added to ours; yields its base address."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", "yesladder.cli", "serve", "--port", str(port),
-         "--workers", str(workers)],
+         "--workers", str(workers), "--threads", str(threads)],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base + PROBE, server, timeout)
+        wait_until_up(base + PROBE, server, timeout)
         yield base
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def _wait_until_up(url: str, server: subprocess.Popen, timeout: float) -> None:
+def wait_until_up(url: str, server: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:

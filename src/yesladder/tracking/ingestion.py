@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.http import Http404
 
+from yesladder.database import one_writer
 from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import (
@@ -23,7 +24,7 @@ from yesladder.leads.services import (
     normalise_email,
     stitch,
 )
-from yesladder.steps.flow import advance, current_version, journey_for
+from yesladder.steps.flow import advance, current_version
 from yesladder.tracking.bots import is_bot
 from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event, Journey, Site
@@ -156,11 +157,9 @@ def store(received: Received, rows: list[Row]) -> int:
     """Write the rows in one transaction; returns how many were new (not replays)."""
     if not rows:
         return 0
-    with transaction.atomic():
+    with one_writer(), transaction.atomic():
         visitors = _visitors(received, rows)
-        for row in rows:
-            if row.funnel:
-                row.journey = journey_for(visitors[row.message.visitor_key], row.funnel)
+        _journeys([row for row in rows if row.funnel], visitors)
         new = _insert(received, rows, visitors)
         for row in rows:
             if row.message_id in new:
@@ -184,11 +183,46 @@ def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
     return found
 
 
+# In the model's own field order, as Model.from_db expects them.
+VISITOR_COLUMNS = tuple(
+    f.attname
+    for f in Visitor._meta.concrete_fields
+    if f.attname in {"id", "lead_id", "is_bot", "user_id", "anonymous_id", "landing_url", "site_id"}
+)
+
+
 def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
-    visitors = Visitor.objects.filter(site=site, anonymous_id__in=list(keys)).only(
-        "id", "lead_id", "is_bot", "user_id", "anonymous_id", "landing_url", "site_id"
-    )
+    found = Visitor.objects.filter(site=site, anonymous_id__in=list(keys))
+    visitors = [
+        Visitor.from_db("default", VISITOR_COLUMNS, values)  # the ORM's own loader, minus
+        for values in found.values_list(*VISITOR_COLUMNS)  # the queryset's per-row overhead
+    ]
     return {v.anonymous_id: v for v in visitors}
+
+
+def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:
+    """Each step action's journey, started in the funnel's current version if it has none:
+    one query per funnel, not one per message."""
+    for funnel in {row.funnel for row in rows}:
+        version = current_version(funnel)
+        mine = [row for row in rows if row.funnel == funnel]
+        wanted = {visitors[row.message.visitor_key].pk for row in mine}
+        found = _load_journeys(version.funnel_id, wanted)
+        if wanted - found.keys():
+            Journey.objects.bulk_create(
+                [Journey(visitor_id=pk, funnel_id=version.funnel_id, version=version,
+                         current_step=version.spec.steps[0].key)
+                 for pk in wanted - found.keys()],
+                ignore_conflicts=True,  # another request may start the same journey at once
+            )  # fmt: skip
+            found = _load_journeys(version.funnel_id, wanted)
+        for row in mine:
+            row.journey = found[visitors[row.message.visitor_key].pk]
+
+
+def _load_journeys(funnel_id: int, visitor_ids) -> dict:
+    journeys = Journey.objects.filter(funnel_id=funnel_id, visitor_id__in=list(visitor_ids))
+    return {j.visitor_id: j for j in journeys.select_related("version").defer("version__spec_json")}
 
 
 def _new_visitor(received: Received, key: str, message: Message) -> Visitor:
