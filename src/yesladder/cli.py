@@ -31,6 +31,8 @@ Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL)
   yesladder serve                  serve pages and admin (production server; --port, --workers)
   yesladder simulate FUNNEL        synthetic visitors through the real pages over HTTP
                                    (--visitors N --url URL --chance [STEP=]P --days D)
+  yesladder writekey create SITE   a write key for a site's tracking snippet or API
+                                   (--origin URL; also: list, revoke KEY, origins SITE)
   yesladder migrate                create or update the database tables
   yesladder createsuperuser        create a staff account for the dashboard and admin
 
