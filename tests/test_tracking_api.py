@@ -277,3 +277,11 @@ def test_the_api_is_described_by_openapi_and_docs_need_no_cdn(client):
     )
     docs = client.get("/v1/docs").content.decode()
     assert "cdn." not in docs and "unpkg" not in docs
+
+
+def test_nul_characters_and_lone_surrogates_are_stored_without_them(tracker):
+    """PostgreSQL text cannot hold NUL; JSON can send it. It is dropped, never a 5xx."""
+    raw = b'{"anonymousId": "a\\u0000b", "event": "x\\ud800", "properties": {"k\\u0000": "v"}}'
+    assert tracker.post("track", None, raw=raw).status_code == 200
+    event = Event.objects.get()
+    assert (event.visitor.anonymous_id, event.label, event.properties) == ("ab", "x?", {"k": "v"})

@@ -142,9 +142,10 @@ def _json_body(request: HttpRequest, endpoint: str) -> dict:
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refusal(400, "invalid_json", f"The body is not valid JSON: {exc}", "body") from None
+    return segment.storable(data) if segment.UNSTORABLE.search(raw) else data
 
 
 def _gzipped(request: HttpRequest) -> bool:

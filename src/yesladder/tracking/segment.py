@@ -5,6 +5,7 @@ message never costs the good ones next to it. Pure: no Django, no I/O.
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -171,6 +172,21 @@ def _check_raw(item: Any, forced_type: str) -> str:
     if size(item) > MAX_EVENT_BYTES:
         return f"this message is {size(item):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
     return ""
+
+
+# NUL, and halves of surrogate pairs, are valid JSON escapes that no database text can hold.
+UNSTORABLE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+
+
+def storable(value: Any) -> Any:
+    """The value with NUL characters dropped and lone surrogates replaced, all the way down."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def size(item: Any) -> int:
