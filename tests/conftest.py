@@ -1,4 +1,5 @@
 import copy
+import os
 import shutil
 
 import pytest
@@ -167,6 +168,10 @@ def tracker(client, write_key):
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (CI installs it)",
+)
 
 
 @pytest.fixture

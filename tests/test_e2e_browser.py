@@ -2,12 +2,11 @@
 opt-in behind the checklist, the download, the quiz one question at a time, the result and
 "email me my result". It checks what the visitor sees and what the event log recorded."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM
+from tests.conftest import NEEDS_CHROMIUM
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.models import Consent, Lead
@@ -17,10 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Debian's chromium is not installed (CI installs it)",
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

@@ -2,7 +2,6 @@
 marked click, a video watched past 80 %, a scroll to the end and an opt-in form arrive."""
 
 import gzip
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, sourced_from
+from tests.conftest import NEEDS_CHROMIUM, sourced_from
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
 from yesladder.tracking import api, sites
@@ -21,10 +20,7 @@ VIDEO = Path(__file__).resolve().parent.parent / "examples/solo-ad/walkthrough.m
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-        reason="Debian's chromium is not installed (CI installs it)",
-    ),
+    NEEDS_CHROMIUM,
     pytest.mark.browser,
 ]
 
