@@ -1,6 +1,8 @@
 import copy
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -196,3 +198,13 @@ def browser_page(monkeypatch):
         # The ORM calls made inside Playwright's context opened their own connection; close it
         # here, in that context, or PostgreSQL cannot drop the test database at the end.
         connections.close_all()
+
+
+def run_cli(*args, home, **kwargs):
+    """A `yesladder` command in a child process on the embedded default in `home`."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # the embedded default
+    env.update(YESLADDER_HOME=str(home), PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "yesladder.cli", *args],
+        env=env, capture_output=True, text=True, timeout=300, **kwargs,
+    )  # fmt: skip

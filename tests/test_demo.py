@@ -3,7 +3,6 @@ and spread over past days, a staff user printed, and the printed pages answer wh
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,20 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-
-def run_cli(*args, home, **kwargs):
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # the embedded default
-    env.update(YESLADDER_HOME=str(home), PYTHONUNBUFFERED="1")
-    return subprocess.run(
-        [sys.executable, "-m", "yesladder.cli", *args],
-        env=env, capture_output=True, text=True, timeout=300, **kwargs,
-    )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.conftest import run_cli
+from yesladder.localserver import free_port
 
 
 def get(url: str) -> int:

@@ -13,15 +13,8 @@ import time
 import urllib.error
 import urllib.request
 
+from tests.conftest import run_cli
 from yesladder.localserver import free_port, wait_until_up
-
-
-def cli(home, *args) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    done = subprocess.run([sys.executable, "-m", "yesladder.cli", *args], capture_output=True,
-                          text=True, env={**env, "YESLADDER_HOME": str(home)}, timeout=120,
-                          check=True)  # fmt: skip
-    return done.stdout
 
 
 def send_until_refused(base: str, key: str, sender: int, acked: list, stop: threading.Event):
@@ -46,7 +39,11 @@ def send_until_refused(base: str, key: str, sender: int, acked: list, stop: thre
 
 def test_sigkill_loses_no_acknowledged_event(tmp_path):
     home = tmp_path / "home"
-    key = cli(home, "writekey", "create", "load").split("Write key for load: ")[1].split()[0]
+    key = (
+        run_cli("writekey", "create", "load", home=home, check=True)
+        .stdout.split("Write key for load: ")[1]
+        .split()[0]
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     server = subprocess.Popen(

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.http import Http404
 
 from yesladder.database import one_writer
@@ -161,9 +162,13 @@ def store(received: Received, rows: list[Row]) -> int:
         visitors = _visitors(received, rows)
         _journeys([row for row in rows if row.funnel], visitors)
         new = _insert(received, rows, visitors)
-        for row in rows:
-            if row.message_id in new:
-                _apply(received, row, visitors[row.message.visitor_key])
+        fresh = [row for row in rows if row.message_id in new]
+        users = {(r.message.visitor_key, r.message.userId): None for r in fresh
+                 if r.message.userId and r.message.type != "alias"}  # fmt: skip
+        for visitor_key, user_id in users:  # once per visitor and user id, not per message
+            _link_user(visitors[visitor_key], user_id)
+        for row in fresh:
+            _apply(received, row, visitors[row.message.visitor_key])
     return len(new)
 
 
@@ -227,17 +232,21 @@ def _load_journeys(funnel_id: int, visitor_ids) -> dict:
 
 def _new_visitor(received: Received, key: str, message: Message) -> Visitor:
     user_agent = _user_agent(received, message)
-    touch = _page_context(message)
     return Visitor(
         site=received.site,
         anonymous_id=key,
         user_id=message.userId or "",
         user_agent=user_agent[:512],
-        is_bot=bool(user_agent) and is_bot(user_agent),
-        landing_url=str(touch.get("url", ""))[:2000],
-        referrer=str(touch.get("referrer", ""))[:2000],
-        **{utm: str(touch.get(utm, ""))[:200] for utm in UTM_FIELDS},
+        is_bot=_is_bot_message(received, message),
+        **_touch(_page_context(message)),
     )
+
+
+def _touch(page: dict) -> dict:
+    """A visitor's first-touch fields from a page's URL, referrer and UTM tags."""
+    return {"landing_url": str(page.get("url", ""))[:2000],
+            "referrer": str(page.get("referrer", ""))[:2000],
+            **{utm: str(page.get(utm, ""))[:200] for utm in UTM_FIELDS}}  # fmt: skip
 
 
 def _user_agent(received: Received, message: Message) -> str:
@@ -292,8 +301,6 @@ def _is_bot_message(received: Received, message: Message) -> bool:
 
 def _apply(received: Received, row: Row, visitor: Visitor) -> None:
     message = row.message
-    if message.userId and message.type != "alias":
-        _link_user(visitor, message.userId)
     if message.type == "identify":
         _identify(received, row, visitor)
     elif message.type == "alias":
@@ -326,7 +333,7 @@ def _identify(received: Received, row: Row, visitor: Visitor) -> None:
         if user_id and not lead.user_id and not Lead.objects.filter(user_id=user_id).exists():
             lead.user_id = user_id
             lead.save(update_fields=["user_id"])
-            _stitch_user(received.site, user_id, lead)
+            _stitch_user(user_id, lead)
     elif user_id:
         lead = Lead.objects.filter(user_id=user_id).first()
         if lead is not None:
@@ -361,15 +368,15 @@ def _link_user(visitor: Visitor, user_id: str) -> None:
             stitch(visitor, lead)
 
 
-def _stitch_user(site: Site, user_id: str, lead: Lead) -> None:
+def _stitch_user(user_id: str, lead: Lead) -> None:
     for other in Visitor.objects.filter(user_id=user_id).exclude(lead=lead):
         stitch(other, lead)
 
 
 def _alias(site: Site, previous_id: str, user_id: str) -> None:
     """`alias(previousId, userId)`: the visitors known by the old id are the new user."""
-    earlier = Visitor.objects.filter(site=site, anonymous_id=previous_id) | Visitor.objects.filter(
-        site=site, user_id=previous_id
+    earlier = Visitor.objects.filter(
+        Q(anonymous_id=previous_id) | Q(user_id=previous_id), site=site
     )
     earlier.update(user_id=user_id)
     lead = Lead.objects.filter(user_id=user_id).first()
@@ -379,14 +386,12 @@ def _alias(site: Site, previous_id: str, user_id: str) -> None:
         if lead is not None and not lead.user_id:
             Lead.objects.filter(pk=lead.pk).update(user_id=user_id)
     if lead is not None:
-        _stitch_user(site, user_id, lead)
+        _stitch_user(user_id, lead)
 
 
 def _first_touch(visitor: Visitor, properties: dict) -> None:
     """A visitor first seen through another call gets its first page's URL, referrer, UTMs."""
-    touch = {"landing_url": str(properties.get("url", ""))[:2000],
-             "referrer": str(properties.get("referrer", ""))[:2000],
-             **{utm: str(properties.get(utm, ""))[:200] for utm in UTM_FIELDS}}  # fmt: skip
+    touch = _touch(properties)
     if touch["landing_url"]:
         Visitor.objects.filter(pk=visitor.pk, landing_url="").update(**touch)
         visitor.landing_url = touch["landing_url"]

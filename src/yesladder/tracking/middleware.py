@@ -39,6 +39,6 @@ def _known_origins() -> frozenset[str]:
     global _origins
     if time.monotonic() - _origins[0] > ORIGINS_CACHE_SECONDS:
         every = Site.objects.values_list("origins", flat=True)
-        known = {o.rstrip("/").lower() for origins in every for o in origins}
+        known = {origin for origins in every for origin in origins}  # stored normalised
         _origins = (time.monotonic(), frozenset(known))
     return _origins[1]

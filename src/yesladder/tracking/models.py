@@ -32,7 +32,8 @@ class Site(models.Model):
         return self.name
 
     def allows_origin(self, origin: str) -> bool:
-        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in self.origins}
+        """Origins are stored as tracking.sites.normalise_origin writes them."""
+        return origin.rstrip("/").lower() in self.origins
 
 
 class WriteKey(models.Model):
