@@ -249,7 +249,8 @@ def test_the_first_steps_form_posts_to_the_address_it_was_served_from(b2b):
     assert response.status_code == 302 and response["Location"] == "/f/b2b-ladder/checklist/"
 
 
-def test_a_step_kind_not_served_here_answers_a_clear_page_not_an_error(b2b):
-    response = b2b.get("/f/b2b-ladder/strategy-session/")
-    assert response.status_code == 404
-    assert "A 15-minute pipeline strategy session" in response.content.decode()
+def test_every_kind_is_served_including_bookings_and_offers(b2b):
+    for step in ("strategy-session", "pilot"):
+        response = b2b.get(f"/f/b2b-ladder/{step}/")
+        assert response.status_code == 200
+    assert "$990.00" in response.content.decode()

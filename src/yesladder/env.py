@@ -49,6 +49,15 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return number
 
 
+def env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`; the first is the default (often "", meaning off)."""
+    value = env_str(name, choices[0]).lower()
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {allowed}")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = _raw(name)
     if value is None or value == "":

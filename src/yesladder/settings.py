@@ -8,7 +8,7 @@ import secrets
 
 import dj_database_url
 
-from yesladder.env import env_bool, env_int, env_list, env_path, env_str
+from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
 HOME.mkdir(parents=True, exist_ok=True)
@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "yesladder.leads",
     "yesladder.tracking",
     "yesladder.steps",
+    "yesladder.scheduling",
+    "yesladder.offers",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +176,13 @@ EMAIL_FILE_PATH = HOME / "mail"
 DEFAULT_FROM_EMAIL = env_str("YESLADDER_FROM_EMAIL", "yesladder <noreply@localhost>")
 # Where links in emails point (https://funnels.example.com); else the address the visitor used.
 BASE_URL = env_str("YESLADDER_BASE_URL").rstrip("/")
+
+# Payments: "" (offers show their schedule but take no money), "stripe", or "test" (the
+# built-in provider for the demo and the tests: a page with a Pay and a Decline button).
+PAYMENTS = env_choice("YESLADDER_PAYMENTS", ("", "stripe", "test"))
+STRIPE_SECRET_KEY = env_str("YESLADDER_STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("YESLADDER_STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("YESLADDER_STRIPE_API_BASE")  # only to point tests at a local stub
 
 LOG_LEVEL = env_str("YESLADDER_LOG_LEVEL", "WARNING").upper()
 LOGGING = {

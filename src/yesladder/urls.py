@@ -6,5 +6,7 @@ from yesladder.tracking.api import api as tracking_api
 urlpatterns = [
     path("v1/", tracking_api.urls),
     path("", include("yesladder.steps.urls")),
+    path("", include("yesladder.scheduling.urls")),
+    path("", include("yesladder.offers.urls")),
     path("admin/", admin.site.urls),
 ]

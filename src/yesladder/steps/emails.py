@@ -3,11 +3,13 @@ result ("email me my result") and the lead magnet's link.
 
 They are transactional, one per request, so they leave right after the request's transaction
 commits: a rolled-back opt-in mails nobody and a slow mail server never holds a database lock.
+Invites for a booked call or a session seat go the same way (scheduling.invites).
 Marketing sequences belong to automation and its outbox, not here.
 """
 
 import datetime as dt
 import logging
+from email.utils import parseaddr
 from functools import partial
 
 from django.conf import settings
@@ -27,11 +29,15 @@ CONFIRM_SALT = "yesladder.confirm"
 CONFIRM_MAX_AGE = dt.timedelta(days=7)
 
 
+def from_address() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or "noreply@localhost"
+
+
 def absolute(request: HttpRequest, path: str) -> str:
     return f"{settings.BASE_URL}{path}" if settings.BASE_URL else request.build_absolute_uri(path)
 
 
-def send(lead: Lead, subject: str, template: str, context: dict) -> bool:
+def send(lead: Lead, subject: str, template: str, context: dict, attachments: tuple = ()) -> bool:
     """Queue one email to the lead for after the commit; False when the address has had its
     share this hour (so a stranger cannot use our forms to flood someone's inbox)."""
     if not EMAILS_PER_RECIPIENT.allows(lead.email):
@@ -47,6 +53,8 @@ def send(lead: Lead, subject: str, template: str, context: dict) -> bool:
     message.attach_alternative(
         render_to_string(f"yesladder/email/{template}.html", context), "text/html"
     )
+    for name, content, mimetype in attachments:
+        message.attach(name, content, mimetype)
     transaction.on_commit(partial(_deliver, message))
     return True
 

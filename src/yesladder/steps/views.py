@@ -15,14 +15,15 @@ from yesladder.funnels.models import FunnelVersion
 from yesladder.leads import services as leads
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import new_visitor
-from yesladder.steps import emails
+from yesladder.steps import emails, kinds, time_and_money
 from yesladder.steps.flow import Page, journey_for, page_for
-from yesladder.steps.kinds import DOWNLOAD_SALT, KINDS, move_on
+from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
 from yesladder.tracking.events import EventName
 from yesladder.tracking.limits import client_address
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 
+KINDS = {**kinds.KINDS, **time_and_money.KINDS}
 VISITOR_COOKIE = "yl_vid"
 VISITOR_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 
@@ -100,9 +101,7 @@ class Show:
 
 def _step_page(request: HttpRequest, page: Page) -> HttpResponse | Show:
     """Everything a step's request changes, in the caller's one transaction."""
-    kind = KINDS.get(page.step.kind)
-    if kind is None:  # events, bookings, offers and checkouts: not served yet
-        return Show(page, "yesladder/steps/unavailable.html", status=404)
+    kind = KINDS[page.step.kind]
     template = f"yesladder/steps/{page.step.kind}.html"
     if request.method == "POST":
         result = kind.submit(request, page)
@@ -122,7 +121,7 @@ def _step_page(request: HttpRequest, page: Page) -> HttpResponse | Show:
 def _respond(request: HttpRequest, answer: HttpResponse | Show) -> HttpResponse:
     if isinstance(answer, HttpResponse):
         return answer
-    page, kind = answer.page, KINDS.get(answer.page.step.kind)
+    page, kind = answer.page, KINDS[answer.page.step.kind]
     context = {
         "page": page,
         "step": page.step,
@@ -130,7 +129,7 @@ def _respond(request: HttpRequest, answer: HttpResponse | Show) -> HttpResponse:
         "errors": answer.errors,
         "values": answer.values,
         "ended": bool(request.GET.get("end")),
-        **(kind.context(request, page) if kind else {}),
+        **kind.context(request, page),
     }
     return render(request, answer.template, context, status=answer.status)
 

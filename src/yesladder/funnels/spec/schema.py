@@ -421,6 +421,15 @@ class Session(Strict):
     timezone: TimeZone
     duration: Annotated[int, Field(gt=0, le=1440, description="minutes")] = 60
     capacity: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    every: Duration | None = None  # a repeating session: the page offers its next dates
+
+    @model_validator(mode="after")
+    def _repeat_after_the_end(self) -> "Session":
+        if self.every is not None and self.every < dt.timedelta(minutes=self.duration):
+            raise PydanticCustomError(
+                "session_every", "`every` must be at least the session's `duration`", {}
+            )
+        return self
 
 
 class Event(StepBase):

@@ -1,0 +1,101 @@
+"""Payment providers behind one interface: Stripe, and a built-in test provider for the demo
+and the tests. Which one a server uses is configuration (`YESLADDER_PAYMENTS`); with none set,
+offers show their full schedule but take no money.
+
+A provider only talks to the outside world. What a payment means for an order (its charges,
+the events, the ladder) is decided in `offers.services`, for both providers alike.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.urls import reverse
+
+from yesladder.offers.models import Charge, Order
+
+
+class PaymentsNotConfigured(Exception):
+    pass
+
+
+class ProviderError(Exception):
+    """The provider refused or could not be reached; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    url: str  # where the buyer goes to pay
+    checkout_id: str
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    ok: bool
+    payment_id: str = ""
+    failure: str = ""
+
+
+class Provider(Protocol):
+    name: str
+
+    def start_checkout(self, order: Order, success_url: str, cancel_url: str) -> CheckoutStarted:
+        """Where the buyer pays the first charge and leaves a card for the later ones."""
+
+    def charge(self, charge: Charge) -> ChargeResult:
+        """A later charge, off-session, with the card left at checkout."""
+
+    def refund(self, charge: Charge, amount: int) -> str:
+        """Give back `amount` of a paid charge; returns the provider's refund id."""
+
+    def stop(self, order: Order) -> None:
+        """No further charges for this order (cancels a provider-side subscription)."""
+
+
+def idempotency_key(order: Order, action: str) -> str:
+    """Derived from the order, so a retried call (a reload, a retry after a timeout) finds
+    the object the first call created (threat 21). Stripe keeps keys for 24 h."""
+    return f"yesladder-{order.reference}-{action}"
+
+
+class TestProvider:
+    """Succeeds or fails as told: the test payment page has a Pay and a Decline button, and a
+    later charge fails for an address with `+decline` in it (as Stripe's test cards do)."""
+
+    name = "test"
+
+    def start_checkout(self, order: Order, success_url: str, cancel_url: str) -> CheckoutStarted:
+        checkout_id = f"test_{order.reference.hex}"
+        return CheckoutStarted(reverse("offers:test-pay", args=[checkout_id]), checkout_id)
+
+    def charge(self, charge: Charge) -> ChargeResult:
+        if "+decline" in charge.order.lead.email:
+            return ChargeResult(ok=False, failure="Your card was declined (test).")
+        return ChargeResult(
+            ok=True, payment_id=f"test_pay_{charge.order.reference.hex}_{charge.number}"
+        )
+
+    def refund(self, charge: Charge, amount: int) -> str:
+        return f"test_refund_{charge.order.reference.hex}_{charge.number}"
+
+    def stop(self, order: Order) -> None:
+        pass
+
+
+def provider(name: str | None = None) -> Provider:
+    chosen = name or settings.PAYMENTS
+    if chosen == "test":
+        return TestProvider()
+    if chosen == "stripe":
+        from yesladder.offers.stripe import StripeProvider
+
+        return StripeProvider()
+    raise PaymentsNotConfigured(
+        "payments are not set up: set YESLADDER_PAYMENTS to 'stripe' (with "
+        "YESLADDER_STRIPE_SECRET_KEY and YESLADDER_STRIPE_WEBHOOK_SECRET) or to 'test'"
+    )
+
+
+def days(delta: dt.timedelta) -> int:
+    return max(1, round(delta / dt.timedelta(days=1)))

@@ -1,0 +1,279 @@
+"""What happens to an order: placed, paid charge by charge, failed, refunded.
+
+Both payment paths end here: the test provider's page and Stripe's webhooks call the same
+functions, which are idempotent and monotonic (a paid charge stays paid, a charge is counted
+once), so a webhook delivered twice or out of order leaves the same state (threats 19, 20).
+Provider calls happen outside database transactions, with idempotency keys.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from yesladder.funnels.spec.schema import StepBase
+from yesladder.leads.models import Lead
+from yesladder.offers import money
+from yesladder.offers.models import Charge, Order
+from yesladder.offers.payments import provider
+from yesladder.steps.flow import advance
+from yesladder.tracking.events import EventName
+from yesladder.tracking.models import Journey
+from yesladder.tracking.services import record
+
+logger = logging.getLogger(__name__)
+
+
+ORDER_SALT = "yesladder.order"
+
+
+def order_token(order: Order) -> str:
+    """The buyer's link to their order (payment page, return from checkout)."""
+    return signing.dumps({"o": order.pk}, salt=ORDER_SALT)
+
+
+def order_from_token(token: str) -> Order | None:
+    try:
+        claim = signing.loads(token, salt=ORDER_SALT)
+    except signing.BadSignature:
+        return None
+    pk = claim.get("o") if isinstance(claim, dict) else None
+    return Order.objects.select_related("version__funnel", "journey", "lead").filter(pk=pk).first()
+
+
+class RefundRefused(Exception):
+    """Why a refund is not given; the message is shown to the operator as is."""
+
+
+def place_order(
+    journey: Journey, step: StepBase, lead: Lead, provider_name: str, now: dt.datetime
+) -> Order:
+    """The order and its whole schedule, stored before anything is paid. A visitor who comes
+    back to an offer they had started continues the same order."""
+    open_order = journey.orders.filter(step_key=step.key, state=Order.State.PENDING).first()
+    if open_order:
+        return open_order
+    version = journey.version
+    charges = money.schedule(step, version.spec.currency)
+    with transaction.atomic():
+        order = Order.objects.create(
+            lead=lead, journey=journey, version=version, step_key=step.key, title=step.title,
+            currency=version.spec.currency, total=money.total(charges), provider=provider_name,
+            guarantee_days=step.guarantee.days if getattr(step, "guarantee", None) else None,
+        )  # fmt: skip
+        Charge.objects.bulk_create(
+            Charge(
+                order=order,
+                number=c.number,
+                label=c.label,
+                amount=c.amount,
+                after_trial=c.after_trial,
+                due_at=now + c.after,
+            )  # fmt: skip
+            for c in charges
+        )
+        _event(order, EventName.CHECKOUT_STARTED, total=order.total)
+    return order
+
+
+def _event(order: Order, name: EventName, step_key: str = "", **properties) -> None:
+    journey = order.journey
+    if journey is None:  # the journey was erased with its visitor; the order keeps the money
+        return
+    properties = {"order": str(order.reference), "currency": order.currency, **properties}
+    record(name, journey.visitor, order.version, step_key or order.step_key, properties)
+
+
+def first_payment(
+    order: Order, payment_id: str = "", now: dt.datetime | None = None, **ids
+) -> bool:
+    """The yes: charge 0 is collected (or a free trial started with a card on file).
+    `ids` keeps the provider's customer, subscription and payment method for later charges."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        changed = [k for k, v in ids.items() if v and getattr(order, k) != v]
+        for key in changed:
+            setattr(order, key, ids[key])
+        if changed:
+            order.save(update_fields=changed)
+        first = order.first_charge()
+        if first.paid_at and payment_id and not first.payment_id:  # learnt after the fact
+            first.payment_id = payment_id
+            first.save(update_fields=["payment_id"])
+        return _paid(order, first, payment_id, now or timezone.now())
+
+
+def next_charge_paid(order: Order, payment_id: str, now: dt.datetime | None = None) -> bool:
+    """A later charge collected by the provider itself (a subscription's invoice), known by
+    the provider's id: the same id twice is one payment."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.charges.filter(payment_id=payment_id).exists():
+            return False
+        charge = order.charges.filter(number__gt=0, paid_at=None).order_by("number").first()
+        if charge is None:
+            logger.warning("order %s: a payment %s beyond its schedule", order.pk, payment_id)
+            return False
+        return _paid(order, charge, payment_id, now or timezone.now())
+
+
+def charge_failed(order: Order, failure: str, number: int | None = None) -> None:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        pending = order.charges.filter(paid_at=None).exclude(state=Charge.State.CANCELLED)
+        charge = pending.filter(number=number).first() if number is not None else pending.first()
+        if charge is None:
+            return
+        charge.state, charge.failure = Charge.State.FAILED, failure[:500]
+        charge.save(update_fields=["state", "failure"])
+        if order.state in (Order.State.PENDING, Order.State.ACTIVE):
+            order.state = Order.State.FAILED if order.started_at else Order.State.PENDING
+            order.save(update_fields=["state"])
+
+
+def _paid(order: Order, charge: Charge, payment_id: str, now: dt.datetime) -> bool:
+    """Mark one charge paid, once; then what it means for the order and the ladder."""
+    if charge.paid_at is not None:
+        return False
+    charge.state, charge.paid_at, charge.failure = Charge.State.PAID, now, ""
+    charge.payment_id = payment_id or charge.payment_id
+    charge.save(update_fields=["state", "paid_at", "payment_id", "failure"])
+    unpaid = order.charges.filter(paid_at=None).exclude(state=Charge.State.CANCELLED)
+    if order.state != Order.State.REFUNDED:
+        order.state = Order.State.ACTIVE if unpaid.exists() else Order.State.COMPLETED
+    order.started_at = order.started_at or now
+    order.save(update_fields=["state", "started_at"])
+    if charge.number == 0:
+        _event(order, EventName.PAID, amount=charge.amount)
+    else:
+        _event(order, EventName.INSTALMENT_PAID, amount=charge.amount, number=charge.number)
+    first_after_trial = (
+        charge.after_trial
+        and not order.charges.filter(after_trial=True, paid_at__isnull=False)
+        .exclude(pk=charge.pk)
+        .exists()
+    )
+    if first_after_trial:
+        _event(order, EventName.TRIAL_CONVERTED, amount=charge.amount)
+    _climb(order, charge, first_after_trial, fully_paid=not unpaid.exists())
+    return True
+
+
+def _climb(order: Order, charge: Charge, trial_converted: bool, fully_paid: bool) -> None:
+    """The steps this payment completes: the offer itself at its first payment, and any
+    checkout step that completes this offer when its `counts_when` is reached."""
+    journey = order.journey
+    if journey is None:
+        return
+    spec = order.version.spec
+    reached = {"paid": charge.number == 0, "trial_converted": trial_converted,
+               "paid_in_full": fully_paid}  # fmt: skip
+    for step in spec.steps:
+        placed_here = step.key == order.step_key and charge.number == 0
+        completes = step.kind == "checkout" and step.offer == order.step_key
+        if placed_here or (completes and reached[step.counts_when]):
+            _complete(order, journey, step)
+
+
+def _complete(order: Order, journey: Journey, step: StepBase) -> None:
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    first_time, following = advance(journey, step)
+    if not first_time:
+        return
+    _event(order, EventName.STEP_COMPLETED, step.key, next=following or "")
+    if step.macro:
+        _event(order, EventName.CONVERTED, step.key, value=order.total)
+
+
+# --- later charges, collected by us ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Collected:
+    paid: int
+    failed: int
+
+
+def collect_due(now: dt.datetime | None = None) -> Collected:
+    """Charge every scheduled charge that is due, off-session, for orders whose provider does
+    not collect them itself. Run by the worker; safe to run twice (a paid charge is skipped,
+    provider calls carry idempotency keys)."""
+    now = now or timezone.now()
+    due = Charge.objects.filter(
+        due_at__lte=now, paid_at=None, state=Charge.State.SCHEDULED, number__gt=0,
+        order__state=Order.State.ACTIVE, order__subscription_id="",
+    ).select_related("order__lead")  # fmt: skip
+    paid = failed = 0
+    for charge in due:
+        result = provider(charge.order.provider).charge(charge)
+        Charge.objects.filter(pk=charge.pk).update(attempts=charge.attempts + 1)
+        if result.ok:
+            with transaction.atomic():
+                order = Order.objects.select_for_update().get(pk=charge.order_id)
+                paid += _paid(order, order.charges.get(pk=charge.pk), result.payment_id, now)
+        else:
+            charge_failed(charge.order, result.failure, charge.number)
+            failed += 1
+    return Collected(paid, failed)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+def guarantee_ends(order: Order) -> dt.datetime | None:
+    if order.started_at is None or order.guarantee_days is None:
+        return None
+    return order.started_at + dt.timedelta(days=order.guarantee_days)
+
+
+def refund(order: Order, now: dt.datetime | None = None) -> int:
+    """Everything paid back, inside the money-back guarantee; returns the amount refunded.
+    Outside the window (or with no guarantee) it is refused with the reason."""
+    now = now or timezone.now()
+    order.refresh_from_db()
+    ends = guarantee_ends(order)
+    if order.state == Order.State.REFUNDED:
+        raise RefundRefused("this order was already refunded")
+    if order.started_at is None:
+        raise RefundRefused("nothing was paid for this order yet")
+    if ends is None:
+        raise RefundRefused("this offer has no money-back guarantee")
+    if now > ends:
+        raise RefundRefused(
+            f"the {order.guarantee_days}-day guarantee ended on {ends:%Y-%m-%d %H:%M} UTC; "
+            "a refund now is a decision outside the guarantee, made in the provider's dashboard"
+        )
+    payments = provider(order.provider)
+    paid = list(order.charges.filter(paid_at__isnull=False))
+    refunds = {c.pk: payments.refund(c, c.amount - c.refunded_amount) for c in paid
+               if c.amount > c.refunded_amount}  # fmt: skip
+    payments.stop(order)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.state == Order.State.REFUNDED:
+            return 0
+        amount = 0
+        for charge in order.charges.all():
+            if charge.pk in refunds:
+                amount += charge.amount - charge.refunded_amount
+                charge.refunded_amount, charge.state = charge.amount, Charge.State.REFUNDED
+            elif charge.paid_at is None:
+                charge.state = Charge.State.CANCELLED
+            charge.save(update_fields=["refunded_amount", "state"])
+        order.state, order.refunded_at = Order.State.REFUNDED, now
+        order.save(update_fields=["state", "refunded_at"])
+        _event(order, EventName.REFUNDED, amount=amount)
+    return amount
+
+
+def revenue(orders) -> int:
+    """What was actually paid, less refunds, in minor units (one currency per funnel)."""
+    return sum(order.revenue() for order in orders)
+
+
+def order_for(journey: Journey, step_key: str) -> Order | None:
+    """The journey's latest order placed on this step."""
+    return journey.orders.filter(step_key=step_key).order_by("-created_at").first()

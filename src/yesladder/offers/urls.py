@@ -1,0 +1,11 @@
+from django.urls import path
+
+from yesladder.offers import views
+
+app_name = "offers"
+urlpatterns = [
+    path("o/<str:token>/pay/", views.pay, name="pay"),
+    path("o/<str:token>/done/", views.done, name="done"),
+    path("pay/test/<str:checkout_id>/", views.test_pay, name="test-pay"),
+    path("webhooks/stripe/", views.stripe_webhook, name="stripe-webhook"),
+]

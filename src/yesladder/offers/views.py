@@ -1,0 +1,98 @@
+"""The buyer's way through payment, and the provider's webhook. Parse, call, render."""
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from yesladder.offers import money, services, webhooks
+from yesladder.offers.models import Order
+from yesladder.offers.payments import PaymentsNotConfigured, ProviderError, provider
+from yesladder.steps.emails import absolute
+
+
+def _order(token: str) -> Order:
+    order = services.order_from_token(token)
+    if order is None:
+        raise Http404("This order link is not valid.")
+    return order
+
+
+def _step_url(order: Order, key: str) -> str:
+    return reverse("steps:step", args=[order.version.funnel.key, key])
+
+
+def _after_payment(order: Order) -> str:
+    """Where a paid buyer goes: the ladder's next step, or back to the offer's own page."""
+    journey = order.journey
+    return _step_url(order, journey.current_step if journey else order.step_key)
+
+
+@require_GET
+def pay(request: HttpRequest, token: str) -> HttpResponse:
+    """Open the provider's payment page for this order. Safe to reload: the provider call
+    carries an idempotency key derived from the order, so it finds the same checkout."""
+    order = _order(token)
+    if order.started_at:
+        return redirect(_after_payment(order))
+    done = absolute(request, reverse("offers:done", args=[token]))
+    back = absolute(request, _step_url(order, order.step_key))
+    try:
+        started = provider(order.provider).start_checkout(order, done, back)
+    except (PaymentsNotConfigured, ProviderError) as exc:
+        return render(request, "yesladder/offers/problem.html", {"order": order, "problem": exc},
+                      status=503)  # fmt: skip
+    Order.objects.filter(pk=order.pk).update(checkout_id=started.checkout_id)
+    return redirect(started.url)
+
+
+@require_http_methods(["GET", "POST"])
+def test_pay(request: HttpRequest, checkout_id: str) -> HttpResponse:
+    """The test provider's payment page: no card, a Pay and a Decline button. Only served
+    when the server is configured with the test provider."""
+    order = Order.objects.filter(checkout_id=checkout_id, provider="test").first()
+    if settings.PAYMENTS != "test" or order is None:
+        raise Http404("No such test payment.")
+    token = services.order_token(order)
+    if request.method == "POST" and request.POST.get("action") == "pay":
+        services.first_payment(order, payment_id=f"test_pay_{order.reference.hex}_0")
+        return redirect("offers:done", token)
+    if request.method == "POST":
+        services.charge_failed(order, "declined on the test payment page", 0)
+        return redirect(_step_url(order, order.step_key) + "?declined=1")
+    first = order.first_charge()
+    charges = [(c, money.shown(c.amount, order.currency)) for c in order.charges.all()]
+    context = {
+        "order": order,
+        "first": money.shown(first.amount, order.currency),
+        "charges": charges,
+    }
+    return render(request, "yesladder/offers/test_pay.html", context)
+
+
+@require_GET
+def done(request: HttpRequest, token: str) -> HttpResponse:
+    """The buyer is back from the payment page. Coming back proves nothing: the order moves
+    on only on the provider's word (its webhook, or the session fetched from it now)."""
+    order = _order(token)
+    if not order.started_at and order.provider == "stripe" and order.checkout_id:
+        try:
+            webhooks.session_paid(provider("stripe").session(order.checkout_id))
+        except Exception:  # the webhook will tell us; the page keeps waiting meanwhile
+            webhooks.logger.exception("could not fetch checkout %s", order.checkout_id)
+        order.refresh_from_db()
+    if order.started_at:
+        return redirect(_after_payment(order))
+    return render(request, "yesladder/offers/waiting.html", {"order": order}, status=202)
+
+
+@csrf_exempt  # Stripe signs the body instead; see webhooks.verified
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        applied = webhooks.receive(request.body, request.headers.get("Stripe-Signature", ""))
+    except webhooks.BadWebhook as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    return HttpResponse("applied" if applied else "already applied", content_type="text/plain")

@@ -1,0 +1,125 @@
+"""Stripe's webhooks: verified on the raw body, each event applied exactly once.
+
+The signature (HMAC-SHA256 over "timestamp.body") is checked by the `stripe` library with
+Stripe's documented tolerance of 300 s, both ways (threat 18). The event id is inserted in the
+same transaction as the work it causes; a second delivery, or the same event arriving twice at
+once, finds the id and changes nothing (threat 19). Handlers read the object's own state and
+only move orders forward, so events in any order converge (threat 20).
+"""
+
+import logging
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from yesladder.offers import services
+from yesladder.offers.models import Order, ProviderEvent
+from yesladder.offers.payments import provider
+
+logger = logging.getLogger(__name__)
+TOLERANCE = 300  # seconds, as Stripe documents
+
+
+class BadWebhook(Exception):
+    pass
+
+
+def verified(payload: bytes, signature: str) -> stripe.Event:
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise BadWebhook("webhooks are not set up: YESLADDER_STRIPE_WEBHOOK_SECRET is empty")
+    try:
+        return stripe.Webhook.construct_event(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=TOLERANCE
+        )
+    except stripe.SignatureVerificationError:
+        raise BadWebhook("the Stripe-Signature header does not verify") from None
+    except ValueError:
+        raise BadWebhook("the body is not a Stripe event") from None
+
+
+def receive(payload: bytes, signature: str) -> bool:
+    """Apply one delivery; False when this event was applied before."""
+    event = verified(payload, signature)
+    try:
+        with transaction.atomic():
+            ProviderEvent.objects.create(provider="stripe", event_id=event.id, type=event.type)
+            apply(event)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _order(obj) -> Order | None:
+    reference = (obj.get("metadata") or {}).get("order") or obj.get("client_reference_id")
+    subscription = _subscription_of(obj)
+    orders = Order.objects.select_related("version", "journey__visitor", "lead")
+    if reference:
+        return orders.filter(reference=reference).first()
+    return orders.filter(subscription_id=subscription).first() if subscription else None
+
+
+def _subscription_of(obj) -> str:
+    """An invoice names its subscription in `parent` (2025 API) or at the top (older)."""
+    parent = (obj.get("parent") or {}).get("subscription_details") or {}
+    subscription = parent.get("subscription") or obj.get("subscription") or ""
+    return subscription if isinstance(subscription, str) else subscription.get("id", "")
+
+
+def _invoice_reference(obj) -> dict:
+    parent = (obj.get("parent") or {}).get("subscription_details") or {}
+    return {"metadata": parent.get("metadata") or obj.get("subscription_details", {}).get(
+        "metadata") or {}, "subscription": _subscription_of(obj)}  # fmt: skip
+
+
+def apply(event: stripe.Event) -> None:
+    obj = event.data.object
+    if event.type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        session_paid(obj)
+    elif event.type in ("checkout.session.async_payment_failed", "checkout.session.expired"):
+        order = _order(obj)
+        if order and order.state == Order.State.PENDING:
+            services.charge_failed(order, f"checkout {event.type.rsplit('.', 1)[-1]}", 0)
+    elif event.type == "invoice.paid":
+        invoice_paid(obj)
+    elif event.type == "invoice.payment_failed":
+        order = _order(_invoice_reference(obj))
+        if order:
+            services.charge_failed(order, "the card was declined for an instalment")
+    else:
+        logger.info("stripe event %s (%s) needs nothing here", event.id, event.type)
+
+
+def session_paid(session) -> None:
+    order = _order(session)
+    if order is None or session.get("payment_status") not in ("paid", "no_payment_required"):
+        return
+    services.first_payment(
+        order,
+        payment_id=session.get("payment_intent") or session.get("setup_intent") or "",
+        customer_id=session.get("customer") or "",
+        subscription_id=session.get("subscription") or "",
+    )
+
+
+def invoice_paid(invoice) -> None:
+    order = _order(_invoice_reference(invoice))
+    if order is None:
+        return
+    subscription = _subscription_of(invoice)
+    if invoice.get("billing_reason") == "subscription_create":
+        services.first_payment(order, payment_id=invoice["id"], subscription_id=subscription)
+        return
+    # A later invoice proves the first one was paid, whichever webhook arrives first.
+    services.first_payment(order, subscription_id=subscription)
+    services.next_charge_paid(order, invoice["id"])
+    order.refresh_from_db()
+    if order.state == Order.State.COMPLETED:
+        transaction.on_commit(lambda: _stop(order))
+
+
+def _stop(order: Order) -> None:
+    try:
+        provider("stripe").stop(order)
+    except Exception:  # the next invoice's webhook tries again
+        logger.exception("could not cancel the subscription of order %s", order.pk)
