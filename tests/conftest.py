@@ -208,3 +208,20 @@ def run_cli(*args, home, **kwargs):
         [sys.executable, "-m", "yesladder.cli", *args],
         env=env, capture_output=True, text=True, timeout=300, **kwargs,
     )  # fmt: skip
+
+
+def journey_with_lead(data: dict, email: str = "ada@example.com"):
+    """A funnel loaded from `data`, and a visitor known by `email` who started it."""
+    from yesladder.funnels.services import load_funnel
+    from yesladder.leads.models import Lead, Visitor
+    from yesladder.steps.flow import current_version
+    from yesladder.tracking.models import Journey
+
+    load_funnel(sourced_from(data))
+    version = current_version(data["funnel"])
+    lead, _ = Lead.objects.get_or_create(email=email)
+    visitor = Visitor.objects.create(lead=lead)
+    first = version.spec.steps[0].key
+    return Journey.objects.create(
+        visitor=visitor, funnel=version.funnel, version=version, current_step=first
+    )

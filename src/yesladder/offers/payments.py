@@ -88,7 +88,7 @@ def provider(name: str | None = None) -> Provider:
     if chosen == "test":
         return TestProvider()
     if chosen == "stripe":
-        from yesladder.offers.stripe import StripeProvider
+        from yesladder.offers.stripe_provider import StripeProvider
 
         return StripeProvider()
     raise PaymentsNotConfigured(

@@ -106,17 +106,24 @@ def first_payment(
         return _paid(order, first, payment_id, now or timezone.now())
 
 
-def next_charge_paid(order: Order, payment_id: str, now: dt.datetime | None = None) -> bool:
+def next_charge_paid(
+    order: Order, payment_id: str, period_start: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> bool:  # fmt: skip
     """A later charge collected by the provider itself (a subscription's invoice), known by
-    the provider's id: the same id twice is one payment."""
+    the provider's id: the same id twice is one payment. The charge is the unpaid one due
+    nearest the period the payment is for, so invoices arriving in any order land on the same
+    charges."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.charges.filter(payment_id=payment_id).exists():
             return False
-        charge = order.charges.filter(number__gt=0, paid_at=None).order_by("number").first()
-        if charge is None:
+        unpaid = list(order.charges.filter(number__gt=0, paid_at=None).order_by("number"))
+        if not unpaid:
             logger.warning("order %s: a payment %s beyond its schedule", order.pk, payment_id)
             return False
+        charge = min(unpaid, key=lambda c: abs(c.due_at - period_start)) if period_start else (
+            unpaid[0])  # fmt: skip
         return _paid(order, charge, payment_id, now or timezone.now())
 
 

@@ -88,9 +88,9 @@ class StripeProvider:
             raise ProviderError(exc.user_message or "the payment page could not be opened") from exc
         return CheckoutStarted(session.url, session.id)
 
-    def session(self, checkout_id: str):
+    def session(self, checkout_id: str) -> dict:
         """The session as Stripe has it now (the buyer's return is no proof of payment)."""
-        return self.client.v1.checkout.sessions.retrieve(checkout_id)
+        return self.client.v1.checkout.sessions.retrieve(checkout_id).to_dict()
 
     def _payment_method(self, order: Order) -> str:
         if order.payment_method:

@@ -7,7 +7,9 @@ once, finds the id and changes nothing (threat 19). Handlers read the object's o
 only move orders forward, so events in any order converge (threat 20).
 """
 
+import datetime as dt
 import logging
+import time
 
 import stripe
 from django.conf import settings
@@ -28,6 +30,11 @@ class BadWebhook(Exception):
 def verified(payload: bytes, signature: str) -> stripe.Event:
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise BadWebhook("webhooks are not set up: YESLADDER_STRIPE_WEBHOOK_SECRET is empty")
+    # The library refuses stamps older than the tolerance; one from the future is refused here
+    # too, so a captured signature cannot be made to live longer (stripe-php #658).
+    stamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
+    if stamps and stamps[0].isdigit() and int(stamps[0]) > time.time() + TOLERANCE:
+        raise BadWebhook("the Stripe-Signature timestamp is in the future")
     try:
         return stripe.Webhook.construct_event(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=TOLERANCE
@@ -73,7 +80,7 @@ def _invoice_reference(obj) -> dict:
 
 
 def apply(event: stripe.Event) -> None:
-    obj = event.data.object
+    obj = event.to_dict()["data"]["object"]
     if event.type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         session_paid(obj)
     elif event.type in ("checkout.session.async_payment_failed", "checkout.session.expired"):
@@ -90,7 +97,7 @@ def apply(event: stripe.Event) -> None:
         logger.info("stripe event %s (%s) needs nothing here", event.id, event.type)
 
 
-def session_paid(session) -> None:
+def session_paid(session: dict) -> None:
     order = _order(session)
     if order is None or session.get("payment_status") not in ("paid", "no_payment_required"):
         return
@@ -102,7 +109,7 @@ def session_paid(session) -> None:
     )
 
 
-def invoice_paid(invoice) -> None:
+def invoice_paid(invoice: dict) -> None:
     order = _order(_invoice_reference(invoice))
     if order is None:
         return
@@ -112,10 +119,17 @@ def invoice_paid(invoice) -> None:
         return
     # A later invoice proves the first one was paid, whichever webhook arrives first.
     services.first_payment(order, subscription_id=subscription)
-    services.next_charge_paid(order, invoice["id"])
+    services.next_charge_paid(order, invoice["id"], _period_start(invoice))
     order.refresh_from_db()
     if order.state == Order.State.COMPLETED:
         transaction.on_commit(lambda: _stop(order))
+
+
+def _period_start(invoice: dict) -> dt.datetime | None:
+    """The start of the period an invoice bills (its first line's), as an aware time."""
+    lines = (invoice.get("lines") or {}).get("data") or [{}]
+    start = (lines[0].get("period") or {}).get("start")
+    return dt.datetime.fromtimestamp(start, dt.UTC) if isinstance(start, int) else None
 
 
 def _stop(order: Order) -> None:

@@ -39,6 +39,13 @@ def visitor_zone(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+class ShownInZone(dt.datetime):
+    """A datetime already in the visitor's zone. Templates show it as it is: Django's `date`
+    filter would otherwise convert an aware datetime back to the server's zone (UTC)."""
+
+    convert_to_local_time = False  # read by django.utils.timezone.template_localtime
+
+
 @dataclass(frozen=True)
 class LocalTime:
     """A UTC instant as the visitor reads it, and the value a form posts back."""
@@ -48,7 +55,11 @@ class LocalTime:
 
     @classmethod
     def of(cls, instant: dt.datetime, zone: str) -> "LocalTime":
-        return cls(instant.astimezone(zoneinfo.ZoneInfo(zone)), instant.isoformat())
+        local = instant.astimezone(zoneinfo.ZoneInfo(zone))
+        shown = ShownInZone(
+            *local.timetuple()[:6], local.microsecond, local.tzinfo, fold=local.fold
+        )
+        return cls(shown, instant.isoformat())
 
 
 def posted_time(request: HttpRequest) -> dt.datetime | None:
