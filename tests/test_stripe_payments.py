@@ -63,8 +63,8 @@ def trial_order() -> Order:
 
 def session_completed(order: Order, event_id: str = "evt_session") -> dict:
     return stripe_event(event_id, "checkout.session.completed", {
-        "id": "cs_test_1", "object": "checkout.session", "client_reference_id": str(order.reference),
-        "metadata": {"order": str(order.reference)}, "payment_status": "paid",
+        "id": "cs_test_1", "object": "checkout.session",
+        "client_reference_id": str(order.reference), "metadata": {"order": str(order.reference)}, "payment_status": "paid",
         "customer": "cus_1", "subscription": "sub_1", "payment_intent": None,
     })  # fmt: skip
 
@@ -103,8 +103,9 @@ def test_a_bad_webhook_is_rejected_with_400_and_changes_nothing(client, stripe_s
     order = trial_order()
     event = session_completed(order)
     now = int(time.time())
-    body, signature = signed(event, secret="whsec_other" if how == "wrong secret" else SECRET,
-                             at={"301 s old": now - 301, "301 s ahead": now + 301}.get(how))  # fmt: skip
+    secret = "whsec_other" if how == "wrong secret" else SECRET
+    at = {"301 s old": now - 301, "301 s ahead": now + 301}.get(how)
+    body, signature = signed(event, secret=secret, at=at)
     if how == "tampered body":
         body = body.replace(b'"paid"', b'"unpaid"')
     if how == "not json":
