@@ -64,7 +64,8 @@ def trial_order() -> Order:
 def session_completed(order: Order, event_id: str = "evt_session") -> dict:
     return stripe_event(event_id, "checkout.session.completed", {
         "id": "cs_test_1", "object": "checkout.session",
-        "client_reference_id": str(order.reference), "metadata": {"order": str(order.reference)}, "payment_status": "paid",
+        "client_reference_id": str(order.reference),
+        "metadata": {"order": str(order.reference)}, "payment_status": "paid",
         "customer": "cus_1", "subscription": "sub_1", "payment_intent": None,
     })  # fmt: skip
 
