@@ -33,6 +33,7 @@ Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL)
                                    (--visitors N --url URL --chance [STEP=]P --days D)
   yesladder writekey create SITE   a write key for a site's tracking snippet or API
                                    (--origin URL; also: list, revoke KEY, origins SITE)
+  yesladder charges                charge the instalments and phases that are due (cron-safe)
   yesladder migrate                create or update the database tables
   yesladder createsuperuser        create a staff account for the dashboard and admin
 

@@ -1,3 +1,4 @@
+import os
 import secrets
 
 from django.conf import settings
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  Admin: {base}/admin/  user {DEMO_USER}, password {password}")
         self.stdout.write(f"  Emails the pages send are written to {settings.EMAIL_FILE_PATH}")
         if not no_serve:
+            # Offers take payments through the built-in test provider: no card, no real money.
+            os.environ.setdefault("YESLADDER_PAYMENTS", "test")
+            self.stdout.write(f"  Payments: {os.environ['YESLADDER_PAYMENTS']} provider")
             call_command("serve", host=host, port=port, stdout=self.stdout)
 
     def _simulate(self, funnels: list[Funnel], visitors: int, days: float) -> None:

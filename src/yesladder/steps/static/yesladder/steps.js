@@ -60,3 +60,18 @@
     navigator.clipboard.writeText(copy.getAttribute("data-copy")).catch(function () {});
   });
 })();
+
+/* Times in the visitor's own zone: the browser's zone is kept in a first-party cookie the
+   server reads; a page that showed another zone is shown again, once, in the visitor's.
+   Without script the page shows the host's zone and a picker. */
+(function () {
+  "use strict";
+  var picker = document.querySelector("select[data-zone]");
+  var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!zone) return;
+  document.cookie = "yl_tz=" + encodeURIComponent(zone) + ";path=/;max-age=31536000;samesite=lax";
+  if (!picker || picker.getAttribute("data-zone") === zone) return;
+  if (/[?&]tz=/.test(window.location.search) || sessionStorage.getItem("yl_tz_shown") === zone) return;
+  sessionStorage.setItem("yl_tz_shown", zone);
+  window.location.reload();
+})();
