@@ -38,7 +38,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_examples_pass_the_linter_cleanly(capsys):
     assert main(["lint", str(ROOT / "examples")]) == 0
     out = capsys.readouterr().out
-    assert "3 files: 0 errors, 0 warnings" in out
+    assert "4 files: 0 errors, 0 warnings" in out
 
 
 def test_a_997_first_step_gets_yl001_and_yl008(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import icalendar
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.conftest import NEEDS_CHROMIUM
 from yesladder.funnels.services import load_funnel
@@ -28,14 +29,30 @@ pytestmark = [
 ]
 
 
+VISITOR_ZONE = "Europe/Berlin"  # neither the host's zone (New York) nor the server's (UTC)
+
+
+@pytest.fixture
+def berlin_page(browser_page):
+    """The same phone as `browser_page`, with its clock in VISITOR_ZONE."""
+    context = browser_page.context.browser.new_context(
+        viewport=browser_page.viewport_size,
+        accept_downloads=True,
+        user_agent=browser_page.evaluate("navigator.userAgent"),
+        timezone_id=VISITOR_ZONE,
+    )
+    yield context.new_page()
+    context.close()
+
+
 def event_names() -> list[str]:
     return list(Event.objects.values_list("name", flat=True))
 
 
-def test_a_visitor_books_a_call_and_pays_for_the_pilot(live_server, browser_page, smtp, settings):
+def test_a_visitor_books_a_call_and_pays_for_the_pilot(live_server, berlin_page, smtp, settings):
     settings.PAYMENTS = "test"
     load_funnel(read_spec(EXAMPLES / "b2b-ladder.yaml"))
-    page = browser_page
+    page = berlin_page
     page.goto(f"{live_server.url}/f/b2b-ladder/")
 
     # The first three rungs, quickly: the guide, the checklist's gate, the assessment.
@@ -51,40 +68,42 @@ def test_a_visitor_books_a_call_and_pays_for_the_pilot(live_server, browser_page
     assert page.get_by_role("heading", name="Your pipeline leaks early").is_visible()
     page.get_by_role("button", name="See my leak score").click()
 
-    # The strategy session: what will (and will not) happen, times in a zone the visitor
-    # can change, one click on a time books it (the lead is known: no email asked again).
+    # The strategy session: what will (and will not) happen, and the times in the visitor's
+    # own zone (the browser's, reported by the page script), which they can change. The lead
+    # is known, so one click on a time books it.
     page.wait_for_url("**/f/b2b-ladder/strategy-session/")
     assert page.get_by_text("Step 4 of 5").is_visible()
     assert page.get_by_text("No sales demo").is_visible()
     assert page.get_by_text("You leave with one fix to make this week").is_visible()
-    assert page.get_by_label("Times are shown in").input_value() == "America/New_York"
+    expect(page.get_by_label("Times are shown in")).to_have_value(VISITOR_ZONE)
     assert page.get_by_label("Email").count() == 0
     first = page.locator("button.slot").first
-    assert first.is_visible()
-    offered = dt.datetime.fromisoformat(first.get_attribute("value"))
-    new_york = offered.astimezone(zoneinfo.ZoneInfo("America/New_York"))
-    assert first.inner_text() == f"{new_york:%H:%M}"
-    page.get_by_label("Times are shown in").select_option("UTC")
-    page.get_by_role("button", name="Show").click()
-    page.wait_for_url("**/strategy-session/?tz=UTC")
-    first = page.locator("button.slot").first
     start = dt.datetime.fromisoformat(first.get_attribute("value")).astimezone(dt.UTC)
-    assert start == offered.astimezone(dt.UTC)
-    assert first.inner_text() == f"{start:%H:%M}"
-    first.click()
+    assert first.inner_text() == f"{start.astimezone(zoneinfo.ZoneInfo(VISITOR_ZONE)):%H:%M}"
+
+    page.get_by_label("Times are shown in").select_option("America/New_York")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/strategy-session/?tz=America%2FNew_York")
+    first = page.locator("button.slot").first
+    assert dt.datetime.fromisoformat(first.get_attribute("value")) == start
+    new_york = start.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    assert first.inner_text() == f"{new_york:%H:%M}" and "09:00" <= f"{new_york:%H:%M}" < "17:00"
+
+    page.goto(f"{live_server.url}/f/b2b-ladder/strategy-session/")
+    expect(page.get_by_label("Times are shown in")).to_have_value(VISITOR_ZONE)
+    page.locator("button.slot").first.click()
 
     # The confirmation, the invite to download, and the invite in the inbox.
     confirmation = page.get_by_role("status").filter(has_text="Booked:")
     assert confirmation.is_visible()
     booking = Booking.objects.get()
-    assert booking.start == start and booking.timezone == "UTC"
+    assert booking.start == start and booking.timezone == VISITOR_ZONE
     assert booking.host.name in confirmation.inner_text()
-    shown = confirmation.locator("time").get_attribute("datetime")
-    assert dt.datetime.fromisoformat(shown) == booking.start
-    # The time reads as the zone named beside it says (whichever zone the page names).
-    named = confirmation.inner_text().split("(", 1)[1].split(")", 1)[0]
-    local = booking.start.astimezone(zoneinfo.ZoneInfo(named))
-    assert confirmation.locator("time").inner_text() == f"{local:%A %-d %B %Y, %H:%M}"
+    assert f"({VISITOR_ZONE})" in confirmation.inner_text()
+    shown = confirmation.locator("time")
+    assert dt.datetime.fromisoformat(shown.get_attribute("datetime")) == booking.start
+    local = booking.start.astimezone(zoneinfo.ZoneInfo(VISITOR_ZONE))
+    assert shown.inner_text() == f"{local:%A %-d %B %Y, %H:%M}"
     with page.expect_download() as download:
         page.get_by_role("link", name="Add to my calendar (.ics)").click()
     calendar = icalendar.Calendar.from_ical(Path(download.value.path()).read_bytes())

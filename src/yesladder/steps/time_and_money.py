@@ -9,6 +9,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 from itertools import groupby
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -28,7 +29,9 @@ ZONE_COOKIE = "yl_tz"
 def visitor_zone(request: HttpRequest, fallback: str) -> str:
     """The zone the visitor reads times in: chosen on the page (?tz=), else what their
     browser reported (a cookie set by steps.js), else the host's."""
-    for candidate in (request.GET.get("tz", ""), request.COOKIES.get(ZONE_COOKIE, "")):
+    # steps.js writes the cookie with encodeURIComponent (Europe%2FBerlin); Django keeps it so.
+    cookie = unquote(request.COOKIES.get(ZONE_COOKIE, "")[:200])
+    for candidate in (request.GET.get("tz", ""), cookie):
         candidate = candidate.strip()[:64]
         if candidate:
             try:
