@@ -14,20 +14,23 @@ from yesladder.scheduling.models import Booking, Registration
 from yesladder.steps import time_and_money as bigger
 
 
-def _booking(token: str) -> Booking:
-    pk = invites.read_token(token, invites.BOOKING_SALT, "b")
-    booking = Booking.objects.select_related("host", "lead", "version__funnel").filter(pk=pk)
-    if pk is None or not booking.exists():
+def _signed(found, token: str, salt: str, key: str):
+    """The row a signed link names, or 404 (a forged, altered or stale link)."""
+    pk = invites.read_token(token, salt, key)
+    row = found.filter(pk=pk).first() if pk is not None else None
+    if row is None:
         raise Http404("This link is not valid.")
-    return booking.get()
+    return row
+
+
+def _booking(token: str) -> Booking:
+    found = Booking.objects.select_related("host", "lead", "version__funnel")
+    return _signed(found, token, invites.BOOKING_SALT, "b")
 
 
 def _registration(token: str) -> Registration:
-    pk = invites.read_token(token, invites.REGISTRATION_SALT, "r")
-    found = Registration.objects.select_related("session", "lead", "version__funnel").filter(pk=pk)
-    if pk is None or not found.exists():
-        raise Http404("This link is not valid.")
-    return found.get()
+    found = Registration.objects.select_related("session", "lead", "version__funnel")
+    return _signed(found, token, invites.REGISTRATION_SALT, "r")
 
 
 @require_http_methods(["GET", "POST"])

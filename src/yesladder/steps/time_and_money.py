@@ -132,17 +132,25 @@ def _seat(registration, zone: str, now: dt.datetime) -> dict:
 
 
 def event_submit(request: HttpRequest, page: Page) -> Submitted:
+    def take_seat(lead, start: dt.datetime) -> None:
+        registered = scheduling.register(page.journey, page.step, lead, start)
+        invites.send_registration(request, registered.registration)
+
+    return yes_to_a_time(request, page, "Please pick one of the dates.", take_seat)
+
+
+def yes_to_a_time(request: HttpRequest, page: Page, unpicked: str, take) -> Submitted:
+    """The posted time, the lead, then `take(lead, start)`; a time gone meanwhile is said."""
     start = posted_time(request)
     if start is None:
-        return Submitted(errors={"start": "Please pick one of the dates."})
+        return Submitted(errors={"start": unpicked})
     lead, problem = the_lead(request, page)
     if problem:
         return problem
     try:
-        registered = scheduling.register(page.journey, page.step, lead, start)
-    except scheduling.SessionGone as exc:
+        take(lead, start)
+    except (scheduling.SessionGone, scheduling.SlotTaken) as exc:
         return Submitted(errors={"start": str(exc)}, status=409)
-    invites.send_registration(request, registered.registration)
     return Submitted(redirect=step_url(page, page.step.key))
 
 
@@ -181,19 +189,12 @@ def slot_days(open_slots, zone: str) -> list[dict]:
 
 
 def booking_submit(request: HttpRequest, page: Page) -> Submitted:
-    start = posted_time(request)
-    if start is None:
-        return Submitted(errors={"start": "Please pick one of the times."})
-    lead, problem = the_lead(request, page)
-    if problem:
-        return problem
-    zone = visitor_zone(request, page.step.timezone)
-    try:
+    def take_slot(lead, start: dt.datetime) -> None:
+        zone = visitor_zone(request, page.step.timezone)
         booked = scheduling.book(page.journey, page.step, lead, start, zone)
-    except scheduling.SlotTaken as exc:
-        return Submitted(errors={"start": str(exc)}, status=409)
-    invites.send_booking(request, booked.booking)
-    return Submitted(redirect=step_url(page, page.step.key))
+        invites.send_booking(request, booked.booking)
+
+    return yes_to_a_time(request, page, "Please pick one of the times.", take_slot)
 
 
 # --- offer and checkout ----------------------------------------------------------------------
