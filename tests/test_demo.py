@@ -61,7 +61,10 @@ def test_demo_prepares_data_and_prints_pages_that_answer(tmp_path, served):
     assert len(password) >= 12
     pages = re.findall(r"http://127\.0\.0\.1:8000(/f/[\w-]+/)", out)
     assert sorted(pages) == [
-        "/f/b2b-ladder/", "/f/business-turnaround/", "/f/follow-up-workshop/", "/f/solo-ad/"
+        "/f/b2b-ladder/",
+        "/f/business-turnaround/",
+        "/f/follow-up-workshop/",
+        "/f/solo-ad/",
     ]
 
     with sqlite3.connect(tmp_path / "yesladder.sqlite3") as db:

@@ -86,8 +86,17 @@ def the_lead(request: HttpRequest, page: Page) -> tuple[object, Submitted | None
     return page.journey.visitor.lead, None
 
 
+# The picker's list: the zones most visitors live in, plus the page's, the host's and UTC.
+COMMON_ZONES = (
+    "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York",
+    "America/Sao_Paulo", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Madrid",
+    "Europe/Istanbul", "Africa/Lagos", "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata",
+    "Asia/Singapore", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
+
+
 def zone_choices(zone: str, host_zone: str) -> list[str]:
-    return sorted({zone, host_zone, "UTC"})
+    return sorted({zone, host_zone, "UTC", *COMMON_ZONES})
 
 
 # --- event -----------------------------------------------------------------------------------
@@ -159,8 +168,8 @@ def yes_to_a_time(request: HttpRequest, page: Page, unpicked: str, take) -> Subm
 
 def booking_context(request: HttpRequest, page: Page) -> dict:
     step = page.step
-    zone = visitor_zone(request, step.timezone)
     booked = scheduling.live_booking(page.journey, step.key)
+    zone = visitor_zone(request, booked.timezone if booked else step.timezone)
     context = {
         "zone": zone,
         "zones": zone_choices(zone, step.timezone),
