@@ -90,3 +90,33 @@ def test_a_slot_that_is_not_offered_cannot_be_booked():
     with pytest.raises(services.SlotTaken):
         services.book(journey, step, journey.visitor.lead, slot.start.replace(minute=7), "UTC")
     assert not Booking.objects.exists()
+
+
+def test_hostile_zones_and_times_are_answered_on_the_page_not_with_an_error(client):
+    journey = journey_with_lead(ladder())
+    client.cookies["yl_vid"] = str(journey.visitor.pk)
+    client.cookies["yl_tz"] = "Europe"  # a directory of zones, not a zone
+    for zone in ("America", "../../etc/passwd", "Mars/Olympus", "x" * 300):
+        assert client.get("/f/clean/call/", {"tz": zone}).status_code == 200
+    for start in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "tomorrow", ""):
+        answer = client.post("/f/clean/call/", {"start": start})
+        assert answer.status_code in (400, 409)
+    assert not Booking.objects.exists()
+
+
+def test_hosts_written_in_capitals_are_one_calendar_and_a_call_moves_only_once():
+    data = ladder()
+    data["steps"][3]["hosts"] = [{"name": "Ann", "email": "Ann@Example.com"}]
+    journey = journey_with_lead(data)
+    step = journey.version.spec.step("call")
+    offered = services.open_slots(step)
+    booked = services.book(journey, step, journey.visitor.lead, offered[0].start, "UTC").booking
+    assert booked.host.email == "ann@example.com"
+    assert offered[1] not in services.open_slots(step)  # the buffer after the call holds
+    with pytest.raises(services.SlotTaken, match="already have a call"):
+        services.book(journey, step, journey.visitor.lead, offered[8].start, "UTC")
+    stale = Booking.objects.get(pk=booked.pk)
+    services.reschedule(booked, offered[8].start)
+    with pytest.raises(services.SlotTaken, match="already moved"):
+        services.reschedule(stale, offered[16].start)  # a second click on the old page
+    assert Booking.objects.filter(status="booked").count() == 1

@@ -234,3 +234,18 @@ def test_the_subscription_is_cancelled_after_the_last_instalment(
         for event in [session_completed(order)] + [invoice_paid(order, n) for n in range(4)]:
             deliver(client, event)
     assert [path for path, _, _ in stub_stripe] == ["/v1/subscriptions/sub_1"]
+
+
+@pytest.mark.django_db
+def test_a_late_payment_failure_of_a_paid_invoice_changes_nothing(client, stripe_settings):
+    order = trial_order()
+    deliver(client, session_completed(order))
+    paid = invoice_paid(order, 1)
+    failed = {**paid, "id": "evt_failed_1", "type": "invoice.payment_failed"}
+    failed["data"] = {"object": {**paid["data"]["object"], "status": "open"}}
+    deliver(client, paid)
+    deliver(client, failed)
+    order.refresh_from_db()
+    assert order.state == "active"
+    assert list(order.charges.values_list("state", flat=True)) == [
+        "paid", "paid", "scheduled", "scheduled"]  # fmt: skip

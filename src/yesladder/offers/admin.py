@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from yesladder.offers import money, services
 from yesladder.offers.models import Charge, Order, ProviderEvent
+from yesladder.offers.payments import ProviderError
 
 
 class ChargeInline(admin.TabularInline):
@@ -43,7 +44,7 @@ class OrderAdmin(admin.ModelAdmin):
         for order in queryset:
             try:
                 amount = services.refund(order)
-            except services.RefundRefused as refused:
+            except (services.RefundRefused, ProviderError) as refused:
                 self.message_user(request, f"{order}: not refunded: {refused}", messages.ERROR)
             else:
                 shown = money.shown(amount, order.currency)

@@ -45,10 +45,6 @@ class Order(models.Model):
     def first_charge(self) -> "Charge":
         return self.charges.get(number=0)
 
-    def collects_in_subscription(self) -> bool:
-        """The provider charges the later instalments itself (a Stripe subscription)."""
-        return bool(self.subscription_id)
-
     def paid(self) -> int:
         """What was actually collected, before refunds."""
         return self._sum(~Q(paid_at=None))

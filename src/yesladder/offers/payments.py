@@ -6,7 +6,6 @@ A provider only talks to the outside world. What a payment means for an order (i
 the events, the ladder) is decided in `offers.services`, for both providers alike.
 """
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,7 +94,3 @@ def provider(name: str | None = None) -> Provider:
         "payments are not set up: set YESLADDER_PAYMENTS to 'stripe' (with "
         "YESLADDER_STRIPE_SECRET_KEY and YESLADDER_STRIPE_WEBHOOK_SECRET) or to 'test'"
     )
-
-
-def days(delta: dt.timedelta) -> int:
-    return max(1, round(delta / dt.timedelta(days=1)))

@@ -63,6 +63,9 @@ def checkout_params(order: Order, success_url: str, cancel_url: str) -> dict:
         data = {"metadata": reference, **({"trial_period_days": trial.days} if trial else {})}
         return {**params, "mode": "subscription", "line_items": [plan, *extra],
                 "subscription_data": data}  # fmt: skip
+    # Later charges need the card attached to a Customer, which Checkout makes by itself
+    # only in subscription mode.
+    params["customer_creation"] = "always"
     if charges[0].amount == 0:
         return {**params, "mode": "setup", "currency": currency,
                 "setup_intent_data": {"metadata": reference}}  # fmt: skip
@@ -110,7 +113,8 @@ class StripeProvider:
             "customer": order.customer_id, "payment_method": self._payment_method(order),
             "off_session": True, "confirm": True, "metadata": {"order": str(order.reference)},
         }  # fmt: skip
-        key = idempotency_key(order, f"charge-{charge.number}-try-{charge.attempts}")
+        # One key per charge: a crash after Stripe charged must not lead to a second charge.
+        key = idempotency_key(order, f"charge-{charge.number}")
         try:
             intent = self.client.v1.payment_intents.create(params, {"idempotency_key": key})
         except stripe.CardError as exc:

@@ -48,12 +48,13 @@ def verified(payload: bytes, signature: str) -> stripe.Event:
 def receive(payload: bytes, signature: str) -> bool:
     """Apply one delivery; False when this event was applied before."""
     event = verified(payload, signature)
-    try:
-        with transaction.atomic():
-            ProviderEvent.objects.create(provider="stripe", event_id=event.id, type=event.type)
-            apply(event)
-    except IntegrityError:
-        return False
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(provider="stripe", event_id=event.id, type=event.type)
+        except IntegrityError:  # applied before (or right now, by a concurrent delivery)
+            return False
+        apply(event)  # its own errors roll back the insert: Stripe delivers the event again
     return True
 
 
@@ -90,9 +91,7 @@ def apply(event: stripe.Event) -> None:
     elif event.type == "invoice.paid":
         invoice_paid(obj)
     elif event.type == "invoice.payment_failed":
-        order = _order(_invoice_reference(obj))
-        if order:
-            services.charge_failed(order, "the card was declined for an instalment")
+        invoice_failed(obj)
     else:
         logger.info("stripe event %s (%s) needs nothing here", event.id, event.type)
 
@@ -123,6 +122,18 @@ def invoice_paid(invoice: dict) -> None:
     order.refresh_from_db()
     if order.state == Order.State.COMPLETED:
         transaction.on_commit(lambda: _stop(order))
+
+
+def invoice_failed(invoice: dict) -> None:
+    """A failed attempt at an invoice; Stripe retries it. A late failure of an invoice that
+    was paid meanwhile changes nothing."""
+    order = _order(_invoice_reference(invoice))
+    if order is None or invoice.get("status") == "paid":
+        return
+    if order.charges.filter(payment_id=invoice["id"], paid_at__isnull=False).exists():
+        return
+    services.charge_failed(order, "the card was declined for an instalment",
+                           services.nearest_unpaid(order, _period_start(invoice)))  # fmt: skip
 
 
 def _period_start(invoice: dict) -> dt.datetime | None:

@@ -39,7 +39,7 @@ class SessionGone(Exception):
 def _hosts(step: BookingStep, lock: bool) -> list[Host]:
     for h in step.hosts:
         Host.objects.get_or_create(email=h.email.lower(), defaults={"name": h.name})
-    hosts = Host.objects.filter(email__in=[h.email.lower() for h in step.hosts]).order_by("pk")
+    hosts = Host.objects.filter(email__in=slots.host_emails(step)).order_by("pk")
     return list(hosts.select_for_update() if lock else hosts)
 
 
@@ -72,6 +72,12 @@ def book(
     now = now or timezone.now()
     with transaction.atomic():
         hosts = _hosts(step, lock=True)
+        if replacing:  # re-read under the lock: a double click must not move a call twice
+            replacing = Booking.objects.select_related("host").get(pk=replacing.pk)
+            if not replacing.is_booked:
+                raise SlotTaken("This call was already moved or cancelled.")
+        elif live_booking(journey, step.key):
+            raise SlotTaken("You already have a call booked; reschedule it from its page.")
         taken = busy(step, hosts, now)
         if replacing:
             taken = [
@@ -135,7 +141,7 @@ def cancel(booking: Booking, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         booking = (
-            Booking.objects.select_for_update()
+            Booking.objects.select_for_update(of=("self",))
             .select_related("journey__visitor")
             .get(pk=booking.pk)
         )

@@ -19,7 +19,6 @@ class Occurrence:
     start: dt.datetime  # UTC
     end: dt.datetime
     capacity: int | None
-    timezone: str  # the session's own zone, for the host's view of it
 
 
 def utc_start(session: Session, wall: dt.datetime) -> dt.datetime:
@@ -36,11 +35,11 @@ def occurrences(session: Session, now: dt.datetime) -> list[Occurrence]:
     if session.every:
         zone = ZoneInfo(session.timezone)
         local_now = now.astimezone(zone).replace(tzinfo=None)
-        base = first.replace(tzinfo=None)
+        base = (first.astimezone(zone) if first.tzinfo else first).replace(tzinfo=None)
         skipped = max(0, (local_now - length - base) // session.every)
         walls = [base + (skipped + i) * session.every for i in range(UPCOMING_REPEATS + 1)]
     found = [
-        Occurrence(start, start + length, session.capacity, session.timezone)
+        Occurrence(start, start + length, session.capacity)
         for start in (utc_start(session, wall) for wall in walls)
         if start + length > now
     ]

@@ -79,7 +79,12 @@ def clashes(step: Booking, slot: Slot, busy: Busy) -> bool:
 def free_hosts(step: Booking, slot: Slot, busy: Sequence[Busy]) -> list[str]:
     """The hosts (by email, in the spec's order) who can take this slot."""
     taken = {b.host for b in busy if clashes(step, slot, b)}
-    return [h.email for h in step.hosts if h.email not in taken]
+    return [email for email in host_emails(step) if email not in taken]
+
+
+def host_emails(step: Booking) -> list[str]:
+    """Hosts are known by their email, in lower case, as stored."""
+    return [h.email.lower() for h in step.hosts]
 
 
 def open_slots(step: Booking, now: dt.datetime, busy: Sequence[Busy]) -> list[Slot]:

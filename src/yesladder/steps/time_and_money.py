@@ -37,8 +37,8 @@ def visitor_zone(request: HttpRequest, fallback: str) -> str:
             try:
                 zoneinfo.ZoneInfo(candidate)
                 return candidate
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                continue
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                continue  # "America" is a directory of zones, not one: OSError
     return fallback
 
 
@@ -68,9 +68,9 @@ class LocalTime:
 def posted_time(request: HttpRequest) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(request.POST.get("start", "")[:40])
-    except ValueError:
+        return value.astimezone(dt.UTC) if value.tzinfo else None
+    except (ValueError, OverflowError):  # year 1 with an offset overflows in UTC
         return None
-    return value.astimezone(dt.UTC) if value.tzinfo else None
 
 
 def the_lead(request: HttpRequest, page: Page) -> tuple[object, Submitted | None]:
