@@ -20,7 +20,7 @@ from yesladder.leads.models import Lead
 from yesladder.offers import money
 from yesladder.offers.models import Charge, Order
 from yesladder.offers.payments import ProviderError, provider
-from yesladder.steps.flow import advance
+from yesladder.steps.flow import finish
 from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
@@ -199,12 +199,7 @@ def _climb(order: Order, charge: Charge, trial_converted: bool, fully_paid: bool
 
 def _complete(order: Order, journey: Journey, step: StepBase) -> None:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
-    first_time, following = advance(journey, step)
-    if not first_time:
-        return
-    _event(order, EventName.STEP_COMPLETED, step.key, next=following or "")
-    if step.macro:
-        _event(order, EventName.CONVERTED, step.key, value=order.total)
+    finish(journey, step, order=str(order.reference), currency=order.currency, value=order.total)
 
 
 # --- later charges, collected by us ----------------------------------------------------------

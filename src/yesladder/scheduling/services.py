@@ -19,7 +19,7 @@ from yesladder.funnels.spec.schema import Event as EventStep
 from yesladder.leads.models import Lead
 from yesladder.scheduling import sessions, slots
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
-from yesladder.steps.flow import advance
+from yesladder.steps.flow import finish
 from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
@@ -37,8 +37,11 @@ class SessionGone(Exception):
 
 
 def _hosts(step: BookingStep, lock: bool) -> list[Host]:
-    for h in step.hosts:
-        Host.objects.get_or_create(email=h.email.lower(), defaults={"name": h.name})
+    """The step's host rows; booking (`lock`) makes missing ones and locks them all. Showing
+    slots only reads: a host without a row has no calls yet."""
+    if lock:
+        for h in step.hosts:
+            Host.objects.get_or_create(email=h.email.lower(), defaults={"name": h.name})
     hosts = Host.objects.filter(email__in=slots.host_emails(step)).order_by("pk")
     return list(hosts.select_for_update() if lock else hosts)
 
@@ -107,20 +110,8 @@ def book(
             _cancel(replacing, now, rescheduled_to=booking)
             properties["rescheduled_from"] = replacing.pk
         record(EventName.BOOKED, journey.visitor, journey.version, step.key, properties)
-        following = _step_done(journey, step)
+        following = finish(journey, step)
     return Booked(booking, following)
-
-
-def _step_done(journey: Journey, step) -> str | None:
-    first_time, following = advance(journey, step)
-    if first_time:
-        record(
-            EventName.STEP_COMPLETED, journey.visitor, journey.version, step.key,
-            {"next": following or ""},
-        )  # fmt: skip
-        if step.macro:
-            record(EventName.CONVERTED, journey.visitor, journey.version, step.key)
-    return following
 
 
 def _remind(befores: list[dt.timedelta], start: dt.datetime, now: dt.datetime, **owner) -> None:
@@ -190,7 +181,7 @@ def register(
         session = EventSession.objects.select_for_update().get(pk=session.pk)
         existing = session.registrations.filter(lead=lead).first()
         if existing and existing.status != Registration.Status.CANCELLED:
-            return Registered(existing, _step_done(journey, step))
+            return Registered(existing, finish(journey, step))
         full = session.capacity is not None and session.seats_taken() >= session.capacity
         status = Registration.Status.WAITLISTED if full else Registration.Status.REGISTERED
         registration = existing or Registration(session=session, lead=lead)
@@ -204,7 +195,7 @@ def register(
             {"start": session.start.isoformat(), "waitlisted": full,
              "registration": registration.pk},
         )  # fmt: skip
-        return Registered(registration, _step_done(journey, step))
+        return Registered(registration, finish(journey, step))
 
 
 def cancel_registration(registration: Registration, now: dt.datetime | None = None) -> bool:

@@ -112,11 +112,19 @@ def page_for(journey: Journey, step_key: str) -> Page:
 def complete(page: Page, outcome: str = "") -> str | None:
     """Mark the step done and move the journey on; returns the next step's key, if any."""
     with transaction.atomic():
-        first_time, following = advance(page.journey, page.step, outcome)
-        if first_time:
-            page.event(EventName.STEP_COMPLETED, next=following or "")
-            if page.step.macro:
-                page.event(EventName.CONVERTED)
+        return finish(page.journey, page.step, outcome)
+
+
+def finish(journey: Journey, step: StepBase, outcome: str = "", **conversion) -> str | None:
+    """`advance`, and the events of a step done for the first time: step_completed, and
+    converted (with `conversion`, e.g. an order's value) for the macro step. Returns the next
+    step's key, if any. Pages, bookings and payments all end a step here."""
+    first_time, following = advance(journey, step, outcome)
+    if first_time:
+        visitor, version = journey.visitor, journey.version
+        record(EventName.STEP_COMPLETED, visitor, version, step.key, {"next": following or ""})
+        if step.macro:
+            record(EventName.CONVERTED, visitor, version, step.key, conversion)
     return following
 
 
