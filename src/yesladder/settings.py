@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "yesladder.steps",
     "yesladder.scheduling",
     "yesladder.offers",
+    "yesladder.automation",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +186,23 @@ PAYMENTS = env_choice("YESLADDER_PAYMENTS", ("", "stripe", "test"))
 STRIPE_SECRET_KEY = env_str("YESLADDER_STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("YESLADDER_STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("YESLADDER_STRIPE_API_BASE")  # only to point tests at a local stub
+
+# Background work (the outbox, CRM webhooks, timed automations) runs on django-tasks' database
+# backend; `yesladder worker` runs it, and `yesladder serve` runs one in-process when embedded.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# How long a worker may hold a claimed message before another one takes it over (a killed
+# worker's claims come back after this); tries before a message goes to the dead letters.
+OUTBOX_LEASE_SECONDS = env_int("YESLADDER_OUTBOX_LEASE_SECONDS", 120, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env_int("YESLADDER_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+OUTBOX_RETRY_SECONDS = env_int("YESLADDER_OUTBOX_RETRY_SECONDS", 60, minimum=1)
+WORKER_INTERVAL_MS = env_int("YESLADDER_WORKER_INTERVAL_MS", 200, minimum=10)
+# Who gets `notify` actions (the team), besides any `team:` a funnel names.
+TEAM_EMAILS = env_list("YESLADDER_TEAM_EMAILS")
+# CRM webhooks may reach loopback and private networks only when the operator says so.
+HOOKS_ALLOW_PRIVATE = env_bool("YESLADDER_HOOKS_ALLOW_PRIVATE", False)
+# Provider bounce and complaint webhooks (docs/automation.md): a shared secret in the URL's
+# Basic auth, as django-anymail's tracking webhooks use.
+BOUNCE_WEBHOOK_SECRET = env_str("YESLADDER_BOUNCE_WEBHOOK_SECRET")
 
 LOG_LEVEL = env_str("YESLADDER_LOG_LEVEL", "WARNING").upper()
 LOGGING = {

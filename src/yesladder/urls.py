@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("yesladder.steps.urls")),
     path("", include("yesladder.scheduling.urls")),
     path("", include("yesladder.offers.urls")),
+    path("", include("yesladder.automation.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -24,6 +24,7 @@ class Lead(models.Model):
     user_id = models.CharField(
         max_length=200, unique=True, null=True, blank=True, help_text="the site's own user id"
     )
+    tags = models.JSONField(default=list, blank=True, help_text="set by automations and staff")
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
 

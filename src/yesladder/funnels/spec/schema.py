@@ -632,6 +632,15 @@ Step = Annotated[
 
 # --- the funnel ------------------------------------------------------------------------------
 
+# The follow-up half builds on the types above, so it is imported here, not at the top.
+from yesladder.funnels.spec.automations import (  # noqa: E402
+    BUILTIN_SEGMENTS,
+    Automation,
+    Email,
+    Scoring,
+    Segments,
+)
+
 
 class LintSettings(Strict):
     disable: list[Annotated[str, Field(pattern=r"^YL\d{3}$")]] = Field(default_factory=list)
@@ -663,6 +672,14 @@ class FunnelSpec(Strict):
     lint: LintSettings = Field(default_factory=LintSettings)
     benchmarks: dict[Key, Benchmark] = Field(default_factory=dict)
     steps: Annotated[list[Step], Field(min_length=1, max_length=40)]
+    emails: Annotated[dict[Key, Email], Field(max_length=200)] = Field(default_factory=dict)
+    automations: Annotated[list[Automation], Field(max_length=50)] = Field(default_factory=list)
+    scoring: Scoring = Field(default_factory=Scoring)
+    segments: Segments = Field(default_factory=dict)
+    team: Annotated[
+        list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]],
+        Field(max_length=20),
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_keys_and_money(self) -> "FunnelSpec":
@@ -697,6 +714,46 @@ class FunnelSpec(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _automations_name_what_exists(self) -> "FunnelSpec":
+        keys = [a.key for a in self.automations]
+        twice = {k for k in keys if keys.count(k) > 1}
+        if twice:
+            raise PydanticCustomError(
+                "duplicate_automation",
+                "two automations share the key '{key}'",
+                {"key": sorted(twice)[0]},
+            )
+        steps = {s.key for s in self.steps}
+        segments = set(self.segments) | set(BUILTIN_SEGMENTS)
+        for automation in self.automations:
+            for name, known, named in (
+                ("step", steps, automation_steps(automation)),
+                ("segment", segments, automation_segments(automation)),
+                ("email", set(self.emails), automation_emails(automation)),
+            ):
+                unknown = named - known
+                if unknown:
+                    raise PydanticCustomError(
+                        "automation_reference",
+                        "automation '{key}' names unknown {name}(s) {unknown}; known: {known}",
+                        {
+                            "key": automation.key,
+                            "name": name,
+                            "unknown": ", ".join(sorted(unknown)),
+                            "known": ", ".join(sorted(known)) or "none",
+                        },
+                    )
+        for key, condition in self.segments.items():
+            unknown = condition.segments() - segments
+            if unknown or key in condition.segments():
+                raise PydanticCustomError(
+                    "segment_reference",
+                    "segment '{key}' names unknown or its own segment(s) {unknown}",
+                    {"key": key, "unknown": ", ".join(sorted(unknown or {key}))},
+                )
+        return self
+
     def step(self, key: str) -> StepBase | None:
         return next((s for s in self.steps if s.key == key), None)
 
@@ -724,3 +781,32 @@ class FunnelSpec(Strict):
             if when.answer is not None and answers.get(when.answer.question) == when.answer.option:
                 return route.step
         return None
+
+
+def automation_steps(automation: Automation) -> set[str]:
+    named = set()
+    when = automation.when
+    if when.did and when.did.step:
+        named.add(when.did.step)
+    if when.session:
+        named.add(when.session.step)
+    for condition in _conditions(automation):
+        named |= condition.steps()
+    for _, action in automation.actions():
+        if action.invite:
+            named.add(action.invite.step)
+    return named
+
+
+def automation_segments(automation: Automation) -> set[str]:
+    named = {automation.when.segment} if automation.when.segment else set()
+    return named.union(*(c.segments() for c in _conditions(automation)))
+
+
+def automation_emails(automation: Automation) -> set[str]:
+    return {a.email or a.invite.email for _, a in automation.actions() if a.email or a.invite}
+
+
+def _conditions(automation: Automation) -> list:
+    found = [c for c in (automation.only, *automation.exit) if c is not None]
+    return found + [a.branch.if_ for _, a in automation.actions() if a.branch]
