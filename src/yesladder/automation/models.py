@@ -162,6 +162,7 @@ class Standing(models.Model):
     score = models.FloatField(default=0)
     segments = models.JSONField(default=list, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
+    last_event_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [
@@ -183,6 +184,9 @@ class ScoreChange(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.lead} {self.score:.1f} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Hook(models.Model):
