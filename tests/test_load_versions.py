@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -107,3 +108,17 @@ def test_every_example_loads_and_round_trips(example):
     load_funnel(read_spec(EXAMPLES / example))
     version = FunnelVersion.objects.get()
     assert version.spec.model_dump(mode="json", exclude_unset=True) == version.spec_json
+
+
+def test_an_email_body_file_is_read_into_the_version(project):
+    path = project / "funnel.yaml"
+    (project / "welcome.md").write_text("Hello {{ first_name }}, here are three tips.")
+    data = yaml.safe_load(path.read_text())
+    data.setdefault("emails", {})["welcome"] = {"subject": "Welcome", "file": "welcome.md"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    load_funnel(read_spec(path))
+    version = Funnel.objects.get(key="b2b-ladder").current_version()
+    assert version.spec.emails["welcome"].body.startswith("Hello {{ first_name }}")
+    (project / "welcome.md").unlink()
+    with pytest.raises(SpecError, match=r"emails\.welcome\.file: file not found"):
+        load_funnel(read_spec(path))

@@ -86,7 +86,10 @@ class Message(models.Model):
     text = models.TextField()
     html = models.TextField()
     header_id = models.CharField(max_length=200, help_text="the Message-ID header, kept on retry")
-    token = models.CharField(max_length=32, unique=True, default=new_token)
+    token = models.CharField(max_length=32, unique=True, default=new_token)  # unsubscribe
+    # The open pixel's own token: image proxies fetch and log that URL, and it must not be
+    # the one that unsubscribes.
+    pixel_token = models.CharField(max_length=32, unique=True, default=new_token)
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
     due_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -64,14 +64,15 @@ def _self_contained(sourced: SourcedSpec) -> tuple[dict, list[tuple[str, bytes]]
     data = sourced.spec.model_dump(mode="json", exclude_unset=True)
     assets: list[tuple[str, bytes]] = []
     for local in local_files(sourced):
-        step = data["steps"][local.step_index]
+        section, name = local.owner
+        owner = data[section][name]
         if local.inline:
-            step.pop("file")
-            step["body"] = local.path.read_text(encoding="utf-8")
+            owner.pop("file")
+            owner["body"] = local.path.read_text(encoding="utf-8")
             continue
         content = local.path.read_bytes()
         name = f"{hashlib.sha256(content).hexdigest()}/{local.path.name}"
-        parent = step
+        parent = owner
         for part in local.where[:-1]:
             parent = parent[part]
         parent[local.where[-1]] = name

@@ -102,7 +102,13 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
     if visitor.lead_id != lead.pk:
         visitor.lead = lead
         visitor.save(update_fields=["lead", "last_seen_at"])
-    Event.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
+    anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
+    stitched = list(anonymous.values_list("pk", flat=True)[:1000])
+    anonymous.update(lead=lead)
+    if stitched:  # what the visitor did before giving its email counts for automations now
+        from yesladder.automation.engine import on_events
+
+        on_events(list(Event.objects.filter(pk__in=stitched)))
 
 
 def confirm(lead: Lead, ip: str | None) -> bool:

@@ -122,7 +122,8 @@ def finish(journey: Journey, step: StepBase, outcome: str = "", **conversion) ->
     first_time, following = advance(journey, step, outcome)
     if first_time:
         visitor, version = journey.visitor, journey.version
-        record(EventName.STEP_COMPLETED, visitor, version, step.key, {"next": following or ""})
+        done = {"next": following or "", **({"outcome": outcome} if outcome else {})}
+        record(EventName.STEP_COMPLETED, visitor, version, step.key, done)
         if step.macro:
             record(EventName.CONVERTED, visitor, version, step.key, conversion)
     return following

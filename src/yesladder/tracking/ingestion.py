@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import Http404
 
+from yesladder.automation.engine import on_events
 from yesladder.database import one_writer
 from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead, Visitor
@@ -169,6 +170,8 @@ def store(received: Received, rows: list[Row]) -> int:
             _link_user(visitors[visitor_key], user_id)
         for row in fresh:
             _apply(received, row, visitors[row.message.visitor_key])
+        # Read back after identify calls stitched this batch's events to their leads.
+        on_events(list(Event.objects.filter(message_id__in=new, lead__isnull=False)))
     return len(new)
 
 

@@ -24,18 +24,23 @@ def record(
     message_id: str | None = None,
     site=None,
 ) -> Event:
-    return Event.objects.create(
-        **({"message_id": message_id} if message_id else {}),
-        name=EventName(name).value,
-        visitor=visitor,
-        lead_id=visitor.lead_id,
-        funnel_version=version,
-        step_key=step_key,
-        properties=bounded(properties or {}),
-        occurred_at=occurred_at or timezone.now(),
-        is_bot=visitor.is_bot,
-        site=site,
-    )
+    from yesladder.automation.engine import on_events
+
+    with transaction.atomic():  # the event and what automation decides from it, or neither
+        event = Event.objects.create(
+            **({"message_id": message_id} if message_id else {}),
+            name=EventName(name).value,
+            visitor=visitor,
+            lead_id=visitor.lead_id,
+            funnel_version=version,
+            step_key=step_key,
+            properties=bounded(properties or {}),
+            occurred_at=occurred_at or timezone.now(),
+            is_bot=visitor.is_bot,
+            site=site,
+        )
+        on_events([event])
+    return event
 
 
 def bounded(properties: dict) -> dict:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from yesladder.automation.worker import in_background
 from yesladder.database import migrate_embedded
 from yesladder.funnels.models import Funnel
 
@@ -13,6 +14,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
         parser.add_argument("--threads", type=int, default=2, help="threads per process")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not send follow-ups from this process (run `yesladder worker` instead)",
+        )
 
     def handle(self, *args, host: str, port: int, workers: int, threads: int, **options):
         from granian import Granian
@@ -23,6 +29,8 @@ class Command(BaseCommand):
         where = f"http://{host}:{port}/f/{first.key}/" if first else f"http://{host}:{port}/admin/"
         database = "SQLite in " + str(settings.HOME) if settings.EMBEDDED else "PostgreSQL"
         self.stdout.write(f"yesladder is serving on {where} ({database}); Ctrl+C stops it")
+        if settings.EMBEDDED and not options["no_worker"]:
+            in_background()  # the embedded default needs no second command for its follow-ups
         Granian(
             "yesladder.wsgi:application",
             address=host,

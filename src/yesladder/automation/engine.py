@@ -1,0 +1,480 @@
+"""Automations at work: events start leads on them, the worker's tick wakes the waiting ones and
+fires the timed triggers, and each run does its actions until a wait or the end.
+
+`on_event` runs inside the transaction that recorded the event, so a decision (an enrollment,
+an outbox row) commits with the event that caused it or not at all.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from yesladder.automation import compose, outbox, standing
+from yesladder.automation.models import Enrollment, Message, ScoreChange, Standing
+from yesladder.automation.standing import Facts, Seen
+from yesladder.funnels.models import Funnel, FunnelVersion, Step
+from yesladder.funnels.spec.automations import Action, Automation
+from yesladder.funnels.spec.schema import FunnelSpec
+from yesladder.leads.models import Lead
+from yesladder.leads.services import fill_profile
+from yesladder.tracking.events import EventName
+from yesladder.tracking.models import Event, Journey
+
+logger = logging.getLogger(__name__)
+
+HISTORY = 2000  # the most recent events a lead's standing is computed from
+MAX_ACTIONS_PER_RUN = 100  # a run that never waits still ends
+LATE = dt.timedelta(days=1)  # timed triggers older than this are skipped, not sent late
+STALE_STANDING = dt.timedelta(hours=1)  # scores decay: standings are recomputed this often
+BATCH = 200
+
+
+# --- what is known about a lead ------------------------------------------------------------------
+
+
+def facts_for(lead: Lead, version: FunnelVersion, now: dt.datetime) -> Facts:
+    """The lead's events in this funnel (and on tracked sites), its profile, tags, score and
+    segments, as the spec of `version` defines them."""
+    spec = version.spec
+    events = _seen(lead, version.funnel_id)
+    known = Facts(events=events, profile={**lead.profile, "email": lead.email},
+                  tags=frozenset(lead.tags))  # fmt: skip
+    known = replace(known, score=standing.score(events, now, spec.scoring, _costs(version)))
+    return replace(known, segments=standing.segments(known, spec.scoring, spec.segments))
+
+
+def _seen(lead: Lead, funnel_id: int) -> tuple[Seen, ...]:
+    rows = (
+        Event.objects.filter(lead=lead, is_bot=False)
+        .filter(Q(funnel_version__funnel_id=funnel_id) | Q(funnel_version__isnull=True))
+        .order_by("-occurred_at")
+        .values_list("name", "step_key", "occurred_at", "label", "properties")[:HISTORY]
+    )
+    clicks = Message.objects.filter(
+        lead=lead, version__funnel_id=funnel_id, clicked_at__isnull=False
+    ).values_list("template", "clicked_at")
+    return tuple(Seen(n, s, at, label, p or {}) for n, s, at, label, p in rows) + tuple(
+        Seen("email_clicked", "", at, template) for template, at in clicks
+    )
+
+
+_step_costs: dict[int, dict[str, float]] = {}
+
+
+def _costs(version: FunnelVersion) -> dict[str, float]:
+    costs = _step_costs.get(version.pk)
+    if costs is None:
+        costs = _step_costs[version.pk] = dict(
+            Step.objects.filter(version=version).values_list("key", "commitment_cost")
+        )
+    return costs
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def on_events(events: list[Event]) -> None:
+    """Everything new events of known leads change: their standing, the automations they
+    start, the runs they end at an exit goal, and the CRM's copy. A batch from the tracking API
+    is handled per lead and funnel, not per event."""
+    by_lead: dict[int, list[Event]] = {}
+    for event in events:
+        if event.lead_id is not None and not event.is_bot:
+            by_lead.setdefault(event.lead_id, []).append(event)
+    for lead in Lead.objects.filter(pk__in=by_lead):
+        mine = by_lead[lead.pk]
+        for version, theirs in _by_version(lead, mine).items():
+            refresh(lead, version, theirs)
+        for event in mine:
+            _publish_event(event, lead)
+
+
+def _by_version(lead: Lead, events: list[Event]) -> dict[FunnelVersion, list[Event]]:
+    """Funnel events belong to their version; a tracked site's events to every funnel the
+    lead walks."""
+    ids = {e.funnel_version_id for e in events if e.funnel_version_id}
+    if any(e.funnel_version_id is None for e in events):
+        ids |= set(Journey.objects.filter(visitor__lead=lead).values_list("version_id", flat=True))
+    versions = FunnelVersion.objects.filter(pk__in=ids).select_related("funnel")
+    return {
+        version: [e for e in events if e.funnel_version_id in (version.pk, None)]
+        for version in versions
+    }
+
+
+def refresh(lead: Lead, version: FunnelVersion, events: list[Event] = (), now=None) -> Facts:
+    """Recompute the lead's standing and act on what changed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        facts = facts_for(lead, version, now)
+        before = _store_standing(lead, version.funnel, facts, now, events)
+        spec = version.spec
+        for automation in spec.automations:
+            if _fires(automation, facts, before, events):
+                enter(lead, version, automation, facts, now=now)
+        _check_exits(lead, version.funnel, facts, now)
+    return facts
+
+
+def _store_standing(lead, funnel, facts: Facts, now, events: list[Event]) -> Facts:
+    """Save the new standing; returns the one before (score and segments)."""
+    row, created = Standing.objects.select_for_update().get_or_create(lead=lead, funnel=funnel)
+    before = Facts(score=row.score, segments=frozenset(row.segments))
+    segments = sorted(facts.segments)
+    moved = abs(row.score - facts.score) >= 0.5 or segments != sorted(row.segments)
+    row.score, row.segments, row.computed_at = facts.score, segments, now
+    if events:
+        row.last_event_at = max(filter(None, [row.last_event_at, *(e.occurred_at for e in events)]))
+    row.save()
+    if moved or created:
+        ScoreChange.objects.create(lead=lead, funnel=funnel, score=facts.score,
+                                   segments=segments, at=now)  # fmt: skip
+    return before
+
+
+def _fires(automation: Automation, facts: Facts, before: Facts, events: list[Event]) -> bool:
+    when = automation.when
+    if when.did is not None:
+        return any(
+            when.did.matches(e.name, e.step_key, e.label, e.properties or {}) for e in events
+        )
+    if when.segment is not None:
+        return when.segment in facts.segments and when.segment not in before.segments
+    if when.score is not None:
+        return when.score.holds(facts.score) and not when.score.holds(before.score)
+    return False  # inactive and session triggers are the tick's
+
+
+def _publish_event(event: Event, lead: Lead) -> None:
+    from yesladder.automation import hooks
+
+    topic = {EventName.STEP_COMPLETED: hooks.STEP_COMPLETED,
+             EventName.CONVERTED: hooks.LEAD_CONVERTED}.get(event.name)  # fmt: skip
+    if topic:
+        payload = {
+            **lead_summary(lead),
+            "step": event.step_key,
+            "event": event.name,
+            "properties": event.properties,
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+        hooks.publish(topic, payload, lead=lead, key=f"event:{event.message_id}")
+
+
+def lead_summary(lead: Lead) -> dict:
+    return {"lead": {"id": lead.pk, "email": lead.email, "status": lead.status,
+                     "profile": lead.profile, "tags": lead.tags}}  # fmt: skip
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def enter(lead, version, automation: Automation, facts: Facts, occurrence="", now=None) -> bool:
+    """Start the lead on the automation, once (per occurrence); False when it may not enter."""
+    now = now or timezone.now()
+    if automation.only is not None and not standing.holds(automation.only, facts):
+        return False
+    try:
+        with transaction.atomic():
+            enrollment, created = Enrollment.objects.get_or_create(
+                lead=lead, funnel=version.funnel, automation=automation.key,
+                occurrence=occurrence,
+                defaults={"version": version, "position": "0", "started_at": now},
+            )  # fmt: skip
+    except IntegrityError:
+        return False  # entered at the same moment by another event
+    if created:
+        run(enrollment, facts, now)
+    return created
+
+
+def run(enrollment: Enrollment, facts: Facts, now: dt.datetime) -> None:
+    """Do the run's actions from its position until a wait, an exit goal or the end."""
+    spec = enrollment.version.spec
+    automation = next((a for a in spec.automations if a.key == enrollment.automation), None)
+    plan = dict(automation.actions()) if automation else {}
+    path = enrollment.position
+    for _ in range(MAX_ACTIONS_PER_RUN):
+        reason = _exit_goal(automation, facts) if automation else ""
+        if reason:
+            return _end(enrollment, Enrollment.State.EXITED, now, reason)
+        action = plan.get(path)
+        if action is None:
+            return _end(enrollment, Enrollment.State.DONE, now)
+        if action.wait is not None:
+            return _wait(enrollment, following(path, plan), now + action.wait)
+        if action.branch is not None:
+            taken = "then" if standing.holds(action.branch.if_, facts) else "else"
+            path = f"{path}.{taken}.0" if f"{path}.{taken}.0" in plan else following(path, plan)
+            continue
+        facts = _act(enrollment, spec, path, action, facts, now)
+        path = following(path, plan)
+    logger.warning(
+        "run %s did %s actions without waiting; ended", enrollment.pk, MAX_ACTIONS_PER_RUN
+    )
+    return _end(enrollment, Enrollment.State.DONE, now)
+
+
+def following(path: str, plan: dict) -> str:
+    """The path after `path`: its next sibling, else the next sibling of the branch it is in;
+    "" at the end of the automation."""
+    while path:
+        head, _, last = path.rpartition(".")
+        sibling = f"{head}.{int(last) + 1}" if head else str(int(last) + 1)
+        if sibling in plan:
+            return sibling
+        path = head.rpartition(".")[0]  # "1.then" → "1": continue after the branch
+    return ""
+
+
+def _exit_goal(automation: Automation, facts: Facts) -> str:
+    for index, goal in enumerate(automation.exit):
+        if standing.holds(goal, facts):
+            return f"exit goal {index + 1} reached"
+    return ""
+
+
+def _end(enrollment: Enrollment, state: str, now, reason: str = "") -> None:
+    enrollment.state, enrollment.ended_at, enrollment.exit_reason = state, now, reason
+    enrollment.position, enrollment.wake_at = "", None
+    enrollment.save(update_fields=["state", "ended_at", "exit_reason", "position", "wake_at",
+                                   "updated_at"])  # fmt: skip
+
+
+def _wait(enrollment: Enrollment, next_path: str, until: dt.datetime) -> None:
+    enrollment.state, enrollment.position, enrollment.wake_at = (
+        Enrollment.State.WAITING,
+        next_path,
+        until,
+    )
+    enrollment.save(update_fields=["state", "position", "wake_at", "updated_at"])
+
+
+def _check_exits(lead: Lead, funnel: Funnel, facts: Facts, now) -> None:
+    """A lead who reached an exit goal leaves its waiting runs now, not when they wake."""
+    for enrollment in Enrollment.objects.filter(
+        lead=lead, funnel=funnel, state=Enrollment.State.WAITING
+    ).select_related("version"):
+        automation = _automation(enrollment)
+        reason = _exit_goal(automation, facts) if automation else ""
+        if reason:
+            _end(enrollment, Enrollment.State.EXITED, now, reason)
+
+
+def _automation(enrollment: Enrollment) -> Automation | None:
+    spec = enrollment.version.spec
+    return next((a for a in spec.automations if a.key == enrollment.automation), None)
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+def _act(enrollment, spec: FunnelSpec, path: str, action: Action, facts: Facts, now) -> Facts:
+    lead = enrollment.lead
+    kind = action.kind()
+    if kind == "email":
+        _email(enrollment, spec, action.email, {})
+    elif kind == "invite":
+        link = outbox.base_url() + reverse("steps:step", args=[spec.funnel, action.invite.step])
+        _email(enrollment, spec, action.invite.email, {"step_link": link})
+    elif kind == "tag" and action.tag not in lead.tags:
+        lead.tags = [*lead.tags, action.tag]
+        lead.save(update_fields=["tags"])
+        facts = replace(facts, tags=facts.tags | {action.tag})
+        _publish(enrollment, path, "lead.tagged", {"tag": action.tag})
+    elif kind == "set":
+        fill_profile(lead, action.set)
+        facts = replace(facts, profile={**facts.profile, **lead.profile})
+    elif kind == "webhook":
+        _publish(enrollment, path, action.webhook, {"automation": enrollment.automation})
+    elif kind == "notify":
+        _notify(enrollment, spec, path, action)
+    return facts
+
+
+def _fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
+    lead = enrollment.lead
+    journey = (
+        Journey.objects.filter(visitor__lead=lead, funnel=enrollment.funnel)
+        .exclude(outcome="")
+        .order_by("-updated_at")
+        .first()
+    )
+    outcome = journey.outcome if journey else ""
+    titles = {o.key: o.title for step in spec.steps for o in getattr(step, "outcomes", [])}
+    return {**lead.profile, "email": lead.email, "funnel_name": spec.name,
+            "outcome": outcome, "outcome_title": titles.get(outcome, "")}  # fmt: skip
+
+
+def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict) -> Message:
+    lead = enrollment.lead
+    automation = _automation(enrollment)
+    rendered = compose.render(spec, email_key, {**_fields(enrollment, spec), **extra})
+    # One (lead, email) pair is sent once, whichever run or version decides it again.
+    key = f"{spec.funnel}:{email_key}:{lead.pk}"
+    if enrollment.occurrence:
+        key += f":{enrollment.occurrence}"
+    draft = outbox.Draft(key=key, to=lead.email, subject=rendered.subject, text=rendered.text,
+                         html=rendered.html, template=email_key,
+                         marketing=automation.marketing if automation else True)  # fmt: skip
+    return outbox.enqueue(draft, lead=lead, version=enrollment.version, enrollment=enrollment)
+
+
+def _notify(enrollment: Enrollment, spec: FunnelSpec, path: str, action: Action) -> None:
+    fields = _fields(enrollment, spec)
+    fields["lead_url"] = outbox.base_url() + reverse(
+        "admin:leads_lead_change", args=[enrollment.lead_id]
+    )
+    rendered = compose.render_text(action.notify.subject, action.notify.body, fields)
+    for address in dict.fromkeys([*spec.team, *settings.TEAM_EMAILS]):
+        draft = outbox.Draft(key=f"notify:{enrollment.pk}:{path}:{address}", to=address,
+                             subject=rendered.subject, text=rendered.text, html=rendered.html,
+                             template="notify", marketing=False)  # fmt: skip
+        outbox.enqueue(draft, lead=enrollment.lead, version=enrollment.version,
+                       enrollment=enrollment)  # fmt: skip
+
+
+def _publish(enrollment: Enrollment, path: str, topic: str, data: dict) -> None:
+    from yesladder.automation import hooks
+
+    payload = {**lead_summary(enrollment.lead), **data}
+    hooks.publish(topic, payload, lead=enrollment.lead, key=f"run:{enrollment.pk}:{path}")
+
+
+# --- the worker's tick -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ticked:
+    woken: int
+    inactive: int
+    sessions: int
+    reminders: int
+    standings: int
+    recovered: int
+
+    def total(self) -> int:
+        return sum(self.__dict__.values())
+
+
+def tick(now: dt.datetime | None = None) -> Ticked:
+    """The time-driven part of automation; safe to run from several workers at once (every
+    piece claims its rows with a conditional update or a unique key)."""
+    now = now or timezone.now()
+    return Ticked(
+        woken=wake_due(now),
+        inactive=enter_inactive(now),
+        sessions=enter_around_sessions(now),
+        reminders=send_reminders(now),
+        standings=refresh_stale(now),
+        recovered=outbox.recover_stale(now),
+    )
+
+
+def wake_due(now: dt.datetime) -> int:
+    due = Enrollment.objects.filter(state=Enrollment.State.WAITING, wake_at__lte=now)
+    woken = 0
+    for enrollment in due.select_related("version__funnel", "lead")[:BATCH]:
+        with transaction.atomic():
+            claimed = Enrollment.objects.filter(
+                pk=enrollment.pk, state=Enrollment.State.WAITING, wake_at__lte=now
+            ).update(state=Enrollment.State.ACTIVE, wake_at=None)
+            if claimed:
+                run(enrollment, facts_for(enrollment.lead, enrollment.version, now), now)
+                woken += 1
+    return woken
+
+
+def _current_versions() -> list[FunnelVersion]:
+    latest = {}
+    for version in FunnelVersion.objects.select_related("funnel").order_by("funnel", "number"):
+        latest[version.funnel_id] = version
+    return list(latest.values())
+
+
+def enter_inactive(now: dt.datetime) -> int:
+    entered = 0
+    for version in _current_versions():
+        for automation in version.spec.automations:
+            if automation.when.inactive is None:
+                continue
+            quiet = Standing.objects.filter(
+                funnel=version.funnel, last_event_at__lte=now - automation.when.inactive
+            ).exclude(lead__enrollments__funnel=version.funnel,
+                      lead__enrollments__automation=automation.key)  # fmt: skip
+            for row in quiet.select_related("lead")[:BATCH]:
+                facts = facts_for(row.lead, version, now)
+                entered += enter(row.lead, version, automation, facts, now=now)
+    return entered
+
+
+def enter_around_sessions(now: dt.datetime) -> int:
+    from yesladder.scheduling.models import Booking, Registration
+
+    entered = 0
+    for version in _current_versions():
+        for automation in version.spec.automations:
+            around = automation.when.session
+            if around is None:
+                continue
+            moment = now - around.offset()  # sessions starting by then are due
+            window = {"start__lte": moment, "start__gt": moment - LATE}
+            bookings = Booking.objects.filter(
+                version__funnel=version.funnel, step_key=around.step,
+                status=Booking.Status.BOOKED, **window,
+            ).values_list("pk", "lead_id")  # fmt: skip
+            seats = Registration.objects.filter(
+                session__funnel=version.funnel, session__step_key=around.step,
+                status=Registration.Status.REGISTERED,
+                **{f"session__{k}": v for k, v in window.items()},
+            ).values_list("pk", "lead_id")  # fmt: skip
+            for occurrence, lead_id in [(f"booking:{pk}", lead) for pk, lead in bookings] + [
+                (f"registration:{pk}", lead) for pk, lead in seats
+            ]:
+                entered += _enter_once(lead_id, version, automation, occurrence, now)
+    return entered
+
+
+def _enter_once(lead_id, version, automation, occurrence, now) -> bool:
+    done = Enrollment.objects.filter(
+        lead_id=lead_id, funnel=version.funnel, automation=automation.key, occurrence=occurrence
+    ).exists()
+    if done:
+        return False
+    lead = Lead.objects.get(pk=lead_id)
+    with transaction.atomic():
+        return enter(lead, version, automation, facts_for(lead, version, now), occurrence, now)
+
+
+def send_reminders(now: dt.datetime) -> int:
+    """The reminders each booking and registration wrote when it was made."""
+    from yesladder.automation import reminders
+    from yesladder.scheduling.models import Reminder
+
+    sent = 0
+    due = Reminder.objects.filter(sent_at=None, due_at__lte=now, due_at__gt=now - LATE)
+    for reminder in due[:BATCH]:
+        with transaction.atomic():
+            if Reminder.objects.filter(pk=reminder.pk, sent_at=None).update(sent_at=now):
+                sent += reminders.queue(reminder)
+    return sent
+
+
+def refresh_stale(now: dt.datetime) -> int:
+    """Scores decay with time: standings not recomputed lately are, so segments stay current
+    (and leads drift into `low-engagement`, which may start a nurture automation)."""
+    versions = {v.funnel_id: v for v in _current_versions()}
+    stale = Standing.objects.filter(computed_at__lt=now - STALE_STANDING).select_related("lead")
+    count = 0
+    for row in stale.order_by("computed_at")[:BATCH]:
+        version = versions.get(row.funnel_id)
+        if version is not None:
+            refresh(row.lead, version, now=now)
+            count += 1
+    return count
