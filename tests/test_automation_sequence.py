@@ -157,3 +157,29 @@ def test_scores_and_segments_follow_what_the_lead_did(smtp):
     version = ann.visitors.get().journeys.get().version
     later = engine.refresh(ann, version, now=timezone.now() + dt.timedelta(days=28))
     assert later.score == pytest.approx(standing.score / 4, rel=0.02)
+
+
+def test_a_quiz_outcome_starts_its_own_follow_up_with_the_result(smtp):
+    data = funnel_dict()
+    data.update(
+        emails={"next": {"subject": "{{ outcome_title }}: what to do next",
+                         "body": "You scored {{ outcome_title }}. Here is a case study."}},
+        automations=[{"key": "high-scorers", "when": {"did": {"step": "score", "outcome": "high"}},
+                      "do": [{"wait": "1h"}, {"email": "next"}]}],
+    )  # fmt: skip
+    load_funnel(sourced_from(data))
+    start = timezone.now()
+    for email, option in (("hi@example.com", "a"), ("lo@example.com", "b")):
+        quiz = Client(**BROWSER)
+        quiz.post("/f/clean/score/", {"action": "answer", "question": "q1", "option": option})
+        quiz.post("/f/clean/score/", {"action": "email", "email": email})
+        quiz.post("/f/clean/score/", {"action": "continue"})
+    results = smtp.wait_for(2)
+    assert sorted(m["Subject"] for m in results) == ["Your result: High", "Your result: Low"]
+
+    engine.tick(now=start + dt.timedelta(hours=1, minutes=1))
+    deliver()
+    follow_up = smtp.messages[2:]
+    assert [(m["To"], m["Subject"]) for m in follow_up] == [
+        ("hi@example.com", "High: what to do next")
+    ]
