@@ -126,7 +126,8 @@ def test_links_go_through_one_redirect_per_distinct_url_and_an_open_pixel_is_add
     score, guide = links[f"{BASE}/f/clean/score/"], links["https://example.com/guide?a=1&b=2"]
     hrefs = re.findall(r'href="([^"]*)"', message.html)
     assert hrefs == [f"{BASE}/e/c/{link.token}/" for link in (score, guide, guide)]
-    assert f'<img src="{BASE}/e/o/{message.token}.gif" width="1" height="1"' in message.html
+    assert f'<img src="{BASE}/e/o/{message.pixel_token}.gif" width="1" height="1"' in message.html
+    assert message.token not in message.html.split("/e/o/")[1]  # the pixel cannot unsubscribe
     assert f"(https://funnels.example.com/e/c/{score.token}/)" in message.text
     assert "example.com/guide" not in message.text
     assert all(len(link.token) >= 22 for link in links.values())  # 128 random bits
