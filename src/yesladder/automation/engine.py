@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -328,9 +328,7 @@ def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict
 
 def _notify(enrollment: Enrollment, spec: FunnelSpec, path: str, action: Action) -> None:
     fields = _fields(enrollment, spec)
-    fields["lead_url"] = outbox.base_url() + reverse(
-        "admin:leads_lead_change", args=[enrollment.lead_id]
-    )
+    fields["lead_url"] = outbox.base_url() + reverse("dashboard:lead", args=[enrollment.lead_id])
     rendered = compose.render_text(action.notify.subject, action.notify.body, fields)
     for address in dict.fromkeys([*spec.team, *settings.TEAM_EMAILS]):
         draft = outbox.Draft(key=f"notify:{enrollment.pk}:{path}:{address}", to=address,
@@ -392,10 +390,13 @@ def wake_due(now: dt.datetime) -> int:
 
 
 def _current_versions() -> list[FunnelVersion]:
-    latest = {}
-    for version in FunnelVersion.objects.select_related("funnel").order_by("funnel", "number"):
-        latest[version.funnel_id] = version
-    return list(latest.values())
+    """Each funnel's newest version: where leads who start an automation now enter it."""
+    newest = FunnelVersion.objects.filter(funnel=OuterRef("funnel")).order_by("-number")
+    return list(
+        FunnelVersion.objects.filter(pk=Subquery(newest.values("pk")[:1]))
+        .select_related("funnel")
+        .defer("source")  # the spec is parsed once per process from spec_json (by digest)
+    )
 
 
 def enter_inactive(now: dt.datetime) -> int:
