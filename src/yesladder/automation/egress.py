@@ -3,9 +3,9 @@
 Every outbound POST to a CRM goes through `post`, which
 - accepts only http and https URLs, without credentials in them;
 - resolves the host name once and refuses if any address it resolves to is loopback, private,
-  link-local (cloud metadata at 169.254.169.254), unspecified, multicast, reserved or otherwise
-  not public, also when such an address hides inside an IPv6 one (::ffff:127.0.0.1, 6to4,
-  NAT64), unless the caller allows private networks;
+  link-local, unspecified, multicast, reserved or otherwise not public, also when such an
+  address hides inside an IPv6 one (::ffff:127.0.0.1, 6to4, NAT64), unless the caller allows
+  private networks; cloud metadata addresses (169.254.169.254) are refused even then;
 - connects to the address it checked, never to the name again, so a name that resolves to a
   public address for the check and to 127.0.0.1 a moment later (DNS rebinding) cannot move the
   connection; the Host header, TLS SNI and the certificate check still use the name;
@@ -31,10 +31,14 @@ MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = f"yesladder-webhooks/{__version__}"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-# Prefixes that carry an IPv4 address in their last 32 bits and that a NAT64 gateway would
-# forward to it (RFC 6052, RFC 8215); ipaddress counts them as public.
+# Prefixes that carry an IPv4 address in their last 32 bits, which a NAT64 gateway forwards to
+# (RFC 6052, RFC 8215): judged by that address, public or not, as ipaddress cannot know it.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_METADATA = ipaddress.ip_address("169.254.169.254")
+# Cloud metadata services hand out the machine's credentials; no CRM lives there, so they stay
+# refused when private networks are allowed (AWS, GCP, Azure, Oracle; AWS over IPv6; Alibaba).
+METADATA = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
 
 
 class EgressError(Exception):
@@ -110,7 +114,6 @@ def why_not_public(ip: IPAddress) -> str | None:
 
 def _why_not_public(ip: IPAddress) -> str | None:
     checks = (
-        (ip == _METADATA, "the cloud metadata address"),
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
@@ -120,6 +123,14 @@ def _why_not_public(ip: IPAddress) -> str | None:
         (not ip.is_global, "not a public address"),
     )
     return next((reason for hit, reason in checks if hit), None)
+
+
+def _metadata(ip: IPAddress) -> str | None:
+    inner = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    reason = "a cloud metadata address, which no hook may reach"
+    if inner in METADATA:
+        return f"an IPv6 form of {inner}, {reason}"
+    return reason if ip in METADATA else None
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -140,7 +151,7 @@ def resolve(target: Target, *, allow_private: bool) -> list[tuple[int, tuple]]:
     addresses = []
     for family, _, _, _, sockaddr in found:
         ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])  # drop an IPv6 zone
-        reason = None if allow_private else why_not_public(ip)
+        reason = _metadata(ip) or (None if allow_private else why_not_public(ip))
         if reason:
             what = f"{ip} is" if target.host == str(ip) else f"{target.host} resolves to {ip},"
             raise Refused(

@@ -44,7 +44,7 @@ LEAD_CONVERTED = "lead.converted"
 TOPICS = (LEAD_CREATED, LEAD_UPDATED, LEAD_UNSUBSCRIBED, LEAD_TAGGED, STEP_COMPLETED,
           LEAD_CONVERTED)  # fmt: skip
 
-# Both travel in headers: printable ASCII only, and they fit their columns.
+# Both travel in headers, so printable ASCII only; and they fit their columns.
 TOPIC_NAME = re.compile(r"\*|[a-z0-9][a-z0-9_.:-]{0,63}")
 EVENT_KEY = re.compile(r"[\x21-\x7e]{1,180}")
 
@@ -118,11 +118,11 @@ def _signature_headers(headers: Mapping[str, str]) -> tuple[str | None, str | No
 def publish(topic: str, payload: dict, *, lead=None, key: str) -> int:
     """One delivery per active hook that wants `topic`, written in the caller's transaction
     (so an event that rolls back is never sent). `key` names the event: publishing the same
-    key again adds nothing. Returns how many deliveries were created."""
+    key again adds nothing (a key that cannot travel in a header is replaced by its digest).
+    Returns how many deliveries were created."""
     if topic == "*" or not TOPIC_NAME.fullmatch(topic):
         raise ValueError(f"{topic!r} is not a topic name (lower-case letters, digits, . _ : -)")
-    if not EVENT_KEY.fullmatch(key):
-        raise ValueError(f"{key!r} is not an event key (printable ASCII, at most 180 characters)")
+    key = header_safe(key)
     envelope = _normalised({
         "id": key,
         "topic": topic,
@@ -138,6 +138,14 @@ def publish(topic: str, payload: dict, *, lead=None, key: str) -> int:
             )
             created += made
     return created
+
+
+def header_safe(key: str) -> str:
+    """The key itself when it can travel in a header and fits its column, else a digest of it:
+    event keys can carry a tracking client's own message id, which may hold anything."""
+    if EVENT_KEY.fullmatch(key):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode(errors="replace")).hexdigest()
 
 
 def _normalised(envelope: dict) -> dict:
@@ -170,11 +178,13 @@ def _claim(limit: int, now: dt.datetime) -> list[HookDelivery]:
     skipped. SQLite: the IMMEDIATE transaction lets one claimer in at a time."""
     lease_ended = now - dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     stale = Q(state=State.SENDING, claimed_at__lt=lease_ended)
+    due = HookDelivery.objects.filter(
+        Q(state=State.QUEUED, due_at__lte=now) | stale, hook__active=True
+    )
+    if not due.exists():  # a read: an idle worker's tick never takes SQLite's write lock
+        return []
     with one_writer(), transaction.atomic():
         _bury_lost_last_tries(stale)
-        due = HookDelivery.objects.filter(
-            Q(state=State.QUEUED, due_at__lte=now) | stale, hook__active=True
-        )
         picked = due.order_by("due_at", "pk").select_for_update(skip_locked=True, of=("self",))
         ids = list(picked.values_list("pk", flat=True)[:limit])
         HookDelivery.objects.filter(pk__in=ids).update(
