@@ -411,3 +411,18 @@ def test_the_command_refuses_a_bad_url_with_a_clear_message(url, message):
 def test_the_command_refuses_a_bad_topic_name():
     with pytest.raises(CommandError, match="not a topic name"):
         hooks_command("add", "https://crm.example.com/", "--topic", "Lead Created")
+
+
+def test_new_leads_and_unsubscribes_reach_the_crm(db):
+    from yesladder.automation import bounces
+    from yesladder.automation.models import Hook, HookDelivery
+    from yesladder.leads.models import Visitor
+    from yesladder.leads.services import identify
+
+    Hook.objects.create(url="https://crm.example.com/in", topics=["*"])
+    lead = identify(Visitor.objects.create(), "ada@example.com", {}, None)
+    identify(Visitor.objects.create(), "ada@example.com", {}, None)  # known: no second one
+    bounces.suppress("Ada@Example.com", "unsubscribed")
+    bounces.suppress("ada@example.com", "unsubscribed")
+    topics = list(HookDelivery.objects.order_by("pk").values_list("topic", "lead_id"))
+    assert topics == [("lead.created", lead.pk), ("lead.unsubscribed", lead.pk)]

@@ -21,7 +21,10 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
+from yesladder.automation import hooks
+from yesladder.automation.engine import lead_summary
 from yesladder.automation.models import Bounce, Suppression, email_hash
+from yesladder.leads.models import Lead
 
 HARD, SOFT, COMPLAINT, UNSUBSCRIBED = "hard", "soft", "complaint", "unsubscribed"
 SOFT_WINDOW = dt.timedelta(days=30)
@@ -37,9 +40,14 @@ REASONS = {
 
 def suppress(address: str, reason: str, detail: str = "") -> bool:
     """Put the address on the suppression list (kept as a hash); True when it was not on it."""
-    _, created = Suppression.objects.get_or_create(
-        email_hash=email_hash(address), defaults={"reason": reason, "detail": clean(detail)}
-    )
+    with transaction.atomic():
+        _, created = Suppression.objects.get_or_create(
+            email_hash=email_hash(address), defaults={"reason": reason, "detail": clean(detail)}
+        )
+        lead = Lead.objects.filter(email=address.strip().lower()).first()
+        if created and lead is not None:  # the CRM stops mailing them too
+            payload = {**lead_summary(lead), "reason": reason}
+            hooks.publish(hooks.LEAD_UNSUBSCRIBED, payload, lead=lead, key=f"suppressed:{lead.pk}")
     return created
 
 

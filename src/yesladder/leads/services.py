@@ -60,6 +60,8 @@ def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven |
         lead, created = Lead.objects.select_for_update().get_or_create(
             email=email, defaults={"status": _status(consent)}
         )
+        if created:
+            _announce(lead)
         if consent is not None and lead.status == Lead.Status.IDENTIFIED:
             lead.status = _status(consent)  # a known address consents for the first time
             lead.save(update_fields=["status"])
@@ -77,6 +79,14 @@ def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven |
             )
         stitch(visitor, lead)
     return lead
+
+
+def _announce(lead: Lead) -> None:
+    """A new lead, for the CRM's webhooks (in this transaction: no lead, no announcement)."""
+    from yesladder.automation import hooks
+    from yesladder.automation.engine import lead_summary
+
+    hooks.publish(hooks.LEAD_CREATED, lead_summary(lead), lead=lead, key=f"lead:{lead.pk}:created")
 
 
 def _status(consent: ConsentGiven | None) -> str:
