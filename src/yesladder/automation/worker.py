@@ -75,6 +75,8 @@ class Loop:
         return True
 
     def _tasks(self) -> int:
+        if not DBTaskResult.objects.ready().exists():  # a read: idle polls take no write lock
+            return 0
         worker = Worker(
             queue_names=["default"], interval=0, batch=True, backend_name="default",
             startup_delay=False, max_tasks=TASKS_PER_ROUND, worker_id=self.worker_id,
