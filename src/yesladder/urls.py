@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("yesladder.scheduling.urls")),
     path("", include("yesladder.offers.urls")),
     path("", include("yesladder.automation.urls")),
+    path("dashboard/", include("yesladder.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0004_tracked_identities'),
+        ("leads", "0004_tracked_identities"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lead',
-            name='tags',
-            field=models.JSONField(blank=True, default=list, help_text='set by automations and staff'),
+            model_name="lead",
+            name="tags",
+            field=models.JSONField(
+                blank=True, default=list, help_text="set by automations and staff"
+            ),
         ),
     ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    name = "yesladder.dashboard"
+    verbose_name = "Operator dashboard"

@@ -1,0 +1,153 @@
+"""The operator's dashboard: staff only (signed in through the admin's login page). Views parse
+the request, call a service and render; what they render came from visitors and stays escaped.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from yesladder.dashboard import previews, queues, services
+from yesladder.dashboard.forms import EraseForm, LeadSearchForm
+from yesladder.leads import privacy
+from yesladder.leads.models import Lead
+
+# No script runs on these pages, and an email preview's sandboxed frame inherits this policy:
+# its inline styles and images may load, nothing in it can run (threat 7).
+POLICY = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src * data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def staff_page(view):
+    @wraps(view)
+    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", POLICY)
+        return response
+
+    return staff_member_required(never_cache(page))
+
+
+@staff_page
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("dashboard:leads")
+
+
+# --- leads -----------------------------------------------------------------------------------
+
+
+@staff_page
+@require_safe
+def leads(request: HttpRequest) -> HttpResponse:
+    form = LeadSearchForm(request.GET or None, segments=services.segment_names())
+    page = services.find_leads(form.search(), request.GET.get("page"))
+    context = {"section": "leads", "form": form, "page": page}
+    return render(request, "yesladder/dashboard/leads.html", context)
+
+
+@staff_page
+@require_safe
+def lead(request: HttpRequest, lead_id: int) -> HttpResponse:
+    found = get_object_or_404(Lead, pk=lead_id)
+    context = {
+        "section": "leads",
+        "profile": services.profile(found),
+        "entries": services.timeline(found),
+        "limit": services.TIMELINE_LIMIT,
+        "templates": previews.email_templates(),
+    }
+    return render(request, "yesladder/dashboard/lead.html", context)
+
+
+@staff_page
+@require_safe
+def export(request: HttpRequest, lead_id: int) -> HttpResponse:
+    found = get_object_or_404(Lead, pk=lead_id)
+    response = JsonResponse(privacy.export(found), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="lead-{found.pk}.json"'
+    return response
+
+
+@staff_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def erase(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """A GET shows what erasing means and writes nothing; the POST with the typed address
+    erases."""
+    found = get_object_or_404(Lead, pk=lead_id)
+    form = EraseForm(request.POST if request.method == "POST" else None, lead=found)
+    context = {"section": "leads", "profile": services.profile(found), "form": form}
+    if not form.is_valid():
+        return render(request, "yesladder/dashboard/erase.html", context, status=_status(form))
+    try:
+        erased = privacy.erase(found)
+    except privacy.ErasureRefused as refused:
+        context["refused"] = str(refused)
+        return render(request, "yesladder/dashboard/erase.html", context, status=409)
+    # The message names the lead by id only: messages can be kept in the session table.
+    done = f"Lead {lead_id} erased: {erased.rows} records deleted."
+    if erased.kept_orders:
+        done += f" {erased.kept_orders} order(s) kept for the accounts, anonymised."
+    messages.success(request, done)
+    return redirect("dashboard:leads")
+
+
+def _status(form: EraseForm) -> int:
+    return 400 if form.is_bound else 200
+
+
+# --- emails ----------------------------------------------------------------------------------
+
+
+@staff_page
+@require_safe
+def emails(request: HttpRequest) -> HttpResponse:
+    context = {"section": "emails", "templates": previews.email_templates()}
+    return render(request, "yesladder/dashboard/emails.html", context)
+
+
+@staff_page
+@require_safe
+def email(request: HttpRequest, funnel: str, key: str) -> HttpResponse:
+    lead_id = request.GET.get("lead", "")
+    if lead_id and not lead_id.isdecimal():
+        raise Http404("No such lead.")
+    chosen = get_object_or_404(Lead, pk=lead_id) if lead_id else None
+    context = {"section": "emails", "funnel": funnel, "key": key}
+    try:
+        context["preview"] = previews.preview(funnel, key, chosen)
+    except LookupError as missing:
+        raise Http404(str(missing)) from None
+    except ValueError as unrenderable:  # e.g. a body kept in a file that was never read in
+        context["problem"] = str(unrenderable)
+    return render(request, "yesladder/dashboard/email.html", context)
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+@staff_page
+@require_safe
+def outbox(request: HttpRequest) -> HttpResponse:
+    hooks = request.GET.get("tab") == "hooks"
+    listing = queues.deliveries if hooks else queues.messages
+    queue = listing(request.GET.get("waiting"), request.GET.get("dead"))
+    context = {"section": "outbox", "hooks": hooks, "queue": queue}
+    return render(request, "yesladder/dashboard/outbox.html", context)
+
+
+@staff_page
+@require_POST
+def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
+    if queues.send_again(message_id):
+        messages.success(request, f"Message {message_id} is queued again for a fresh set of tries.")
+    else:
+        messages.warning(request, f"Message {message_id} is not a dead letter; nothing changed.")
+    return redirect(reverse("dashboard:outbox") + "#dead")
