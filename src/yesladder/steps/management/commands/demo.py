@@ -43,8 +43,11 @@ class Command(BaseCommand):
         self.stdout.write("\nThe demo is ready.")
         for funnel in funnels:
             self.stdout.write(f"  {funnel.name}: {base}/f/{funnel.key}/")
-        self.stdout.write(f"  Admin: {base}/admin/  user {DEMO_USER}, password {password}")
-        self.stdout.write(f"  Emails the pages send are written to {settings.EMAIL_FILE_PATH}")
+        self.stdout.write(f"  Dashboard: {base}/dashboard/  user {DEMO_USER}, password {password}")
+        self.stdout.write(f"  Admin: {base}/admin/")
+        self.stdout.write(
+            f"  Emails (confirmations and follow-ups) are written to {settings.EMAIL_FILE_PATH}"
+        )
         if not no_serve:
             # Offers take payments through the built-in test provider: no card, no real money.
             os.environ.setdefault("YESLADDER_PAYMENTS", "test")
