@@ -36,8 +36,8 @@ Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL)
   yesladder charges                charge the instalments and phases that are due (cron-safe)
 Follow-ups (automations, the outbox, CRM webhooks):
   yesladder worker                 send the outbox, run timed automations, deliver webhooks,
-                                   collect due charges (--once for cron; `serve` runs one
-                                   in-process on the embedded default)
+                                   collect due charges (--once for cron; `serve` starts
+                                   one itself on the embedded default)
   yesladder hooks add URL          subscribe a CRM to lead and step events (--topic T;
                                    also: list, remove ID, deliveries [--dead])
   yesladder bounce FILE...         read bounce reports (.eml; - for stdin), suppress addresses

@@ -1,7 +1,7 @@
 """The worker loop: django-tasks' database worker for the queued tasks (sending messages),
 plus the clock of automation (waits, timed triggers, reminders, stale claims), CRM webhook
-deliveries and due charges. `yesladder worker` runs it; `yesladder serve` runs one in a thread
-when the database is the embedded SQLite file, so the demo needs one command."""
+deliveries and due charges. `yesladder worker` runs it; `yesladder serve` starts one beside
+itself when the database is the embedded SQLite file, so the demo needs one command."""
 
 import datetime as dt
 import logging
@@ -108,12 +108,3 @@ def prune_task_results(now: dt.datetime | None = None) -> None:
     DBTaskResult.objects.filter(
         status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=now - KEEP_RESULTS
     ).delete()
-
-
-def in_background() -> threading.Event:
-    """A worker on a daemon thread of this process; set the returned event to stop it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=Loop().forever, args=(stop,), name="yesladder-worker",
-                              daemon=True)  # fmt: skip
-    thread.start()
-    return stop

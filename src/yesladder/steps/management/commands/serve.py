@@ -1,7 +1,9 @@
+import subprocess
+import sys
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from yesladder.automation.worker import in_background
 from yesladder.database import migrate_embedded
 from yesladder.funnels.models import Funnel
 
@@ -21,16 +23,28 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, workers: int, threads: int, **options):
-        from granian import Granian
-        from granian.constants import Interfaces
-
         migrate_embedded()
         first = Funnel.objects.first()
         where = f"http://{host}:{port}/f/{first.key}/" if first else f"http://{host}:{port}/admin/"
         database = "SQLite in " + str(settings.HOME) if settings.EMBEDDED else "PostgreSQL"
         self.stdout.write(f"yesladder is serving on {where} ({database}); Ctrl+C stops it")
+        # The embedded default needs no second command for its follow-ups. A process of its
+        # own, not a thread: the server forks its workers, and a fork taken while a thread
+        # holds a lock leaves that lock held forever in the child.
+        worker = None
         if settings.EMBEDDED and not options["no_worker"]:
-            in_background()  # the embedded default needs no second command for its follow-ups
+            worker = subprocess.Popen([sys.executable, "-m", "yesladder.cli", "worker"])  # noqa: S603
+        try:
+            self._serve(host, port, workers, threads)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+    def _serve(self, host: str, port: int, workers: int, threads: int) -> None:
+        from granian import Granian
+        from granian.constants import Interfaces
+
         Granian(
             "yesladder.wsgi:application",
             address=host,
