@@ -69,7 +69,8 @@ def test_refusals_back_off_exponentially_then_go_to_the_dead_letters(smtp, setti
     assert message.state == Message.State.DEAD and message.attempts == 3
     assert "451" in message.last_error
     base = settings.OUTBOX_RETRY_SECONDS
-    assert base <= delays[0] <= base * 1.1 and 2 * base <= delays[1] <= 2 * base * 1.1
+    # Measured from before the send: up to a second of it may be the send itself.
+    assert base <= delays[0] <= base * 1.1 + 1 and 2 * base <= delays[1] <= 2 * base * 1.1 + 1
     assert smtp.messages == []
 
     accept_again()  # staff fixed the server
