@@ -11,6 +11,7 @@ Message-ID, which mailbox providers use to show one message (docs/automation.md,
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
 import secrets
 import smtplib
@@ -46,8 +47,10 @@ class Draft:
 
 
 def base_url() -> str:
-    """Where links in follow-ups point. Workers have no request to take an address from."""
-    return settings.BASE_URL or "http://127.0.0.1:8000"
+    """Where links in follow-ups point. Workers have no request to take an address from;
+    without YESLADDER_BASE_URL, the address `yesladder serve` listens on (it says so in
+    YESLADDER_SERVED_AT for its children)."""
+    return settings.BASE_URL or os.environ.get("YESLADDER_SERVED_AT") or "http://127.0.0.1:8000"
 
 
 def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=None) -> Message:

@@ -37,7 +37,7 @@ class Command(BaseCommand):
         call_command("load", *map(str, example_files()), stdout=self.stdout)
         funnels = list(Funnel.objects.order_by("key"))
         if visitors > 0 and not Journey.objects.exists():
-            self._simulate(funnels, visitors, days)
+            self._simulate(funnels, visitors, days, served_at=f"http://{host}:{port}")
         password = self._staff_user()
         base = f"http://{host}:{port}"
         self.stdout.write("\nThe demo is ready.")
@@ -54,10 +54,12 @@ class Command(BaseCommand):
             self.stdout.write(f"  Payments: {os.environ['YESLADDER_PAYMENTS']} provider")
             call_command("serve", host=host, port=port, stdout=self.stdout)
 
-    def _simulate(self, funnels: list[Funnel], visitors: int, days: float) -> None:
+    def _simulate(self, funnels: list[Funnel], visitors: int, days: float, served_at: str):
         """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
-        the per-address limits see many visitors rather than one."""
-        trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR"}
+        the per-address limits see many visitors rather than one. Follow-ups its worker sends
+        link to where the demo will be served, not to this server."""
+        trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR",
+                    "YESLADDER_SERVED_AT": served_at}  # fmt: skip
         try:
             with local_server(trusting, workers=2) as base:
                 for n, funnel in enumerate(funnels):

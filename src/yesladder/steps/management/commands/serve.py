@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         # The embedded default needs no second command for its follow-ups. A process of its
         # own, not a thread: the server forks its workers, and a fork taken while a thread
         # holds a lock leaves that lock held forever in the child.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ.setdefault("YESLADDER_SERVED_AT", f"http://{shown}:{port}")
         worker = None
         if settings.EMBEDDED and not options["no_worker"]:
             worker = subprocess.Popen([sys.executable, "-m", "yesladder.cli", "worker"])  # noqa: S603
