@@ -197,7 +197,7 @@ def enter(lead, version, automation: Automation, facts: Facts, occurrence="", no
 def run(enrollment: Enrollment, facts: Facts, now: dt.datetime) -> None:
     """Do the run's actions from its position until a wait, an exit goal or the end."""
     spec = enrollment.version.spec
-    automation = next((a for a in spec.automations if a.key == enrollment.automation), None)
+    automation = _automation(enrollment)
     plan = dict(automation.actions()) if automation else {}
     path = enrollment.position
     for _ in range(MAX_ACTIONS_PER_RUN):
@@ -298,7 +298,8 @@ def _act(enrollment, spec: FunnelSpec, path: str, action: Action, facts: Facts, 
     return facts
 
 
-def _fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
+def email_fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
+    """The placeholder values of an email this run sends (previews use them too)."""
     lead = enrollment.lead
     journey = (
         Journey.objects.filter(visitor__lead=lead, funnel=enrollment.funnel)
@@ -315,7 +316,7 @@ def _fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
 def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict) -> Message:
     lead = enrollment.lead
     automation = _automation(enrollment)
-    rendered = compose.render(spec, email_key, {**_fields(enrollment, spec), **extra})
+    rendered = compose.render(spec, email_key, {**email_fields(enrollment, spec), **extra})
     # One (lead, email) pair is sent once, whichever run or version decides it again.
     key = f"{spec.funnel}:{email_key}:{lead.pk}"
     if enrollment.occurrence:
@@ -327,7 +328,7 @@ def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict
 
 
 def _notify(enrollment: Enrollment, spec: FunnelSpec, path: str, action: Action) -> None:
-    fields = _fields(enrollment, spec)
+    fields = email_fields(enrollment, spec)
     fields["lead_url"] = outbox.base_url() + reverse("dashboard:lead", args=[enrollment.lead_id])
     rendered = compose.render_text(action.notify.subject, action.notify.body, fields)
     for address in dict.fromkeys([*spec.team, *settings.TEAM_EMAILS]):

@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Mapping
 
@@ -31,6 +30,7 @@ from django.utils import timezone
 
 from yesladder.automation import egress
 from yesladder.automation.models import Hook, HookDelivery
+from yesladder.automation.outbox import backoff  # one retry rule for mail and webhooks
 from yesladder.database import one_writer
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ DELIVERY_HEADER = "X-Yesladder-Delivery"
 SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 
-MAX_BACKOFF_SECONDS = 24 * 3600
 ERROR_LENGTH = 500
 State = HookDelivery.State
 
@@ -239,14 +238,6 @@ def _failed(delivery: HookDelivery, exc: egress.DeliveryFailed, now: dt.datetime
         return
     _settle(delivery, state=State.QUEUED, due_at=now + backoff(delivery.attempts),
             last_status=exc.status, last_error=error)  # fmt: skip
-
-
-def backoff(attempts: int) -> dt.timedelta:
-    """OUTBOX_RETRY_SECONDS doubled after each failed try, at most a day, plus up to 10 % of
-    jitter so hooks that failed together do not all come back in the same second."""
-    seconds = min(settings.OUTBOX_RETRY_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
-    jitter_ms = secrets.randbelow(seconds * 100 + 1)
-    return dt.timedelta(seconds=seconds, milliseconds=jitter_ms)
 
 
 def _settle(delivery: HookDelivery, **fields) -> None:

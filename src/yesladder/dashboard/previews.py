@@ -93,7 +93,7 @@ def _fields(version: FunnelVersion, lead: Lead | None) -> dict:
                 "outcome_title": outcome.title if outcome else ""}  # fmt: skip
     # The engine's own values (profile, latest quiz outcome), so the preview is what this lead
     # would get; the run is never saved.
-    return engine._fields(Enrollment(lead=lead, funnel=version.funnel), version.spec)
+    return engine.email_fields(Enrollment(lead=lead, funnel=version.funnel), version.spec)
 
 
 def _step_link(spec: FunnelSpec, email_key: str) -> dict:
