@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "yesladder.scheduling",
     "yesladder.offers",
     "yesladder.automation",
+    "yesladder.analytics",
     "yesladder.dashboard",
     "django_tasks",
     "django_tasks_db",

@@ -7,6 +7,7 @@ from django.core.validators import EmailValidator
 from django.db import transaction
 from django.utils import timezone
 
+from yesladder.analytics.progress import restitch
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.tracking.bots import is_bot
 from yesladder.tracking.models import Event
@@ -115,6 +116,7 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
     anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
     stitched = list(anonymous.values_list("pk", flat=True)[:1000])
     anonymous.update(lead=lead)
+    restitch(visitor)
     if stitched:  # what the visitor did before giving its email counts for automations now
         from yesladder.automation.engine import on_events
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import Http404
 
+from yesladder.analytics import progress
 from yesladder.automation.engine import on_events
 from yesladder.database import one_writer
 from yesladder.funnels.spec.schema import StepBase
@@ -163,6 +164,14 @@ def store(received: Received, rows: list[Row]) -> int:
         visitors = _visitors(received, rows)
         _journeys([row for row in rows if row.funnel], visitors)
         new = _insert(received, rows, visitors)
+        # Counted before identify calls stitch them: stitching then folds them into the lead.
+        progress.on_events(
+            list(
+                Event.objects.filter(
+                    message_id__in=new, funnel_version__isnull=False
+                ).select_related("visitor")
+            )
+        )
         fresh = [row for row in rows if row.message_id in new]
         users = {(r.message.visitor_key, r.message.userId): None for r in fresh
                  if r.message.userId and r.message.type != "alias"}  # fmt: skip

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from yesladder.analytics.progress import recount_visitor
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.tracking.events import EventName
@@ -24,6 +25,7 @@ def record(
     message_id: str | None = None,
     site=None,
 ) -> Event:
+    from yesladder.analytics import progress
     from yesladder.automation.engine import on_events
 
     with transaction.atomic():  # the event and what automation decides from it, or neither
@@ -39,6 +41,7 @@ def record(
             is_bot=visitor.is_bot,
             site=site,
         )
+        progress.on_events([event])
         on_events([event])
     return event
 
@@ -76,4 +79,5 @@ def move_back_in_time(visitor_id, by: dt.timedelta) -> bool:
             created_here.update(created_at=F("created_at") - by)
             consents = Consent.objects.filter(lead_id=visitor.lead_id, given_at__gte=since)
             consents.update(given_at=F("given_at") - by)
+        recount_visitor(visitor)
     return True

@@ -17,10 +17,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    field_validator,
     model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from yesladder.tracking.events import EventName
 
 KINDS = (
     "content", "video", "optin", "form", "magnet", "quiz",
@@ -253,6 +256,9 @@ class StepBase(Strict):
     ask: Ask = Field(default_factory=Ask)
     next: Next = None
     macro: bool = False
+    # Off the main ladder (a side door or one branch of a route): reported on its own, never a
+    # rung people must climb to count further up (docs/analytics.md).
+    optional: bool = False
     intro: LongText | None = None
     url: Annotated[str, Field(max_length=2000)] | None = None  # hosted elsewhere (snippet)
 
@@ -661,6 +667,25 @@ class Benchmark(Strict):
         return self
 
 
+class Exclusion(Strict):
+    """An event that takes a person out of the funnel's report (a refund, a staff test)."""
+
+    event: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+    label: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, value: str) -> str:
+        if value not in set(EventName):
+            raise PydanticCustomError(
+                "exclude_event",
+                "unknown event '{value}'; a tracked call's own name goes in `label` with "
+                "event: tracked",
+                {"value": value},
+            )
+        return value
+
+
 class FunnelSpec(Strict):
     funnel: Key
     name: Text
@@ -671,6 +696,7 @@ class FunnelSpec(Strict):
     double_optin: bool = False
     lint: LintSettings = Field(default_factory=LintSettings)
     benchmarks: dict[Key, Benchmark] = Field(default_factory=dict)
+    exclude: Annotated[list[Exclusion], Field(max_length=20)] = Field(default_factory=list)
     steps: Annotated[list[Step], Field(min_length=1, max_length=40)]
     emails: Annotated[dict[Key, Email], Field(max_length=200)] = Field(default_factory=dict)
     automations: Annotated[list[Automation], Field(max_length=50)] = Field(default_factory=list)
@@ -701,6 +727,18 @@ class FunnelSpec(Strict):
                         "step '{key}': {amount} has more decimals than {cur} allows",
                         {"key": step.key, "amount": str(payment.amount), "cur": self.currency},
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _entry_and_macro_are_rungs(self) -> "FunnelSpec":
+        for step in self.steps:
+            if step.optional and (step is self.steps[0] or step.macro):
+                raise PydanticCustomError(
+                    "optional_step",
+                    "step '{key}' cannot be optional: the entry step and the macro step are "
+                    "rungs every report counts",
+                    {"key": step.key},
+                )
         return self
 
     @model_validator(mode="after")
@@ -756,6 +794,10 @@ class FunnelSpec(Strict):
 
     def step(self, key: str) -> StepBase | None:
         return next((s for s in self.steps if s.key == key), None)
+
+    def ladder(self) -> list[StepBase]:
+        """The rungs a report counts in order: every step not marked optional."""
+        return [s for s in self.steps if not s.optional]
 
     def targets(self, step: StepBase) -> list[str]:
         """Every step key `step` can lead to; a missing `next` leads to the following step."""

@@ -1,0 +1,154 @@
+import datetime as dt
+import json
+import shutil
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from yesladder.analytics import chart, render
+from yesladder.analytics.report import Report, ReportError, build
+from yesladder.analytics.store import DIMENSIONS
+
+VERDICT_STYLE = {"below": "bold red", "within": "green", "above": "blue", "small": "dim"}
+
+
+def day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"expected a day as YYYY-MM-DD, got {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Where one funnel's ladder leaks, why, and what to fix first."
+
+    def add_arguments(self, parser):
+        parser.add_argument("funnel", help="the funnel's key")
+        parser.add_argument("--since", type=day, help="people who entered on or after this day")
+        parser.add_argument("--until", type=day, help="... and on or before this day (UTC)")
+        parser.add_argument("--by", choices=list(DIMENSIONS), help="a breakdown")
+        parser.add_argument(
+            "--touch",
+            choices=["first", "last"],
+            default="first",
+            help="credit a person to their first or their last visit's source",
+        )
+        parser.add_argument(
+            "--only-version",
+            type=int,
+            dest="funnel_version",
+            metavar="N",
+            help="one version's number (default: every version)",
+        )
+        parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+        parser.add_argument("--chart", metavar="FILE", help="also write the funnel chart "
+                            "(.png or .svg)")  # fmt: skip
+
+    def handle(self, *args, **options):
+        try:
+            report = build(options["funnel"], options["funnel_version"], options["since"],
+                           options["until"], options["by"], options["touch"])  # fmt: skip
+            if options["chart"]:
+                chart.write(render.chart(report), options["chart"])
+        except (ReportError, ValueError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(render.to_json(report), indent=2))
+        elif options["format"] == "csv":
+            self.stdout.write(render.to_csv(report), ending="")
+        else:
+            show(report, Console(file=self.stdout, highlight=False, width=wide()))
+        if options["chart"] and options["format"] == "text":
+            self.stdout.write(f"Chart written to {options['chart']}")
+
+
+def wide() -> int:
+    """The terminal's width; piped into a file, wide enough that no cell is cut short."""
+    columns = shutil.get_terminal_size((0, 0)).columns
+    return columns if sys.stdout.isatty() and columns else 200
+
+
+def show(report: Report, console: Console) -> None:
+    console.print(f"[bold]{report.name}[/] ({report.funnel}) · {render.headline(report)}",
+                  markup=True)  # fmt: skip
+    console.print(_rungs(report))
+    if report.sides:
+        console.print(
+            "Optional steps: "
+            + "; ".join(
+                f"{s.title}: {s.people:,} ({render.percent(s.share)})" for s in report.sides
+            )
+        )
+    console.print(_metrics(report))
+    _diagnosis(report, console)
+    _what_if(report, console)
+    if report.groups:
+        console.print(_groups(report))
+
+
+def _rungs(report: Report) -> Table:
+    table = Table(title="The ladder, rung by rung", title_justify="left")
+    for column in render.RUNG_COLUMNS[1:]:
+        table.add_column(column, justify="left" if column == "title" else "right")
+    for rung in report.rungs:
+        row = [str(v if not isinstance(v, int) else f"{v:,}")
+               for v in render.rung_row(report, rung)[1:]]  # fmt: skip
+        style = VERDICT_STYLE.get(rung.verdict)
+        row[5] = f"[{style}]{row[5]}[/]" if style else row[5]
+        table.add_row(*[_plain(v) if i != 5 else v for i, v in enumerate(row)])
+    return table
+
+
+def _plain(value: str) -> str:
+    return escape(value)
+
+
+def _metrics(report: Report) -> Table:
+    table = Table(title="The seeds' metrics", title_justify="left")
+    for column in ("metric", "rate", "count", "of", "95 % interval"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for m in report.metrics:
+        low_high = f"{m.interval[0] * 100:.1f}–{m.interval[1] * 100:.1f} %" if m.interval else ""
+        table.add_row(m.name, render.percent(m.value), f"{m.count:,}", f"{m.of:,}", low_high)
+    return table
+
+
+def _diagnosis(report: Report, console: Console) -> None:
+    if not report.diagnoses:
+        console.print("Diagnosis: no move is outside its benchmark range with enough people "
+                      "to tell.")  # fmt: skip
+        return
+    console.print("[bold]Diagnosis[/]", markup=True)
+    for d in report.diagnoses:
+        console.print(f"- {_plain(d.why)}\n  Fix: {_plain(d.suggestion)}", markup=True)
+
+
+def _what_if(report: Report, console: Console) -> None:
+    if not report.what_ifs:
+        return
+    table = Table(title="What-if: one move better, the others as now", title_justify="left")
+    for column in ("move to", "now", "+1 point adds", "revenue", "top of range adds", "revenue"):
+        table.add_column(column, justify="left" if column == "move to" else "right")
+    for w in report.what_ifs:
+        table.add_row(_plain(w.step), render.percent(w.rate), f"{w.more_per_point:,.1f}",
+                      render.money(report, w.revenue_per_point), f"{w.more_at_top:,.1f}",
+                      render.money(report, w.revenue_at_top))  # fmt: skip
+    console.print(table)
+    if report.bottleneck:
+        b = report.bottleneck
+        console.print(f"[bold]Bottleneck: the move to '{_plain(b.step)}'[/] — reaching the top "
+                      f"of its range would add {b.more_at_top:,.1f} conversions "
+                      f"({render.money(report, b.revenue_at_top)}).", markup=True)  # fmt: skip
+
+
+def _groups(report: Report) -> Table:
+    table = Table(title=f"By {report.by} ({report.touch} touch)", title_justify="left")
+    for column in render.group_columns(report):
+        table.add_column(column, justify="left" if column == report.by else "right")
+    for group in report.groups:
+        table.add_row(*[_plain(f"{v:,}" if isinstance(v, int) else str(v))
+                        for v in render.group_row(report, group)])  # fmt: skip
+    return table

@@ -1,0 +1,75 @@
+"""What reports read: each person's progress up each funnel version's ladder, kept current as
+events arrive (analytics.progress), and what traffic cost."""
+
+from django.db import models
+
+
+class Progress(models.Model):
+    """One person's climb up one funnel version's ladder: one row per journey, so a report
+    never scans the event log. A person is a lead (every device it used) or, until it gives an
+    email, one visitor."""
+
+    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
+    person = models.CharField(max_length=40, help_text="l<lead id> or v<visitor id>")
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")  # fmt: skip
+    visitor = models.ForeignKey("leads.Visitor", null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="+")  # fmt: skip
+    level = models.PositiveSmallIntegerField(default=0, help_text="rungs climbed in order")
+    entered_at = models.DateTimeField(null=True, help_text="start of the chain counted")
+    gaps = models.JSONField(default=list, help_text="seconds from each rung to the next")
+    viewed = models.BigIntegerField(default=0, help_text="bit per rung: seen at all")
+    clicked = models.BigIntegerField(default=0, help_text="bit per rung: its call to action")
+    optional = models.BigIntegerField(default=0, help_text="bit per optional step, in window")
+    opted_in = models.BooleanField(default=False)
+    engaged = models.BooleanField(default=False, help_text="video ≥ 80 % or read ≥ 5 minutes")
+    excluded = models.BooleanField(default=False, help_text="did an exclusion event in window")
+    revenue = models.BigIntegerField(default=0, help_text="minor units: paid minus refunded")
+    # Where the person came from: first touch (their first device's first visit) and last
+    # touch (the device that took their furthest rung).
+    source = models.CharField(max_length=200, blank=True)
+    medium = models.CharField(max_length=200, blank=True)
+    campaign = models.CharField(max_length=200, blank=True)
+    last_source = models.CharField(max_length=200, blank=True)
+    last_medium = models.CharField(max_length=200, blank=True)
+    last_campaign = models.CharField(max_length=200, blank=True)
+    device = models.CharField(max_length=8, blank=True)
+    cohort = models.DateField(null=True, help_text="Monday of the week of the first visit")
+    state = models.JSONField(default=dict, help_text="the climb's chains (analytics.climb)")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "person"], name="one_progress_per_person")
+        ]
+        indexes = [
+            # The report's one pass reads only the index (SQLite and PostgreSQL alike).
+            models.Index(
+                fields=["funnel", "entered_at", "level", "source", "excluded", "version"],
+                name="progress_report",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} at rung {self.level} of {self.version_id}"
+
+
+class TrafficCost(models.Model):
+    """What one day of one source's traffic cost: clicks bought and money paid."""
+
+    source = models.CharField(max_length=200, help_text="the utm_source it sends")
+    day = models.DateField()
+    clicks = models.PositiveIntegerField(default=0)
+    cost = models.BigIntegerField(help_text="minor units of `currency`")
+    currency = models.CharField(max_length=3, default="USD")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-day", "source"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "day"], name="one_cost_per_source_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.day}: {self.cost} {self.currency}"

@@ -1,0 +1,316 @@
+"""Keeps each person's Progress current as events arrive, so reports read one row per journey.
+
+Every write path of the event log calls `on_events` inside its transaction (tracking.services
+.record, tracking.ingestion.store) and `restitch` when a visitor's history joins a lead. A batch
+is handled per person and version: new hits are added to the stored climb in place when they
+come in order (the common case: one more step, just now); anything else (a hit older than the
+last one counted, an optional step or exclusion, a history merged by stitching) recounts that
+person from the event log. Bots never get a row.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from yesladder.analytics.climb import Climb, Hit, climb, within
+from yesladder.analytics.devices import device_type
+from yesladder.funnels.models import FunnelVersion
+from yesladder.leads.models import Visitor
+from yesladder.tracking.events import EventName
+from yesladder.tracking.models import Event
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+CONVERTED_RUNG = "converted"
+ENGAGED_VIDEO_PERCENT = 80  # seed 003: "prospects who watch 80% of a video..."
+ENGAGED_READ_SECONDS = 300  # "... or spend five minutes reading a guide"
+ARRIVALS = frozenset({EventName.STEP_VIEWED, EventName.STEP_COMPLETED})
+REVENUE = {EventName.PAID: 1, EventName.INSTALMENT_PAID: 1, EventName.REFUNDED: -1}
+FIELDS = ["level", "entered_at", "gaps", "viewed", "clicked", "optional", "opted_in",
+          "engaged", "excluded", "revenue", "last_source", "last_medium", "last_campaign",
+          "state", "updated_at"]  # fmt: skip
+
+
+def micros(when: dt.datetime) -> int:
+    delta = when - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A version's rungs as analytics counts them: the spec's ladder, then `converted` when it
+    has a macro step (paying is a rung above seeing the checkout)."""
+
+    version_id: int
+    funnel_id: int
+    rungs: tuple[str, ...]
+    optional: tuple[str, ...]
+    exclusions: tuple[tuple[str, str | None], ...]
+    window: int  # microseconds
+
+    def rung(self, event: Event) -> int | None:
+        """The rung this event reaches: seeing or completing a step (a click or a milestone on
+        a step is not a new arrival there), or paying for the macro step."""
+        if event.name == EventName.CONVERTED:
+            return len(self.rungs) - 1 if self.rungs[-1] == CONVERTED_RUNG else None
+        return self.position(event) if event.name in ARRIVALS else None
+
+    def position(self, event: Event) -> int | None:
+        key = event.step_key
+        return self.rungs.index(key) if key and key in self.rungs else None
+
+    def excludes(self, event: Event) -> bool:
+        return any(event.name == name and (label is None or event.label == label)
+                   for name, label in self.exclusions)  # fmt: skip
+
+    def needs_recount(self, event: Event) -> bool:
+        """Optional steps and exclusions are judged against the final chain's window."""
+        return bool(event.step_key in self.optional or self.excludes(event))
+
+
+@lru_cache(maxsize=256)
+def ladder(version_id: int) -> Ladder:
+    """Versions never change once stored, so neither does their ladder."""
+    version = FunnelVersion.objects.get(pk=version_id)
+    spec = version.spec
+    rungs = [s.key for s in spec.ladder()]
+    if any(s.macro for s in spec.steps):
+        rungs.append(CONVERTED_RUNG)
+    return Ladder(
+        version_id=version.pk, funnel_id=version.funnel_id, rungs=tuple(rungs),
+        optional=tuple(s.key for s in spec.steps if s.optional),
+        exclusions=tuple((e.event, e.label) for e in spec.exclude),
+        window=int(spec.window.total_seconds() * 1_000_000),
+    )  # fmt: skip
+
+
+@receiver(post_save, sender=FunnelVersion)
+@receiver(post_delete, sender=FunnelVersion)
+def _forget_ladders(**kwargs) -> None:
+    # Ids come back after a rollback (tests, a failed load): a cached ladder must not outlive
+    # the row it was read from.
+    ladder.cache_clear()
+
+
+def person_of(event: Event) -> str:
+    return f"l{event.lead_id}" if event.lead_id else f"v{event.visitor_id.hex}"
+
+
+# --- the batch path --------------------------------------------------------------------------
+
+
+def on_events(events: list[Event]) -> None:
+    """Count new events into their people's progress (inside the caller's transaction)."""
+    groups: dict[tuple[int, str], list[Event]] = defaultdict(list)
+    for event in events:
+        if event.funnel_version_id and not event.is_bot:
+            groups[(event.funnel_version_id, person_of(event))].append(event)
+    if not groups:
+        return
+    try:
+        with transaction.atomic():
+            _count(groups)
+    except IntegrityError:  # another writer made one of these rows first: one by one
+        for key, group in groups.items():
+            with transaction.atomic():
+                _count({key: group})
+
+
+def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
+    from yesladder.analytics.models import Progress
+
+    found = {
+        (p.version_id, p.person): p
+        for p in Progress.objects.select_for_update(of=("self",)).filter(
+            version_id__in={v for v, _ in groups}, person__in={p for _, p in groups}
+        )
+    }
+    fresh, changed = [], []
+    touches = _first_touches([k for k in groups if k not in found], groups)
+    for key, group in groups.items():
+        row = found.get(key)
+        if row is None:
+            row = _new_row(ladder(key[0]), key[1], group[0], touches.get(key))
+            fresh.append(row)
+        else:
+            changed.append(row)
+        _apply(ladder(key[0]), row, group)
+    Progress.objects.bulk_create(fresh)
+    Progress.objects.bulk_update(changed, FIELDS)
+
+
+def _apply(rungs: Ladder, row, events: list[Event]) -> None:
+    hits = sorted(((Hit(micros(e.occurred_at), r), e) for e in events
+                   if (r := rungs.rung(e)) is not None), key=lambda pair: pair[0])  # fmt: skip
+    state = Climb.from_state(len(rungs.rungs), rungs.window, row.state)
+    in_order = not hits or state.accepts(hits[0][0])
+    if not in_order or any(rungs.needs_recount(e) for e in events):
+        recount(row, rungs)
+        return
+    start = state.best[:1]
+    for hit, event in hits:
+        if state.add(hit):
+            _touch_last(row, event)
+    if state.best[:1] != start and (rungs.optional or rungs.exclusions):
+        recount(row, rungs)  # a new chain counts: its window decides the rest again
+        return
+    _keep(row, state)
+    for event in events:
+        _flags(row, rungs, event)
+
+
+def _keep(row, state: Climb) -> None:
+    row.state = state.to_state()
+    row.level = state.level
+    row.entered_at = from_micros(state.best[0]) if state.best else None
+    row.gaps = [round(gap / 1_000_000) for gap in state.gaps()]
+
+
+def _flags(row, rungs: Ladder, event: Event) -> None:
+    rung = rungs.rung(event)
+    if rung is not None:
+        row.viewed |= 1 << rung
+    if event.name == EventName.CTA_CLICKED and (step := rungs.position(event)) is not None:
+        row.clicked |= 1 << step
+    row.opted_in = row.opted_in or event.name == EventName.OPTED_IN
+    row.engaged = row.engaged or engaged(event)
+    sign = REVENUE.get(event.name)
+    amount = event.properties.get("amount")
+    if sign and isinstance(amount, int):
+        row.revenue += sign * amount
+
+
+def engaged(event: Event) -> bool:
+    value = event.properties
+    if event.name == EventName.VIDEO_PROGRESS:
+        return _number(value.get("percent")) >= ENGAGED_VIDEO_PERCENT
+    if event.name == EventName.READ_PROGRESS:
+        return _number(value.get("seconds")) >= ENGAGED_READ_SECONDS
+    return False
+
+
+def _number(value) -> float:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+# --- recounting one person -------------------------------------------------------------------
+
+
+def recount(row, rungs: Ladder) -> None:
+    """The person's whole history in this version, counted again from the event log."""
+    events = list(_history(row))
+    hits = [(Hit(micros(e.occurred_at), r), e) for e in events
+            if (r := rungs.rung(e)) is not None]  # fmt: skip
+    state = climb([hit for hit, _ in hits], len(rungs.rungs), rungs.window)
+    _keep(row, state)
+    row.viewed = row.clicked = row.optional = row.revenue = 0
+    row.opted_in = row.engaged = row.excluded = False
+    for event in events:
+        _flags(row, rungs, event)
+    if state.best:
+        last = next(
+            e for hit, e in hits if hit.at == state.best[-1] and hit.rung == state.level - 1
+        )
+        _touch_last(row, last)
+        _window_flags(row, rungs, state, events)
+
+
+def _window_flags(row, rungs: Ladder, state: Climb, events: list[Event]) -> None:
+    start = state.best[0]
+    for bit, key in enumerate(rungs.optional):
+        times = (micros(e.occurred_at) for e in events if e.step_key == key)
+        if within(start, rungs.window, times):
+            row.optional |= 1 << bit
+    excluded = (micros(e.occurred_at) for e in events if rungs.excludes(e))
+    row.excluded = within(start, rungs.window, excluded)
+
+
+def _history(row):
+    mine = Event.objects.filter(funnel_version_id=row.version_id, is_bot=False)
+    if row.person.startswith("l"):
+        mine = mine.filter(lead_id=int(row.person[1:]))
+    else:
+        mine = mine.filter(visitor_id=row.person[1:], lead__isnull=True)
+    return mine.select_related("visitor").order_by("occurred_at", "id")
+
+
+def restitch(visitor: Visitor) -> None:
+    """A visitor's anonymous history joined its lead: its rows fold into the lead's."""
+    from yesladder.analytics.models import Progress
+
+    if visitor.lead_id is None:
+        return
+    with transaction.atomic():
+        gone = Progress.objects.filter(person=f"v{visitor.pk.hex}")
+        versions = set(gone.values_list("version_id", flat=True))
+        gone.delete()
+        for version_id in versions:
+            row = Progress.objects.select_for_update().filter(
+                version_id=version_id, person=f"l{visitor.lead_id}"
+            ).first() or _new_row(ladder(version_id), f"l{visitor.lead_id}", None,
+                                  _lead_first_visitor(visitor.lead_id))  # fmt: skip
+            recount(row, ladder(version_id))
+            row.save()
+
+
+def recount_visitor(visitor: Visitor) -> None:
+    """Count the visitor's person again (its history was rewritten: `simulate` moves a crowd
+    back in time)."""
+    from yesladder.analytics.models import Progress
+
+    person = f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
+    for row in Progress.objects.select_for_update().filter(person=person):
+        recount(row, ladder(row.version_id))
+        row.save()
+
+
+# --- where people came from ------------------------------------------------------------------
+
+
+def _new_row(rungs: Ladder, person: str, event: Event | None, first: Visitor | None):
+    from yesladder.analytics.models import Progress
+
+    row = Progress(funnel_id=rungs.funnel_id, version_id=rungs.version_id, person=person)
+    if person.startswith("l"):
+        row.lead_id = int(person[1:])
+    first = first or (event.visitor if event is not None else None)
+    if first is not None:
+        row.visitor_id = first.pk
+        row.source, row.medium, row.campaign = _touch(first)
+        row.last_source, row.last_medium, row.last_campaign = _touch(first)
+        row.device = device_type(first.user_agent)
+        created = first.created_at
+        row.cohort = (created - dt.timedelta(days=created.weekday())).date()
+    return row
+
+
+def _touch(visitor: Visitor) -> tuple[str, str, str]:
+    return visitor.utm_source, visitor.utm_medium, visitor.utm_campaign
+
+
+def _touch_last(row, event: Event) -> None:
+    row.last_source, row.last_medium, row.last_campaign = _touch(event.visitor)
+
+
+def _first_touches(keys, groups) -> dict[tuple[int, str], Visitor]:
+    """Each new person's first device: a lead's earliest visitor, else the event's own."""
+    leads = {int(person[1:]) for _, person in keys if person.startswith("l")}
+    earliest: dict[int, Visitor] = {}
+    for visitor in Visitor.objects.filter(lead_id__in=leads).order_by("-created_at"):
+        earliest[visitor.lead_id] = visitor  # the last one written is the earliest
+    return {
+        key: earliest.get(int(key[1][1:])) if key[1].startswith("l") else groups[key][0].visitor
+        for key in keys
+    }
+
+
+def _lead_first_visitor(lead_id: int) -> Visitor | None:
+    return Visitor.objects.filter(lead_id=lead_id).order_by("created_at").first()

@@ -1,0 +1,144 @@
+"""A report as people and programs read it: words and numbers, JSON, CSV, a chart. Pure."""
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+
+from yesladder.analytics.chart import Bar, FunnelChart
+from yesladder.analytics.report import Report, Rung
+from yesladder.offers.money import shown
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # threat 25
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def duration(seconds: int | None) -> str:
+    """Short and exact enough to act on: 45 s, 12 min, 3.5 h, 2.0 days."""
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
+def interval(rung: Rung) -> str:
+    if rung.interval is None:
+        return ""
+    low, high = rung.interval
+    return f"{low * 100:.0f}–{high * 100:.0f} %"
+
+
+def benchmark(rung: Rung) -> str:
+    if rung.benchmark is None:
+        return ""
+    low, high = rung.benchmark
+    return f"{low * 100:.0f}–{high * 100:.0f} %"
+
+
+VERDICT_WORDS = {
+    "below": "below range", "within": "within range", "above": "above range",
+    "small": "too few to tell", "": "",
+}  # fmt: skip
+
+
+def period(report: Report) -> str:
+    def day(value: dt.date | None) -> str:
+        return value.strftime("%-d %b %Y") if value else "…"
+
+    if not report.since and not report.until:
+        return "all time"
+    return f"{day(report.since)} to {day(report.until)}"
+
+
+def headline(report: Report) -> str:
+    return (f"{report.entered:,} people entered · {percent(report.rungs[-1].from_start)} "
+            f"reached the last rung · {report.version} · {period(report)}"
+            if report.rungs else "no rungs")  # fmt: skip
+
+
+def money(report: Report, minor: int | None) -> str:
+    return "–" if minor is None else shown(minor, report.currency)
+
+
+# --- a chart ---------------------------------------------------------------------------------
+
+
+def chart(report: Report) -> FunnelChart:
+    bars = tuple(Bar(r.title, r.reached, r.from_previous, r.benchmark, r.verdict)
+                 for r in report.rungs)  # fmt: skip
+    return FunnelChart(title=f"{report.name} ({report.funnel})", bars=bars,
+                       subtitle=headline(report))  # fmt: skip
+
+
+# --- rows for tables and CSV -----------------------------------------------------------------
+
+RUNG_COLUMNS = ("step", "title", "reached", "from previous", "95 % interval", "benchmark",
+                "verdict", "from start", "dropped", "median to next", "p90 to next",
+                "click-through")  # fmt: skip
+
+
+def rung_row(report: Report, rung: Rung) -> list:
+    return [rung.key, rung.title, rung.reached, percent(rung.from_previous), interval(rung),
+            benchmark(rung), VERDICT_WORDS.get(rung.verdict, rung.verdict),
+            percent(rung.from_start), rung.dropped, duration(rung.median_seconds),
+            duration(rung.p90_seconds), percent(rung.ctr)]  # fmt: skip
+
+
+def group_columns(report: Report) -> list[str]:
+    return [report.by or "group", "entered", *[f"reached {r.key}" for r in report.rungs[1:]],
+            "conversion", "leads", "revenue", "clicks bought", "cost", "cost per lead",
+            "cost per acquisition", "earnings per click", "ROI"]  # fmt: skip
+
+
+def group_row(report: Report, group) -> list:
+    return [group.name or "(none)", group.entered, *group.reached[1:], percent(group.conversion),
+            group.leads, money(report, group.revenue),
+            "–" if group.clicks is None else group.clicks, money(report, group.cost),
+            money(report, group.cost_per_lead), money(report, group.cost_per_acquisition),
+            money(report, group.earnings_per_click), percent(group.roi, 0)]  # fmt: skip
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet would run as a formula is kept as text (threat 25)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(RUNG_COLUMNS)
+    for rung in report.rungs:
+        writer.writerow([safe_cell(v) for v in rung_row(report, rung)])
+    if report.groups:
+        writer.writerow([])
+        writer.writerow(group_columns(report))
+        for group in report.groups:
+            writer.writerow([safe_cell(v) for v in group_row(report, group)])
+    return out.getvalue()
+
+
+def to_json(report: Report) -> dict:
+    """Raw numbers (fractions, seconds, minor units), for programs."""
+
+    def plain(value):
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    data = plain(dataclasses.asdict(report))
+    data["converted"] = report.converted
+    return data
