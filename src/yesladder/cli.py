@@ -34,6 +34,13 @@ Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL)
   yesladder writekey create SITE   a write key for a site's tracking snippet or API
                                    (--origin URL; also: list, revoke KEY, origins SITE)
   yesladder charges                charge the instalments and phases that are due (cron-safe)
+Analytics:
+  yesladder report FUNNEL          where the ladder leaks, why, what to fix first (--since D
+                                   --until D --by source|medium|campaign|vendor|version|
+                                   cohort|device --touch first|last --format text|json|csv
+                                   --chart FILE.png|FILE.svg)
+  yesladder costs import FILE      traffic costs per source and day (also: add, list)
+  yesladder recount [FUNNEL]       rebuild report rows from the event log
 Follow-ups (automations, the outbox, CRM webhooks):
   yesladder worker                 send the outbox, run timed automations, deliver webhooks,
                                    collect due charges (--once for cron; `serve` starts

@@ -28,6 +28,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CONVERTED_RUNG = "converted"
 ENGAGED_VIDEO_PERCENT = 80  # seed 003: "prospects who watch 80% of a video..."
 ENGAGED_READ_SECONDS = 300  # "... or spend five minutes reading a guide"
+RECOUNT_CHUNK = 5_000
 ARRIVALS = frozenset({EventName.STEP_VIEWED, EventName.STEP_COMPLETED})
 REVENUE = {EventName.PAID: 1, EventName.INSTALMENT_PAID: 1, EventName.REFUNDED: -1}
 FIELDS = ["level", "entered_at", "gaps", "viewed", "clicked", "optional", "opted_in",
@@ -270,6 +271,38 @@ def recount_visitor(visitor: Visitor) -> None:
     for row in Progress.objects.select_for_update().filter(person=person):
         recount(row, ladder(row.version_id))
         row.save()
+
+
+def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) -> int:
+    """Every row made again from the event log, in time order (so each person's events go in
+    place), a chunk per transaction."""
+    from yesladder.analytics.models import Progress
+
+    events = Event.objects.filter(funnel_version__isnull=False, is_bot=False)
+    rows = Progress.objects.all()
+    if funnel_key:
+        events = events.filter(funnel_version__funnel__key=funnel_key)
+        rows = rows.filter(funnel__key=funnel_key)
+    total, done = events.count(), 0
+    rows.delete()
+    ordered = events.select_related("visitor").order_by("occurred_at", "id")
+    chunk: list[Event] = []
+    for event in ordered.iterator(chunk_size=RECOUNT_CHUNK):
+        chunk.append(event)
+        if len(chunk) == RECOUNT_CHUNK:
+            done += _count_chunk(chunk)
+            tick(done, total)
+    done += _count_chunk(chunk)
+    tick(done, total)
+    return done
+
+
+def _count_chunk(chunk: list[Event]) -> int:
+    with transaction.atomic():
+        on_events(chunk)
+    counted = len(chunk)
+    chunk.clear()
+    return counted
 
 
 # --- where people came from ------------------------------------------------------------------
