@@ -118,6 +118,9 @@ def build(
         raise ReportError(f"--by: choose one of {', '.join(DIMENSIONS)}, not {by!r}")
     if touch not in TOUCHES:
         raise ReportError(f"--touch: choose first or last, not {touch!r}")
+    for name, day in (("--since", since), ("--until", until)):
+        if day is not None and not 2000 <= day.year <= 2999:
+            raise ReportError(f"{name}: a day between the years 2000 and 2999")
     if since and until and since > until:
         raise ReportError("--since: the range starts after it ends")
     spec = (chosen or funnel.current_version()).spec
@@ -187,7 +190,7 @@ def _rungs(
             key=key, title=title, reached=reached[i],
             from_previous=_share(reached[i], previous) if i else None,
             from_start=_share(reached[i], reached[0]) or 0.0,
-            dropped=reached[i] - (reached[i + 1] if i + 1 < len(reached) else 0),
+            dropped=reached[i] - reached[i + 1] if i + 1 < len(reached) else 0,
             interval=verdicts.wilson(reached[i], previous) if previous else None,
             benchmark=expected, verdict=verdicts.verdict(reached[i], previous or 0, expected),
             median_seconds=median, p90_seconds=p90,
@@ -269,7 +272,10 @@ def _groups(spec, tallies, store: Store, query: Query, rungs: int) -> list[Group
     costs = store.costs(query) if query.by in ("source", "vendor") else {}
     result = []
     for name, theirs in by_group.items():
-        reached = reached_counts(Counter({t.level: t.people for t in theirs}), rungs)
+        levels = Counter()
+        for t in theirs:
+            levels[min(t.level, rungs)] += t.people
+        reached = reached_counts(levels, rungs)
         clicks, cost = costs.get((name, spec.currency), (None, None))
         result.append(_group(name, reached, theirs, clicks, cost))
     return sorted(result, key=lambda g: (-g.entered, g.name))

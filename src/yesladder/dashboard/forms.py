@@ -1,6 +1,11 @@
-from django import forms
+import datetime as dt
 
-from yesladder.dashboard.services import LeadSearch
+from django import forms
+from django.http import QueryDict
+
+from yesladder.analytics.report import TOUCHES
+from yesladder.analytics.store import DIMENSIONS
+from yesladder.dashboard.services import FunnelQuery, LeadSearch
 from yesladder.leads.models import Lead
 
 
@@ -37,3 +42,61 @@ class EraseForm(forms.Form):
         if typed != self.lead.email:
             raise forms.ValidationError("That is not this lead's address; nothing was erased.")
         return typed
+
+
+# A report's days are compared as midnights and the day after `until`: years outside this
+# range are typing mistakes, and the last day of year 9999 has no day after it.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+
+
+class DayInput(forms.DateInput):
+    input_type = "date"  # the browser's date picker; it sends YYYY-MM-DD
+
+    def __init__(self):
+        super().__init__(format="%Y-%m-%d")
+
+
+class FunnelReportForm(forms.Form):
+    """A funnel report's question, from the query string. Every part is optional: an empty
+    form asks for all time, every version, first touch."""
+
+    since = forms.DateField(label="Entered from", required=False, widget=DayInput())
+    until = forms.DateField(label="to", required=False, widget=DayInput())
+    by = forms.ChoiceField(label="Break down by", required=False,
+                           choices=[("", "nothing"), *((d, d) for d in DIMENSIONS)])  # fmt: skip
+    touch = forms.ChoiceField(label="Credit", required=False,
+                              choices=[(t, f"{t} touch") for t in TOUCHES])  # fmt: skip
+    version = forms.TypedChoiceField(label="Version", required=False, coerce=int,
+                                     empty_value=None)  # fmt: skip
+
+    def __init__(self, *args, versions: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the funnel's own versions and the allow-listed dimensions can be asked for.
+        choices = [("", "all versions"), *((str(n), f"v{n}") for n in versions)]
+        self.fields["version"].choices = choices
+
+    def clean(self):
+        data = super().clean()
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day and not FIRST_DAY <= day <= LAST_DAY:
+                self.add_error(name, f"Choose a day from {FIRST_DAY} to {LAST_DAY}.")
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until and not self.errors:
+            self.add_error("until", "The range ends before it starts.")
+        return data
+
+    def query(self) -> FunnelQuery:
+        """The question asked; only for a valid form."""
+        data = self.cleaned_data
+        return FunnelQuery(version=data["version"], since=data["since"], until=data["until"],
+                           by=data["by"] or None, touch=data["touch"] or "first")  # fmt: skip
+
+    def query_string(self) -> str:
+        """The valid question as "?since=…" (anything else asked is left out; "" for none), for
+        the chart and the downloads to answer the same question."""
+        params = QueryDict(mutable=True)
+        for name, value in self.cleaned_data.items():
+            if value not in (None, ""):
+                params[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
+        return f"?{params.urlencode()}" if params else ""

@@ -5,6 +5,11 @@ from yesladder.dashboard import views
 app_name = "dashboard"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("funnels/", views.funnels, name="funnels"),
+    path("funnels/<slug:key>/", views.funnel, name="funnel"),
+    path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
+    path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
+    path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),
     path("leads/", views.leads, name="leads"),
     path("leads/<int:lead_id>/", views.lead, name="lead"),
     path("leads/<int:lead_id>/export.json", views.export, name="lead-export"),

@@ -12,8 +12,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+# Aliased: `render` is Django's shortcut here.
+from yesladder.analytics import chart as charting
+from yesladder.analytics import render as rendering
+from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import previews, queues, services
-from yesladder.dashboard.forms import EraseForm, LeadSearchForm
+from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
+from yesladder.funnels.models import Funnel
 from yesladder.leads import privacy
 from yesladder.leads.models import Lead
 
@@ -38,7 +43,7 @@ def staff_page(view):
 @staff_page
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    return redirect("dashboard:leads")
+    return redirect("dashboard:funnels")
 
 
 # --- leads -----------------------------------------------------------------------------------
@@ -151,3 +156,87 @@ def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
     else:
         messages.warning(request, f"Message {message_id} is not a dead letter; nothing changed.")
     return redirect(reverse("dashboard:outbox") + "#dead")
+
+
+# --- funnels ---------------------------------------------------------------------------------
+
+
+@staff_page
+@require_safe
+def funnels(request: HttpRequest) -> HttpResponse:
+    context = {"section": "funnels", "funnels": services.funnel_summaries()}
+    return render(request, "yesladder/dashboard/funnels.html", context)
+
+
+@staff_page
+@require_safe
+def funnel(request: HttpRequest, key: str) -> HttpResponse:
+    """The report for the question in the query string. A question that cannot be answered is
+    said on the page, next to the form that asked it."""
+    found = get_object_or_404(Funnel, key=key)
+    form = _report_form(request, found)
+    asked = form.query() if form.is_valid() else None
+    version, findings = services.linted(found, asked.version if asked else None)
+    context = {"section": "funnels", "funnel": found, "form": form, "version": version,
+               "findings": findings}  # fmt: skip
+    if asked is not None:
+        try:
+            context["page"] = services.report_page(services.report(found, asked))
+            context["query"] = form.query_string()
+        except ReportError as refused:
+            context["problem"] = str(refused)
+    return render(request, "yesladder/dashboard/funnel.html", context)
+
+
+@staff_page
+@require_safe
+def funnel_chart(request: HttpRequest, key: str) -> HttpResponse:
+    # Shown through <img>, never inlined: an image runs no script and cannot touch the page.
+    found, refused = _download(request, key)
+    if refused is not None:
+        return refused
+    return HttpResponse(charting.svg(rendering.chart(found)), content_type="image/svg+xml")
+
+
+@staff_page
+@require_safe
+def funnel_csv(request: HttpRequest, key: str) -> HttpResponse:
+    found, refused = _download(request, key)
+    if refused is not None:
+        return refused
+    response = HttpResponse(rendering.to_csv(found), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{found.funnel}-report.csv"'
+    return response
+
+
+@staff_page
+@require_safe
+def funnel_json(request: HttpRequest, key: str) -> HttpResponse:
+    found, refused = _download(request, key)
+    if refused is not None:
+        return refused
+    response = JsonResponse(rendering.to_json(found), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{found.funnel}-report.json"'
+    return response
+
+
+def _report_form(request: HttpRequest, found: Funnel) -> FunnelReportForm:
+    # Always bound: no query at all is a valid question (all time, every version).
+    return FunnelReportForm(request.GET, versions=services.versions(found))
+
+
+def _download(request: HttpRequest, key: str) -> tuple[Report | None, HttpResponse | None]:
+    """The report the chart and the exports are made from, or the 400 that says why not."""
+    found = get_object_or_404(Funnel, key=key)
+    form = _report_form(request, found)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return None, _refused(problems)
+    try:
+        return services.report(found, form.query()), None
+    except ReportError as refused:
+        return None, _refused(str(refused))
+
+
+def _refused(text: str) -> HttpResponse:
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
