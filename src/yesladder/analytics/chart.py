@@ -103,7 +103,7 @@ LEGEND = (
     ("small", "too few people to say"),
     ("", "no benchmark"),
 )
-VERDICT_WORDS = {"below": "below", "within": "within", "above": "above", "small": "too few to say"}
+VERDICT_WORDS = {"below": "below", "within": "within", "above": "above", "small": "too few"}
 
 
 def layout(chart: FunnelChart) -> Layout:

@@ -68,6 +68,23 @@ def money(report: Report, minor: int | None) -> str:
     return "–" if minor is None else shown(minor, report.currency)
 
 
+def bottleneck(report: Report) -> str:
+    """The step to improve first and what improving it would bring, in one sentence."""
+    best = report.bottleneck
+    if best is None:
+        return ""
+    step = next((r.title for r in report.rungs if r.key == best.step), best.step)
+    if best.more_at_top > 0:
+        gain = (f"reaching the top of its range would add {best.more_at_top:,.1f} conversions "
+                f"({money(report, best.revenue_at_top)})")  # fmt: skip
+    elif best.more_per_point > 0:  # no range to reach: one point is the measure
+        gain = (f"one more percentage point would add {best.more_per_point:,.1f} conversions "
+                f"({money(report, best.revenue_per_point)})")  # fmt: skip
+    else:
+        gain = "nobody has taken it yet, and nothing above it can count until someone does"
+    return f"Bottleneck: the move to “{step}” — {gain}."
+
+
 # --- a chart ---------------------------------------------------------------------------------
 
 

@@ -438,7 +438,7 @@ def report_page(found: Report) -> ReportPage:
                 _metric_table(found)),
         Section("diagnosis", "Diagnosis", "" if found.diagnoses else NO_DIAGNOSIS),
         Section("what-if", "What if one move got better?", WHAT_IF_NOTE, _what_if_table(found),
-                _bottleneck_sentence(found)) if found.what_ifs else None,
+                render.bottleneck(found)) if found.what_ifs else None,
         Section("breakdown", f"By {found.by} ({found.touch} touch)", "", _group_table(found))
         if found.by else None,
     ]  # fmt: skip
@@ -514,20 +514,6 @@ def _what_if_table(found: Report) -> Table:
     )  # fmt: skip
     names = ("move to", "now", "+1 point adds", "its revenue", "top of range adds", "its revenue")
     return Table(_columns(names), rows)
-
-
-def _bottleneck_sentence(found: Report) -> str:
-    best = found.bottleneck
-    if best is None:
-        return ""
-    step = _bottleneck_title(found) or best.step
-    if best.more_at_top > 0:
-        gain = (f"reaching the top of its range would add {best.more_at_top:,.1f} conversions "
-                f"({render.money(found, best.revenue_at_top)})")  # fmt: skip
-    else:  # no range to reach: one point is the measure
-        gain = (f"one more percentage point would add {best.more_per_point:,.1f} conversions "
-                f"({render.money(found, best.revenue_per_point)})")  # fmt: skip
-    return f"Bottleneck: the move to “{step}” — {gain}."
 
 
 def _group_table(found: Report) -> Table:

@@ -138,10 +138,7 @@ def _what_if(report: Report, console: Console) -> None:
                       render.money(report, w.revenue_at_top))  # fmt: skip
     console.print(table)
     if report.bottleneck:
-        b = report.bottleneck
-        console.print(f"[bold]Bottleneck: the move to '{_plain(b.step)}'[/] — reaching the top "
-                      f"of its range would add {b.more_at_top:,.1f} conversions "
-                      f"({render.money(report, b.revenue_at_top)}).", markup=True)  # fmt: skip
+        console.print(f"[bold]{_plain(render.bottleneck(report))}[/]", markup=True)
 
 
 def _groups(report: Report) -> Table:
