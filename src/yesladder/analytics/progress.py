@@ -19,6 +19,7 @@ from django.dispatch import receiver
 
 from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
+from yesladder.analytics.models import Progress
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.events import EventName
@@ -126,8 +127,6 @@ def on_events(events: list[Event]) -> None:
 
 
 def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
-    from yesladder.analytics.models import Progress
-
     found = {
         (p.version_id, p.person): p
         for p in Progress.objects.select_for_update(of=("self",)).filter(
@@ -245,19 +244,19 @@ def _history(row):
 
 def restitch(visitor: Visitor) -> None:
     """A visitor's anonymous history joined its lead: its rows fold into the lead's."""
-    from yesladder.analytics.models import Progress
-
     if visitor.lead_id is None:
         return
+    person = f"l{visitor.lead_id}"
     with transaction.atomic():
         gone = Progress.objects.filter(person=f"v{visitor.pk.hex}")
         versions = set(gone.values_list("version_id", flat=True))
         gone.delete()
+        first = _earliest_visitors({visitor.lead_id}).get(visitor.lead_id) if versions else None
         for version_id in versions:
-            row = Progress.objects.select_for_update().filter(
-                version_id=version_id, person=f"l{visitor.lead_id}"
-            ).first() or _new_row(ladder(version_id), f"l{visitor.lead_id}", None,
-                                  _lead_first_visitor(visitor.lead_id))  # fmt: skip
+            rows = Progress.objects.select_for_update()
+            row = rows.filter(version_id=version_id, person=person).first() or _new_row(
+                ladder(version_id), person, None, first
+            )
             recount(row, ladder(version_id))
             row.save()
 
@@ -265,8 +264,6 @@ def restitch(visitor: Visitor) -> None:
 def recount_visitor(visitor: Visitor) -> None:
     """Count the visitor's person again (its history was rewritten: `simulate` moves a crowd
     back in time)."""
-    from yesladder.analytics.models import Progress
-
     person = f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
     for row in Progress.objects.select_for_update().filter(person=person):
         recount(row, ladder(row.version_id))
@@ -276,8 +273,6 @@ def recount_visitor(visitor: Visitor) -> None:
 def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) -> int:
     """Every row made again from the event log, in time order (so each person's events go in
     place), a chunk per transaction."""
-    from yesladder.analytics.models import Progress
-
     events = Event.objects.filter(funnel_version__isnull=False, is_bot=False)
     rows = Progress.objects.all()
     if funnel_key:
@@ -309,8 +304,6 @@ def _count_chunk(chunk: list[Event]) -> int:
 
 
 def _new_row(rungs: Ladder, person: str, event: Event | None, first: Visitor | None):
-    from yesladder.analytics.models import Progress
-
     row = Progress(funnel_id=rungs.funnel_id, version_id=rungs.version_id, person=person)
     if person.startswith("l"):
         row.lead_id = int(person[1:])
@@ -335,15 +328,15 @@ def _touch_last(row, event: Event) -> None:
 
 def _first_touches(keys, groups) -> dict[tuple[int, str], Visitor]:
     """Each new person's first device: a lead's earliest visitor, else the event's own."""
-    leads = {int(person[1:]) for _, person in keys if person.startswith("l")}
-    earliest: dict[int, Visitor] = {}
-    for visitor in Visitor.objects.filter(lead_id__in=leads).order_by("-created_at"):
-        earliest[visitor.lead_id] = visitor  # the last one written is the earliest
+    earliest = _earliest_visitors({int(p[1:]) for _, p in keys if p.startswith("l")})
     return {
         key: earliest.get(int(key[1][1:])) if key[1].startswith("l") else groups[key][0].visitor
         for key in keys
     }
 
 
-def _lead_first_visitor(lead_id: int) -> Visitor | None:
-    return Visitor.objects.filter(lead_id=lead_id).order_by("created_at").first()
+def _earliest_visitors(lead_ids: set[int]) -> dict[int, Visitor]:
+    earliest: dict[int, Visitor] = {}
+    for visitor in Visitor.objects.filter(lead_id__in=lead_ids).order_by("-created_at"):
+        earliest[visitor.lead_id] = visitor  # the last one written is the earliest
+    return earliest

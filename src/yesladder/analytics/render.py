@@ -6,7 +6,8 @@ import datetime as dt
 import io
 
 from yesladder.analytics.chart import Bar, FunnelChart
-from yesladder.analytics.report import Report, Rung
+from yesladder.analytics.report import Metric, Report, Rung
+from yesladder.analytics.verdicts import WhatIf
 from yesladder.offers.money import shown
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # threat 25
@@ -29,18 +30,12 @@ def duration(seconds: int | None) -> str:
     return f"{seconds / 86_400:.1f} days"
 
 
-def interval(rung: Rung) -> str:
-    if rung.interval is None:
+def spread(bounds: tuple[float, float] | None, digits: int = 0) -> str:
+    """A range of rates: "40–60 %"."""
+    if bounds is None:
         return ""
-    low, high = rung.interval
-    return f"{low * 100:.0f}–{high * 100:.0f} %"
-
-
-def benchmark(rung: Rung) -> str:
-    if rung.benchmark is None:
-        return ""
-    low, high = rung.benchmark
-    return f"{low * 100:.0f}–{high * 100:.0f} %"
+    low, high = bounds
+    return f"{low * 100:.{digits}f}–{high * 100:.{digits}f} %"
 
 
 VERDICT_WORDS = {
@@ -68,12 +63,19 @@ def money(report: Report, minor: int | None) -> str:
     return "–" if minor is None else shown(minor, report.currency)
 
 
+NO_DIAGNOSIS = "No move is outside its benchmark range with enough people to tell."
+
+
+def step_title(report: Report, key: str) -> str:
+    return next((r.title for r in report.rungs if r.key == key), key)
+
+
 def bottleneck(report: Report) -> str:
     """The step to improve first and what improving it would bring, in one sentence."""
     best = report.bottleneck
     if best is None:
         return ""
-    step = next((r.title for r in report.rungs if r.key == best.step), best.step)
+    step = step_title(report, best.step)
     if best.more_at_top > 0:
         gain = (f"reaching the top of its range would add {best.more_at_top:,.1f} conversions "
                 f"({money(report, best.revenue_at_top)})")  # fmt: skip
@@ -103,8 +105,8 @@ RUNG_COLUMNS = ("step", "title", "reached", "from previous", "95 % interval", "b
 
 
 def rung_row(report: Report, rung: Rung) -> list:
-    return [rung.key, rung.title, rung.reached, percent(rung.from_previous), interval(rung),
-            benchmark(rung), VERDICT_WORDS.get(rung.verdict, rung.verdict),
+    return [rung.key, rung.title, rung.reached, percent(rung.from_previous), spread(rung.interval),
+            spread(rung.benchmark), VERDICT_WORDS.get(rung.verdict, rung.verdict),
             percent(rung.from_start), rung.dropped, duration(rung.median_seconds),
             duration(rung.p90_seconds), percent(rung.ctr)]  # fmt: skip
 
@@ -121,6 +123,24 @@ def group_row(report: Report, group) -> list:
             "–" if group.clicks is None else group.clicks, money(report, group.cost),
             money(report, group.cost_per_lead), money(report, group.cost_per_acquisition),
             money(report, group.earnings_per_click), percent(group.roi, 0)]  # fmt: skip
+
+
+METRIC_COLUMNS = ("metric", "rate", "count", "of", "95 % interval")
+
+
+def metric_row(metric: Metric) -> list:
+    return [metric.name, percent(metric.value), metric.count, metric.of,
+            spread(metric.interval, 1)]  # fmt: skip
+
+
+WHAT_IF_COLUMNS = ("move to", "now", "+1 point adds", "its revenue", "top of range adds",
+                   "its revenue")  # fmt: skip
+
+
+def what_if_row(report: Report, gain: WhatIf) -> list:
+    return [step_title(report, gain.step), percent(gain.rate), f"{gain.more_per_point:,.1f}",
+            money(report, gain.revenue_per_point), f"{gain.more_at_top:,.1f}",
+            money(report, gain.revenue_at_top)]  # fmt: skip
 
 
 def safe_cell(value):

@@ -14,6 +14,9 @@ from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec
 
 TOUCHES = ("first", "last")
+# Days are compared as midnights and the day after `until`: years outside this range are typing
+# mistakes, and the last day of year 9999 has no day after it.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 class ReportError(ValueError):
@@ -119,8 +122,8 @@ def build(
     if touch not in TOUCHES:
         raise ReportError(f"--touch: choose first or last, not {touch!r}")
     for name, day in (("--since", since), ("--until", until)):
-        if day is not None and not 2000 <= day.year <= 2999:
-            raise ReportError(f"{name}: a day between the years 2000 and 2999")
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise ReportError(f"{name}: a day from {FIRST_DAY} to {LAST_DAY}")
     if since and until and since > until:
         raise ReportError("--since: the range starts after it ends")
     spec = (chosen or funnel.current_version()).spec

@@ -3,7 +3,7 @@ import datetime as dt
 from django import forms
 from django.http import QueryDict
 
-from yesladder.analytics.report import TOUCHES
+from yesladder.analytics.report import FIRST_DAY, LAST_DAY, TOUCHES
 from yesladder.analytics.store import DIMENSIONS
 from yesladder.dashboard.services import FunnelQuery, LeadSearch
 from yesladder.leads.models import Lead
@@ -42,11 +42,6 @@ class EraseForm(forms.Form):
         if typed != self.lead.email:
             raise forms.ValidationError("That is not this lead's address; nothing was erased.")
         return typed
-
-
-# A report's days are compared as midnights and the day after `until`: years outside this
-# range are typing mistakes, and the last day of year 9999 has no day after it.
-FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 class DayInput(forms.DateInput):

@@ -416,18 +416,12 @@ def _summary(funnel: Funnel) -> FunnelSummary:
     except ReportError as refused:
         return FunnelSummary(funnel.key, funnel.name, number, 0, "–", "–", "", **counts,
                              problem=str(refused))  # fmt: skip
+    first = render.step_title(found, found.bottleneck.step) if found.bottleneck else ""
     return FunnelSummary(
         key=funnel.key, name=found.name, version=number, entered=found.entered,
         reached_last=render.percent(found.rungs[-1].from_start if found.rungs else None),
-        revenue=render.money(found, found.revenue), bottleneck=_bottleneck_title(found),
-        **counts,
+        revenue=render.money(found, found.revenue), bottleneck=first, **counts,
     )  # fmt: skip
-
-
-def _bottleneck_title(found: Report) -> str:
-    if found.bottleneck is None:
-        return ""
-    return next((r.title for r in found.rungs if r.key == found.bottleneck.step), "")
 
 
 def report_page(found: Report) -> ReportPage:
@@ -436,7 +430,7 @@ def report_page(found: Report) -> ReportPage:
         Section("optional", "Optional steps", "", _side_table(found)) if found.sides else None,
         Section("metrics", "The seeds' metrics", "Rates with their 95 % intervals.",
                 _metric_table(found)),
-        Section("diagnosis", "Diagnosis", "" if found.diagnoses else NO_DIAGNOSIS),
+        Section("diagnosis", "Diagnosis", "" if found.diagnoses else render.NO_DIAGNOSIS),
         Section("what-if", "What if one move got better?", WHAT_IF_NOTE, _what_if_table(found),
                 render.bottleneck(found)) if found.what_ifs else None,
         Section("breakdown", f"By {found.by} ({found.touch} touch)", "", _group_table(found))
@@ -455,7 +449,6 @@ LADDER_NOTE = (
     "interval. The verdict compares it with the benchmark range; it says “too few to tell” "
     "until there are enough people to be sure."
 )
-NO_DIAGNOSIS = "No move is outside its benchmark range with enough people to tell."
 WHAT_IF_NOTE = "Each row changes only that move's rate and keeps the others as they are now."
 
 
@@ -492,28 +485,17 @@ def _side_table(found: Report) -> Table:
 
 
 def _metric_table(found: Report) -> Table:
-    def spread(metric) -> str:
-        if metric.interval is None:
-            return ""
-        low, high = metric.interval
-        return f"{low * 100:.1f}–{high * 100:.1f} %"
-
-    rows = tuple((Cell(m.name), _cell(render.percent(m.value)), _cell(m.count), _cell(m.of),
-                  _cell(spread(m)))
+    rows = tuple((Cell(m.name), *(_cell(v) for v in render.metric_row(m)[1:]))
                  for m in found.metrics)  # fmt: skip
-    return Table(_columns(("metric", "rate", "count", "of", "95 % interval")), rows)
+    return Table(_columns(render.METRIC_COLUMNS), rows)
 
 
 def _what_if_table(found: Report) -> Table:
-    titles = {r.key: r.title for r in found.rungs}
-    rows = tuple(
-        (Cell(titles.get(w.step, w.step)), _cell(render.percent(w.rate)),
-         _cell(f"{w.more_per_point:,.1f}"), _cell(render.money(found, w.revenue_per_point)),
-         _cell(f"{w.more_at_top:,.1f}"), _cell(render.money(found, w.revenue_at_top)))
-        for w in found.what_ifs
-    )  # fmt: skip
-    names = ("move to", "now", "+1 point adds", "its revenue", "top of range adds", "its revenue")
-    return Table(_columns(names), rows)
+    rows = []
+    for gain in found.what_ifs:
+        title, *rest = render.what_if_row(found, gain)
+        rows.append((Cell(title), *(_cell(v) for v in rest)))
+    return Table(_columns(render.WHAT_IF_COLUMNS), tuple(rows))
 
 
 def _group_table(found: Report) -> Table:

@@ -107,19 +107,23 @@ def _plain(value: str) -> str:
 
 
 def _metrics(report: Report) -> Table:
-    table = Table(title="The seeds' metrics", title_justify="left")
-    for column in ("metric", "rate", "count", "of", "95 % interval"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for m in report.metrics:
-        low_high = f"{m.interval[0] * 100:.1f}–{m.interval[1] * 100:.1f} %" if m.interval else ""
-        table.add_row(m.name, render.percent(m.value), f"{m.count:,}", f"{m.of:,}", low_high)
+    return _table("The seeds' metrics", render.METRIC_COLUMNS,
+                  [render.metric_row(m) for m in report.metrics])  # fmt: skip
+
+
+def _table(title: str, columns, rows) -> Table:
+    """Words in the first column on the left, numbers on the right; every cell escaped."""
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right" if i else "left")
+    for row in rows:
+        table.add_row(*[_plain(f"{v:,}" if isinstance(v, int) else str(v)) for v in row])
     return table
 
 
 def _diagnosis(report: Report, console: Console) -> None:
     if not report.diagnoses:
-        console.print("Diagnosis: no move is outside its benchmark range with enough people "
-                      "to tell.")  # fmt: skip
+        console.print(f"Diagnosis: {render.NO_DIAGNOSIS}")
         return
     console.print("[bold]Diagnosis[/]", markup=True)
     for d in report.diagnoses:
@@ -129,23 +133,13 @@ def _diagnosis(report: Report, console: Console) -> None:
 def _what_if(report: Report, console: Console) -> None:
     if not report.what_ifs:
         return
-    table = Table(title="What-if: one move better, the others as now", title_justify="left")
-    for column in ("move to", "now", "+1 point adds", "revenue", "top of range adds", "revenue"):
-        table.add_column(column, justify="left" if column == "move to" else "right")
-    for w in report.what_ifs:
-        table.add_row(_plain(w.step), render.percent(w.rate), f"{w.more_per_point:,.1f}",
-                      render.money(report, w.revenue_per_point), f"{w.more_at_top:,.1f}",
-                      render.money(report, w.revenue_at_top))  # fmt: skip
+    table = _table("What-if: one move better, the others as now", render.WHAT_IF_COLUMNS,
+                   [render.what_if_row(report, w) for w in report.what_ifs])  # fmt: skip
     console.print(table)
     if report.bottleneck:
         console.print(f"[bold]{_plain(render.bottleneck(report))}[/]", markup=True)
 
 
 def _groups(report: Report) -> Table:
-    table = Table(title=f"By {report.by} ({report.touch} touch)", title_justify="left")
-    for column in render.group_columns(report):
-        table.add_column(column, justify="left" if column == report.by else "right")
-    for group in report.groups:
-        table.add_row(*[_plain(f"{v:,}" if isinstance(v, int) else str(v))
-                        for v in render.group_row(report, group)])  # fmt: skip
-    return table
+    return _table(f"By {report.by} ({report.touch} touch)", render.group_columns(report),
+                  [render.group_row(report, g) for g in report.groups])  # fmt: skip
