@@ -43,13 +43,6 @@ class Progress(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "person"], name="one_progress_per_person")
         ]
-        indexes = [
-            # The report's one pass reads only the index (SQLite and PostgreSQL alike).
-            models.Index(
-                fields=["funnel", "entered_at", "level", "source", "excluded", "version"],
-                name="progress_report",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.person} at rung {self.level} of {self.version_id}"
@@ -73,3 +66,83 @@ class TrafficCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.day}: {self.cost} {self.currency}"
+
+
+# --- what reports read: per day of entry, people counted once per row they fall in ----------
+#
+# Kept current with Progress in the same transaction (analytics.rollups), so a report sums a
+# few thousand rows whatever the traffic: scanning one row per person is already too slow for
+# the embedded database at a million people (docs/analytics.md, docs/benchmarks.md).
+
+
+class DayTally(models.Model):
+    """People who entered on `day` and stopped at `level`, in one group of one breakdown
+    (`dimension` "" is everyone)."""
+
+    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    dimension = models.CharField(max_length=16, blank=True)
+    value = models.CharField(max_length=200, blank=True)
+    level = models.PositiveSmallIntegerField()
+    people = models.BigIntegerField(default=0)
+    opted_in = models.BigIntegerField(default=0)
+    engaged = models.BigIntegerField(default=0)
+    revenue = models.BigIntegerField(default=0, help_text="minor units")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "day", "dimension", "value", "level"], name="one_day_tally"
+            )
+        ]
+        indexes = [models.Index(fields=["funnel", "dimension", "day"], name="day_tally_read")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension}={self.value!r} level {self.level}: {self.people}"
+
+
+class DayMark(models.Model):
+    """People who entered on `day` and saw a rung, clicked its call to action, or took an
+    optional step (`position` is the rung, or the optional step's place among them)."""
+
+    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    mark = models.CharField(max_length=8)  # viewed, clicked or optional
+    position = models.PositiveSmallIntegerField()
+    people = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "day", "mark", "position"], name="one_day_mark"
+            )
+        ]
+        indexes = [models.Index(fields=["funnel", "day"], name="day_mark_read")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.mark} {self.position}: {self.people}"
+
+
+class DayMove(models.Model):
+    """People who entered on `day` and took `seconds` from `rung` to the next, at the
+    precision the report shows (analytics.standing.kept_seconds)."""
+
+    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    rung = models.PositiveSmallIntegerField()
+    seconds = models.BigIntegerField()
+    people = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "day", "rung", "seconds"], name="one_day_move"
+            )
+        ]
+        indexes = [models.Index(fields=["funnel", "day"], name="day_move_read")]
+
+    def __str__(self) -> str:
+        return f"{self.day} rung {self.rung} in {self.seconds} s: {self.people}"

@@ -13,13 +13,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
+from yesladder.analytics import rollups
 from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
-from yesladder.analytics.models import Progress
+from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
+from yesladder.analytics.standing import add, difference, standing
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.events import EventName
@@ -133,7 +136,7 @@ def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
             version_id__in={v for v, _ in groups}, person__in={p for _, p in groups}
         )
     }
-    fresh, changed = [], []
+    fresh, changed, change = [], [], {}
     touches = _first_touches([k for k in groups if k not in found], groups)
     for key, group in groups.items():
         row = found.get(key)
@@ -142,9 +145,37 @@ def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
             fresh.append(row)
         else:
             changed.append(row)
+        before = standing(row)
         _apply(ladder(key[0]), row, group)
+        add(change, difference(before, standing(row)))
     Progress.objects.bulk_create(fresh)
-    Progress.objects.bulk_update(changed, FIELDS)
+    _update(changed)
+    rollups.apply(change)
+
+
+def _update(rows: list[Progress]) -> None:
+    """One statement run for every row (Django's bulk_update builds a CASE per field and row,
+    which cost more than everything else here)."""
+    if not rows:
+        return
+    ops, quote = connection.ops, connection.ops.quote_name
+    now = ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"UPDATE {quote(Progress._meta.db_table)} SET "  # noqa: S608 (names, not values)
+        + ", ".join(f"{quote(name)} = %s" for name in FIELDS)
+        + f" WHERE {quote('id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(*_values(row, ops), now, row.pk) for row in rows])
+
+
+def _values(row: Progress, ops) -> tuple:
+    return (
+        row.level, ops.adapt_datetimefield_value(row.entered_at),
+        ops.adapt_json_value(row.gaps, None), row.viewed, row.clicked, row.optional,
+        row.opted_in, row.engaged, row.excluded, row.revenue, row.last_source, row.last_medium,
+        row.last_campaign, ops.adapt_json_value(row.state, None),
+    )  # fmt: skip
 
 
 def _apply(rungs: Ladder, row, events: list[Event]) -> None:
@@ -180,12 +211,20 @@ def _flags(row, rungs: Ladder, event: Event) -> None:
         row.viewed |= 1 << rung
     if event.name == EventName.CTA_CLICKED and (step := rungs.position(event)) is not None:
         row.clicked |= 1 << step
-    row.opted_in = row.opted_in or event.name == EventName.OPTED_IN
+    row.opted_in = row.opted_in or gave_email(event)
     row.engaged = row.engaged or engaged(event)
     sign = REVENUE.get(event.name)
     amount = event.properties.get("amount")
     if sign and isinstance(amount, int):
         row.revenue += sign * amount
+
+
+def gave_email(event: Event) -> bool:
+    """Opted in on one of the funnel's steps: its opt-in, or a magnet, quiz or form that asked
+    for the address, or an `identify` from a tracked page of the funnel."""
+    if event.name in (EventName.OPTED_IN, EventName.IDENTIFIED):
+        return True
+    return event.name == EventName.FIELDS_GIVEN and event.properties.get("email") is True
 
 
 def engaged(event: Event) -> bool:
@@ -257,8 +296,7 @@ def restitch(visitor: Visitor) -> None:
             row = rows.filter(version_id=version_id, person=person).first() or _new_row(
                 ladder(version_id), person, None, first
             )
-            recount(row, ladder(version_id))
-            row.save()
+            _recount_and_save(row)
 
 
 def recount_visitor(visitor: Visitor) -> None:
@@ -266,20 +304,29 @@ def recount_visitor(visitor: Visitor) -> None:
     back in time)."""
     person = f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
     for row in Progress.objects.select_for_update().filter(person=person):
-        recount(row, ladder(row.version_id))
-        row.save()
+        _recount_and_save(row)
+
+
+def _recount_and_save(row) -> None:
+    before = standing(row) if row.pk else None
+    recount(row, ladder(row.version_id))
+    row.save()
+    rollups.apply(difference(before, standing(row)))
 
 
 def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) -> int:
     """Every row made again from the event log, in time order (so each person's events go in
     place), a chunk per transaction."""
     events = Event.objects.filter(funnel_version__isnull=False, is_bot=False)
-    rows = Progress.objects.all()
+    mine = {"funnel__key": funnel_key} if funnel_key else {}
     if funnel_key:
         events = events.filter(funnel_version__funnel__key=funnel_key)
-        rows = rows.filter(funnel__key=funnel_key)
     total, done = events.count(), 0
-    rows.delete()
+    with transaction.atomic():  # rows and rollups go in bulk: they are about to be made again
+        for model in (DayTally, DayMark, DayMove):
+            model.objects.filter(**mine).delete()
+        rows = Progress.objects.filter(**mine)
+        rows._raw_delete(rows.db)  # no per-row signal: the rollups are already gone
     ordered = events.select_related("visitor").order_by("occurred_at", "id")
     chunk: list[Event] = []
     for event in ordered.iterator(chunk_size=RECOUNT_CHUNK):

@@ -7,6 +7,7 @@ import io
 
 from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.analytics.report import Metric, Report, Rung
+from yesladder.analytics.standing import kept_seconds
 from yesladder.analytics.verdicts import WhatIf
 from yesladder.offers.money import shown
 
@@ -18,16 +19,18 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def duration(seconds: int | None) -> str:
-    """Short and exact enough to act on: 45 s, 12 min, 3.5 h, 2.0 days."""
+    """Short and exact enough to act on: 45 s, 12 min, 3.5 h, 2.0 days (cut, not rounded, to
+    the precision the rollups keep: analytics.standing.kept_seconds)."""
     if seconds is None:
         return "–"
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} days"
+    kept = kept_seconds(seconds)
+    if kept < 120:
+        return f"{kept} s"
+    if kept < 7200:
+        return f"{kept // 60} min"
+    if kept < 172_800:
+        return f"{kept // 360 / 10:.1f} h"
+    return f"{kept // 8640 / 10:.1f} days"
 
 
 def spread(bounds: tuple[float, float] | None, digits: int = 0) -> str:

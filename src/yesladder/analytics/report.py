@@ -4,7 +4,7 @@ one frozen result (docs/analytics.md has the semantics)."""
 
 import datetime as dt
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from yesladder.analytics import verdicts
@@ -129,7 +129,7 @@ def build(
     spec = (chosen or funnel.current_version()).spec
     store = store or SqlStore()
     query = Query(funnel.pk, chosen.pk if chosen else None, since, until, by, touch)
-    tallies, marks = store.tallies(query), store.marks(query)
+    tallies, marks = store.tallies(replace(query, by=None)), store.marks(query)
     rungs = _rungs(spec, tallies, store.gaps(query), marks)
     entered = rungs[0].reached if rungs else 0
     revenue = sum(t.revenue for t in tallies)
@@ -142,7 +142,7 @@ def build(
         metrics=tuple(_metrics(tallies, rungs, entered)),
         diagnoses=tuple(_diagnoses(spec, rungs)), what_ifs=tuple(gains),
         bottleneck=verdicts.bottleneck(gains),
-        groups=tuple(_groups(spec, tallies, store, query, len(rungs))) if by else (),
+        groups=tuple(_groups(spec, store.tallies(query), store, query, len(rungs))) if by else (),
         revenue=revenue,
     )  # fmt: skip
 

@@ -127,13 +127,13 @@ def keep_fields(
         return Submitted(errors={"email": TOO_MANY_OPTINS}, values=values, status=429)
     values = dict(values)
     lead = page.journey.visitor.lead
-    email = values.pop("email", None)
-    consent = _consent(request, page, consent_text) if email else None
-    email = email or (lead.email if lead else None)
+    given = values.pop("email", None)
+    consent = _consent(request, page, consent_text) if given else None
+    email = given or (lead.email if lead else None)
     if email is None:
         return Submitted(errors={"email": "Please enter your email address."}, values=values)
     lead = identify(page.journey.visitor, email, values, consent)
-    page.event(EventName.FIELDS_GIVEN, fields=sorted(values))
+    page.event(EventName.FIELDS_GIVEN, fields=sorted(values), email=given is not None)
     if consent and consent.double_optin and lead.confirmed_at is None:
         token = emails.confirm_token(lead, page.version.pk, page.step.key, page.journey.pk)
         emails.send_confirmation(request, lead, page.spec.name, token)

@@ -1,0 +1,366 @@
+"""The funnel report at scale, and what keeping journeys current costs the event log's writes.
+
+    uv run python bench/analytics.py [--visitors 1000000] [--events-per-visitor 10]
+        [--days 30] [--sources 20] [--chunk 5000] [--database-url postgres://...] [--no-chdb]
+
+Generates a crowd on a five-step funnel (guide, checklist, score, call, program; paying for the
+program is the sixth rung) from 20 sources over 30 days, and writes its events in time order
+through the event log's bulk write path: each chunk of events is inserted and counted into
+Progress and the per-day rollups (analytics.progress.on_events) in one transaction, as the
+tracking API's batches are. Then times the full report with the breakdown by source, and the
+same ordered-window funnel with ClickHouse's windowFunnel (chdb, the embedded ClickHouse) over a
+MergeTree table of the same events sorted by (person, time), and checks the counts are equal.
+
+A fresh data directory (SQLite) in a temporary folder, or the given PostgreSQL database
+(flushed first). Needs about 4 GB of memory and, at the default size, 15-30 minutes.
+"""
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+WINDOW_DAYS = 14
+STEPS = ["guide", "checklist", "score", "call", "program"]
+CONVERTED = len(STEPS)  # the sixth rung: paying for the program
+GO_ON = [0.55, 0.45, 0.6, 0.5, 0.4]  # chance to take the next rung from each one
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+]
+# Event kinds in the generated log: arrivals on a rung, and what people do on a page.
+VIEWED, CLICKED, READ, VIDEO, PAID, PAY = range(6)
+FUNNEL = """
+funnel: bench
+name: Benchmark ladder
+window: 14d
+steps:
+  - {key: guide, kind: content, title: Guide, value: A short read, cta: Get the checklist,
+     body: "# Guide"}
+  - {key: checklist, kind: magnet, title: Checklist, value: A checklist, cta: Send it,
+     ask: {fields: [email]}, asset: {name: Checklist, url: "https://example.com/c.pdf"}}
+  - key: score
+    kind: quiz
+    title: Score
+    value: Your score
+    cta: Show my score
+    questions:
+      - key: q1
+        text: "Question?"
+        options: [{key: a, label: A, scores: {high: 1}}, {key: b, label: B, scores: {low: 1}}]
+    outcomes: [{key: high, title: High, body: High.}, {key: low, title: Low, body: Low.}]
+  - {key: call, kind: booking, title: Call, value: A plan in 15 minutes, cta: Pick a slot,
+     timezone: Europe/Berlin, availability: {mon: ["09:00-12:00"]},
+     agenda: {will: [Review your score], will_not: [No pitch]},
+     hosts: [{name: Ann, email: ann@example.com}]}
+  - {key: program, kind: offer, title: Program, value: The program, cta: Start, price: 290,
+     guarantee: {days: 30}, macro: true}
+"""
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=1_000_000)
+    parser.add_argument("--events-per-visitor", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--sources", type=int, default=20)
+    parser.add_argument("--chunk", type=int, default=5_000, help="events per transaction")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-chdb", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args()
+
+
+def setup(database_url: str) -> None:
+    os.environ["YESLADDER_HOME"] = tempfile.mkdtemp(prefix="yesladder-bench-")
+    os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yesladder.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if database_url:
+        call_command("flush", interactive=False, verbosity=0)
+
+
+# --- the crowd -------------------------------------------------------------------------------
+
+
+class Crowd:
+    """Every generated event as columns (numpy), in time order."""
+
+    def __init__(self, args, start: dt.datetime):
+        rng = np.random.default_rng(args.seed)
+        n = args.visitors
+        self.start = start
+        span = args.days * 86_400 * 1_000_000
+        self.first = rng.integers(0, span, n, dtype=np.int64)  # first visit, µs after start
+        weights = 1 / np.arange(1, args.sources + 1)  # a few big sources, a long tail
+        self.source = rng.choice(args.sources, n, p=weights / weights.sum()).astype(np.int16)
+        self.agent = rng.choice(len(AGENTS), n, p=[0.45, 0.45, 0.1]).astype(np.int8)
+        at, who, kind, rung = [], [], [], []
+        for person in range(n):
+            self._climb(rng, person, args.events_per_visitor, at, who, kind, rung)
+        order = np.lexsort((np.array(kind), np.array(at, dtype=np.int64)))
+        self.at = np.array(at, dtype=np.int64)[order]
+        self.who = np.array(who, dtype=np.int32)[order]
+        self.kind = np.array(kind, dtype=np.int8)[order]
+        self.rung = np.array(rung, dtype=np.int8)[order]
+
+    def _climb(self, rng, person, events, at, who, kind, rung):
+        t = int(self.first[person])
+        made = []
+        level = 0
+        while True:
+            made.append((t, VIEWED, level))
+            if level == CONVERTED:
+                break
+            if rng.random() >= GO_ON[level]:
+                break
+            made.append((t + 20_000_000, CLICKED, level))
+            # Most take the next rung within hours; some come back after the window closed.
+            t += int(rng.exponential(6 * 3_600_000_000)) + 30_000_000
+            if level == CONVERTED - 1:
+                made.append((t - 1, PAID, level))
+            level += 1
+        for i in range(events - len(made)):  # reading and watching fill the rest
+            made.append((made[i % len(made)][0] + 1_000_000 * (i + 1), READ + i % 2,
+                         made[i % len(made)][2]))  # fmt: skip
+        for t_, k, r in made:
+            at.append(t_)
+            who.append(person)
+            kind.append(k)
+            rung.append(r)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+
+def kinds() -> dict[tuple[int, int], tuple]:
+    """(kind, rung) -> the event's name, step and properties."""
+    from yesladder.tracking.events import EventName
+
+    names = {VIEWED: (EventName.STEP_VIEWED, {}), CLICKED: (EventName.CTA_CLICKED, {}),
+             READ: (EventName.READ_PROGRESS, {"seconds": 320}),
+             VIDEO: (EventName.VIDEO_PROGRESS, {"percent": 50}),
+             PAID: (EventName.PAID, {"amount": 795})}  # fmt: skip
+    found = {(k, r): (name, STEPS[r], p) for k, (name, p) in names.items() for r in range(5)}
+    found[(VIEWED, CONVERTED)] = (EventName.CONVERTED, STEPS[-1], {})
+    return found
+
+
+# --- writing it through the event log --------------------------------------------------------
+
+
+def write(crowd: Crowd, args, version) -> dict:
+    from django.db import transaction
+    from rich.progress import Progress as Bar
+
+    from yesladder.analytics import progress
+    from yesladder.leads.models import Visitor
+    from yesladder.tracking.models import Event
+
+    visitors: dict[int, Visitor] = {}
+    table, start = kinds(), crowd.start
+    created = Visitor._meta.get_field("created_at")
+    created.auto_now_add = False  # the crowd's visitors arrived over the past days
+    spent = Counter()
+    with Bar(transient=True) as bar:
+        task = bar.add_task("events", total=len(crowd))
+        for begin in range(0, len(crowd), args.chunk):
+            end = min(begin + args.chunk, len(crowd))
+            fresh = _visitors(crowd, begin, end, visitors, args)
+            what = zip(crowd.kind[begin:end].tolist(), crowd.rung[begin:end].tolist(), strict=True)
+            events = [
+                Event(name=name, visitor=visitors[who], funnel_version=version, step_key=step,
+                      properties=properties, occurred_at=start + dt.timedelta(microseconds=at))
+                for who, at, (name, step, properties) in zip(
+                    crowd.who[begin:end].tolist(), crowd.at[begin:end].tolist(),
+                    map(table.__getitem__, what), strict=True)
+            ]  # fmt: skip
+            with transaction.atomic():
+                t0 = time.perf_counter()
+                Visitor.objects.bulk_create(fresh)
+                insert(events)
+                t1 = time.perf_counter()
+                progress.on_events(events)
+                t2 = time.perf_counter()
+            spent["events"] += t1 - t0
+            spent["progress"] += t2 - t1
+            bar.advance(task, end - begin)
+    return spent
+
+
+def _visitors(crowd, begin, end, visitors, args) -> list:
+    from yesladder.leads.models import Visitor
+
+    fresh = []
+    for person in map(int, np.unique(crowd.who[begin:end])):
+        if person in visitors:
+            continue
+        source = int(crowd.source[person])
+        visitors[person] = visitor = Visitor(
+            created_at=crowd.start + dt.timedelta(microseconds=int(crowd.first[person])),
+            user_agent=AGENTS[crowd.agent[person]], utm_source=f"source-{source:02d}",
+            utm_medium="solo_ad" if source % 5 == 4 else "cpc",
+            utm_campaign=f"campaign-{source:02d}-{person % 3}",
+        )  # fmt: skip
+        fresh.append(visitor)
+    return fresh
+
+
+def insert(events: list) -> None:
+    """One statement run for every event, as the tracking API's bulk write does (the ORM's
+    bulk_create would spend more here than the database)."""
+    from django.db import connection
+
+    from yesladder.tracking.models import Event
+
+    ops = connection.ops
+    columns = ["message_id", "name", "label", "visitor_id", "funnel_version_id", "step_key",
+               "properties", "occurred_at", "received_at", "is_bot",
+               "future_timestamp"]  # fmt: skip
+    sql = (f"INSERT INTO {ops.quote_name(Event._meta.db_table)} "  # noqa: S608
+           f"({', '.join(map(ops.quote_name, columns))}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))})")  # fmt: skip
+    uuid = Event._meta.get_field("visitor").target_field
+    now = ops.adapt_datetimefield_value(dt.datetime.now(dt.UTC))
+    rows = [
+        (e.message_id, e.name, "", uuid.get_db_prep_value(e.visitor_id, connection),
+         e.funnel_version_id, e.step_key, ops.adapt_json_value(e.properties, None),
+         ops.adapt_datetimefield_value(e.occurred_at), now, False, False)
+        for e in events
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+# --- the report, and ClickHouse's windowFunnel -----------------------------------------------
+
+
+def time_report(runs: int = 5) -> tuple[float, list[float], object]:
+    from yesladder.analytics.report import build
+
+    t0 = time.perf_counter()
+    report = build("bench", by="source")
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        build("bench", by="source")
+        warm.append(time.perf_counter() - t0)
+    return cold, warm, report
+
+
+def ours(report) -> Counter:
+    """People per (source, level), from the report's breakdown."""
+    found = Counter()
+    for group in report.groups:
+        steps = zip(group.reached, (*group.reached[1:], 0), strict=True)
+        for level, (here, above) in enumerate(steps, 1):
+            if here - above:
+                found[(group.name, level)] = here - above
+    return found
+
+
+def clickhouse(crowd: Crowd) -> tuple[float, list[float], Counter]:
+    import chdb.session
+    import pandas as pd
+
+    arrivals = crowd.kind == VIEWED
+    frame = pd.DataFrame({  # noqa: F841 (chdb reads it by name: Python(frame))
+        "person": crowd.who.astype(np.uint32), "t": crowd.at.astype(np.uint64),
+        "rung": np.where(arrivals, crowd.rung, -1).astype(np.int8),
+        "source": crowd.source[crowd.who].astype(np.uint16),
+    })  # fmt: skip
+    session = chdb.session.Session()
+    session.query("CREATE DATABASE IF NOT EXISTS bench")
+    session.query(
+        "CREATE TABLE bench.events (person UInt32, t UInt64, rung Int8, source UInt16) "
+        "ENGINE = MergeTree ORDER BY (person, t)"
+    )
+    session.query("INSERT INTO bench.events SELECT * FROM Python(frame)")
+    window = WINDOW_DAYS * 86_400 * 1_000_000
+    conditions = ", ".join(f"rung = {i}" for i in range(CONVERTED + 1))
+    sql = (
+        f"SELECT source, level, count() FROM (SELECT person, any(source) AS source, "  # noqa: S608
+        f"windowFunnel({window})(t, {conditions}) AS level FROM bench.events GROUP BY person) "
+        f"WHERE level > 0 GROUP BY source, level ORDER BY source, level"
+    )
+    t0 = time.perf_counter()
+    result = session.query(sql, "CSV")
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        session.query(sql, "CSV")
+        warm.append(time.perf_counter() - t0)
+    found = Counter()
+    for line in str(result).strip().splitlines():
+        source, level, count = (int(x) for x in line.split(","))
+        found[(f"source-{source:02d}", level)] = count
+    return cold, warm, found
+
+
+def main() -> None:
+    args = arguments()
+    setup(args.database_url)
+    from django.db import connection
+
+    from yesladder.funnels.services import load_funnel
+    from yesladder.funnels.spec import parse_spec
+    from yesladder.steps.flow import current_version
+
+    load_funnel(parse_spec(FUNNEL, "bench.yaml"))
+    version = current_version("bench")
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    t0 = time.perf_counter()
+    crowd = Crowd(args, start)
+    print(f"generated {len(crowd):,} events for {args.visitors:,} visitors "
+          f"in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    spent = write(crowd, args, version)
+    wall = time.perf_counter() - t0
+    engine = connection.vendor
+    n = len(crowd)
+    print(f"\n{engine}: wrote {n:,} events in {wall:.0f} s ({n / wall:,.0f} events/s)")
+    print(f"  inserting events:          {spent['events']:.0f} s "
+          f"({spent['events'] / n * 1e6:.1f} µs per event)")  # fmt: skip
+    print(f"  keeping journeys current:  {spent['progress']:.0f} s "
+          f"({spent['progress'] / n * 1e6:.1f} µs per event)")  # fmt: skip
+    cold, warm, report = time_report()
+    print(f"full report by source: first {cold * 1000:.0f} ms, then median "
+          f"{statistics.median(warm) * 1000:.0f} ms ({report.entered:,} entered, "
+          f"{report.converted:,} converted, {len(report.groups)} sources)")  # fmt: skip
+    if args.no_chdb:
+        return
+    ch_cold, ch_warm, theirs = clickhouse(crowd)
+    print(f"chdb windowFunnel by source: first {ch_cold * 1000:.0f} ms, then median "
+          f"{statistics.median(ch_warm) * 1000:.0f} ms")  # fmt: skip
+    print(f"ours / chdb (medians): {statistics.median(warm) / statistics.median(ch_warm):.2f}")
+    mine = ours(report)
+    if mine == theirs:
+        print(f"counts identical: {sum(mine.values()):,} people in {len(mine)} (source, level)")
+    else:
+        wrong = sorted(set(mine) | set(theirs), key=str)
+        for key in wrong:
+            if mine[key] != theirs[key]:
+                print(f"  DIFFERENT {key}: ours {mine[key]}, chdb {theirs[key]}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Applies changes of standing (analytics.standing) to the per-day rollups, inside the
+caller's transaction: one `INSERT … ON CONFLICT … DO UPDATE` adding to what is there, the same
+statement on SQLite and PostgreSQL."""
+
+from itertools import islice
+
+from django.db import connection
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
+from yesladder.analytics.standing import Change, difference, standing
+
+ROWS_PER_STATEMENT = 200
+# table -> (model, key columns after funnel_id, version_id, day; summed columns)
+TABLES = {
+    "tally": (DayTally, ("dimension", "value", "level"),
+              ("people", "opted_in", "engaged", "revenue")),
+    "mark": (DayMark, ("mark", "position"), ("people",)),
+    "move": (DayMove, ("rung", "seconds"), ("people",)),
+}  # fmt: skip
+
+
+def apply(change: Change) -> None:
+    """Add the change to the rollups. Keys go in sorted order so that two PostgreSQL
+    transactions adding to the same rows take their locks in the same order (no deadlock)."""
+    for table, (model, keys, sums) in TABLES.items():
+        rows = sorted((key[1:], values) for key, values in change.items() if key[0] == table)
+        statement = _upsert(model, keys, sums)
+        found = iter(rows)
+        while chunk := list(islice(found, ROWS_PER_STATEMENT)):
+            with connection.cursor() as cursor:
+                cursor.execute(statement(len(chunk)), [v for key, values in chunk
+                                                       for v in _params(key, values)])  # fmt: skip
+
+
+def _params(key: tuple, values: tuple) -> tuple:
+    funnel_id, version_id, day, *rest = key
+    return (funnel_id, version_id, connection.ops.adapt_datefield_value(day), *rest, *values)
+
+
+def _upsert(model, keys: tuple[str, ...], sums: tuple[str, ...]):
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    unique = ("version_id", "day", *keys)
+    columns = ("funnel_id", *unique, *sums)
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    adding = ", ".join(f"{quote(s)} = {table}.{quote(s)} + excluded.{quote(s)}" for s in sums)
+
+    def statement(count: int) -> str:
+        # Names come from the models and every value is a parameter.
+        return (
+            f"INSERT INTO {table} ({', '.join(map(quote, columns))}) "  # noqa: S608
+            f"VALUES {', '.join([row] * count)} "
+            f"ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET {adding}"
+        )
+
+    return statement
+
+
+@receiver(post_delete, sender=Progress)
+def _forget(instance, **kwargs) -> None:
+    """A row deleted with its lead or visitor (erasure, stitching) leaves the rollups too."""
+    apply(difference(standing(instance), None))
