@@ -77,11 +77,18 @@ def arguments():
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-chdb", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--again",
+        metavar="DATA_DIR",
+        default="",
+        help="time the report again on what an earlier run of the same "
+        "size wrote (its data directory; with --database-url, that database)",
+    )
     return parser.parse_args()
 
 
-def setup(database_url: str) -> None:
-    os.environ["YESLADDER_HOME"] = tempfile.mkdtemp(prefix="yesladder-bench-")
+def setup(database_url: str, again: str) -> None:
+    os.environ["YESLADDER_HOME"] = again or tempfile.mkdtemp(prefix="yesladder-bench-")
     os.environ.pop("DATABASE_URL", None)
     if database_url:
         os.environ["DATABASE_URL"] = database_url
@@ -91,9 +98,12 @@ def setup(database_url: str) -> None:
     django.setup()
     from django.core.management import call_command
 
+    if again:
+        return
     call_command("migrate", verbosity=0)
     if database_url:
         call_command("flush", interactive=False, verbosity=0)
+    print(f"data directory: {os.environ['YESLADDER_HOME']}", flush=True)
 
 
 # --- the crowd -------------------------------------------------------------------------------
@@ -315,9 +325,7 @@ def clickhouse(crowd: Crowd) -> tuple[float, list[float], Counter]:
     return cold, warm, found
 
 
-def main() -> None:
-    args = arguments()
-    setup(args.database_url)
+def ingest(crowd: Crowd, args) -> None:
     from django.db import connection
 
     from yesladder.funnels.services import load_funnel
@@ -325,22 +333,27 @@ def main() -> None:
     from yesladder.steps.flow import current_version
 
     load_funnel(parse_spec(FUNNEL, "bench.yaml"))
-    version = current_version("bench")
+    t0 = time.perf_counter()
+    spent = write(crowd, args, current_version("bench"))
+    wall = time.perf_counter() - t0
+    n = len(crowd)
+    print(f"\n{connection.vendor}: wrote {n:,} events in {wall:.0f} s ({n / wall:,.0f} events/s)")
+    print(f"  inserting events:          {spent['events']:.0f} s "
+          f"({spent['events'] / n * 1e6:.1f} µs per event)")  # fmt: skip
+    print(f"  keeping journeys current:  {spent['progress']:.0f} s "
+          f"({spent['progress'] / n * 1e6:.1f} µs per event)")  # fmt: skip
+
+
+def main() -> None:
+    args = arguments()
+    setup(args.database_url, args.again)
     start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     t0 = time.perf_counter()
     crowd = Crowd(args, start)
     print(f"generated {len(crowd):,} events for {args.visitors:,} visitors "
           f"in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
-    t0 = time.perf_counter()
-    spent = write(crowd, args, version)
-    wall = time.perf_counter() - t0
-    engine = connection.vendor
-    n = len(crowd)
-    print(f"\n{engine}: wrote {n:,} events in {wall:.0f} s ({n / wall:,.0f} events/s)")
-    print(f"  inserting events:          {spent['events']:.0f} s "
-          f"({spent['events'] / n * 1e6:.1f} µs per event)")  # fmt: skip
-    print(f"  keeping journeys current:  {spent['progress']:.0f} s "
-          f"({spent['progress'] / n * 1e6:.1f} µs per event)")  # fmt: skip
+    if not args.again:
+        ingest(crowd, args)
     cold, warm, report = time_report()
     print(f"full report by source: first {cold * 1000:.0f} ms, then median "
           f"{statistics.median(warm) * 1000:.0f} ms ({report.entered:,} entered, "

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import funnel_dict, sourced_from
 from tests.test_analytics_progress import T0, person
 from yesladder.analytics import progress
+from yesladder.analytics.footprint import Footprint, add, difference, footprint, kept_seconds
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
 from yesladder.analytics.report import build
-from yesladder.analytics.standing import Standing, add, difference, kept_seconds, standing
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
 from yesladder.leads.privacy import erase
@@ -32,15 +32,15 @@ def test_times_are_kept_at_the_precision_the_report_shows():
     assert all(kept_seconds(kept_seconds(s)) == kept_seconds(s) for s in range(0, 400_000, 7))
 
 
-def _standing(**changes) -> Standing:
+def _footprint(**changes) -> Footprint:
     fields = dict(funnel_id=1, version_id=2, day=dt.date(2026, 10, 5), level=2, opted_in=True,
                   engaged=False, revenue=0, groups=(("", ""), ("source", "ads")), viewed=0b11,
                   clicked=0b1, optional=0, gaps=(130,))  # fmt: skip
-    return Standing(**(fields | changes))
+    return Footprint(**(fields | changes))
 
 
 def test_a_move_up_one_rung_moves_the_person_between_tallies():
-    change = difference(_standing(), _standing(level=3, viewed=0b111, gaps=(130, 45)))
+    change = difference(_footprint(), _footprint(level=3, viewed=0b111, gaps=(130, 45)))
     day = dt.date(2026, 10, 5)
     assert change == {
         ("tally", 1, 2, day, "", "", 2): (-1, -1, 0, 0),
@@ -50,14 +50,14 @@ def test_a_move_up_one_rung_moves_the_person_between_tallies():
         ("mark", 1, 2, day, "viewed", 2): (1,),
         ("move", 1, 2, day, 1, 45): (1,),
     }
-    assert difference(_standing(), _standing()) == {}
+    assert difference(_footprint(), _footprint()) == {}
     assert difference(None, None) == {}
 
 
 def _counted_from_rows() -> dict:
     expected: dict = {}
     for row in Progress.objects.all():
-        add(expected, difference(None, standing(row)))
+        add(expected, difference(None, footprint(row)))
     return {key: values for key, values in expected.items() if any(values)}
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from yesladder.analytics.models import Progress
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.models import Consent, Lead, Visitor
@@ -80,6 +81,9 @@ def test_magnet_identifies_stitches_and_delivers_a_signed_download(b2b):
     lead = Lead.objects.get()
     assert lead.email == "ann@example.com" and lead.profile == {"first_name": "Ann"}
     assert Event.objects.filter(lead=lead).count() == Event.objects.count()  # history stitched
+    given = Event.objects.get(name="fields_given")
+    assert given.properties == {"fields": ["first_name"], "email": True}
+    assert Progress.objects.get().opted_in  # an email given at a gate is an opt-in
     page = b2b.get("/f/b2b-ladder/checklist/").content.decode()
     link = "/d/" + page.split('href="/d/')[1].split('"')[0]
     download = b2b.get(link)

@@ -127,7 +127,7 @@ class DayMark(models.Model):
 
 class DayMove(models.Model):
     """People who entered on `day` and took `seconds` from `rung` to the next, at the
-    precision the report shows (analytics.standing.kept_seconds)."""
+    precision the report shows (analytics.footprint.kept_seconds)."""
 
     funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")

@@ -21,8 +21,8 @@ from django.utils import timezone
 from yesladder.analytics import rollups
 from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
+from yesladder.analytics.footprint import add, difference, footprint
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
-from yesladder.analytics.standing import add, difference, standing
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.events import EventName
@@ -145,9 +145,9 @@ def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
             fresh.append(row)
         else:
             changed.append(row)
-        before = standing(row)
+        before = footprint(row)
         _apply(ladder(key[0]), row, group)
-        add(change, difference(before, standing(row)))
+        add(change, difference(before, footprint(row)))
     Progress.objects.bulk_create(fresh)
     _update(changed)
     rollups.apply(change)
@@ -308,10 +308,10 @@ def recount_visitor(visitor: Visitor) -> None:
 
 
 def _recount_and_save(row) -> None:
-    before = standing(row) if row.pk else None
+    before = footprint(row) if row.pk else None
     recount(row, ladder(row.version_id))
     row.save()
-    rollups.apply(difference(before, standing(row)))
+    rollups.apply(difference(before, footprint(row)))
 
 
 def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) -> int:

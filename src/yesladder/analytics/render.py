@@ -6,8 +6,8 @@ import datetime as dt
 import io
 
 from yesladder.analytics.chart import Bar, FunnelChart
+from yesladder.analytics.footprint import kept_seconds
 from yesladder.analytics.report import Metric, Report, Rung
-from yesladder.analytics.standing import kept_seconds
 from yesladder.analytics.verdicts import WhatIf
 from yesladder.offers.money import shown
 
@@ -20,7 +20,7 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 def duration(seconds: int | None) -> str:
     """Short and exact enough to act on: 45 s, 12 min, 3.5 h, 2.0 days (cut, not rounded, to
-    the precision the rollups keep: analytics.standing.kept_seconds)."""
+    the precision the rollups keep: analytics.footprint.kept_seconds)."""
     if seconds is None:
         return "–"
     kept = kept_seconds(seconds)

@@ -1,4 +1,4 @@
-"""Applies changes of standing (analytics.standing) to the per-day rollups, inside the
+"""Applies the change of a row's footprint (analytics.footprint) to the per-day rollups, in the
 caller's transaction: one `INSERT … ON CONFLICT … DO UPDATE` adding to what is there, the same
 statement on SQLite and PostgreSQL."""
 
@@ -8,8 +8,8 @@ from django.db import connection
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from yesladder.analytics.footprint import Change, difference, footprint
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
-from yesladder.analytics.standing import Change, difference, standing
 
 ROWS_PER_STATEMENT = 200
 # table -> (model, key columns after funnel_id, version_id, day; summed columns)
@@ -61,4 +61,4 @@ def _upsert(model, keys: tuple[str, ...], sums: tuple[str, ...]):
 @receiver(post_delete, sender=Progress)
 def _forget(instance, **kwargs) -> None:
     """A row deleted with its lead or visitor (erasure, stitching) leaves the rollups too."""
-    apply(difference(standing(instance), None))
+    apply(difference(footprint(instance), None))

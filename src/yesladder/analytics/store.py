@@ -12,8 +12,8 @@ from typing import Protocol
 
 from django.db.models import Sum
 
+from yesladder.analytics.footprint import DIMENSIONS, EVERYONE
 from yesladder.analytics.models import DayMark, DayMove, DayTally, TrafficCost
-from yesladder.analytics.standing import DIMENSIONS, EVERYONE
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from django.db import migrations, models
 def count_rows_into_rollups(apps, schema_editor):
     """Rows kept before the rollups existed count in them from the start."""
     from yesladder.analytics import rollups
-    from yesladder.analytics.standing import add, difference, standing
+    from yesladder.analytics.footprint import add, difference, footprint
 
     change = {}
     for row in apps.get_model("analytics", "Progress").objects.iterator(chunk_size=5000):
-        add(change, difference(None, standing(row)))
+        add(change, difference(None, footprint(row)))
         if len(change) > 50_000:
             rollups.apply(change)
             change.clear()

@@ -3,7 +3,7 @@
 A person who entered a funnel version on some day counts once in each breakdown's group at
 the level they stopped, once per rung they saw or clicked, and once per move up the ladder
 they took. When their progress changes, the rollups change by the difference between the two
-standings (analytics.rollups applies it), so the rollups always equal a count over the rows.
+footprints (analytics.rollups applies it), so the rollups always equal a count over the rows.
 """
 
 import datetime as dt
@@ -40,7 +40,7 @@ def kept_seconds(seconds: int) -> int:
 
 
 @dataclass(frozen=True)
-class Standing:
+class Footprint:
     """What of one Progress row the rollups count."""
 
     funnel_id: int
@@ -70,12 +70,12 @@ class Standing:
         return found
 
 
-def standing(row) -> Standing | None:
-    """The row's standing, or None when it counts nowhere: not yet on the first rung, or
+def footprint(row) -> Footprint | None:
+    """The row's footprint, or None when it counts nowhere: not yet on the first rung, or
     excluded by one of the funnel's exclusion events."""
     if row.level < 1 or row.excluded or row.entered_at is None:
         return None
-    return Standing(
+    return Footprint(
         funnel_id=row.funnel_id, version_id=row.version_id,
         day=row.entered_at.astimezone(dt.UTC).date(), level=row.level,
         opted_in=row.opted_in, engaged=row.engaged, revenue=row.revenue,
@@ -101,7 +101,7 @@ def groups(row) -> tuple[tuple[str, str], ...]:
 Change = dict[Key, tuple[int, ...]]
 
 
-def difference(before: Standing | None, after: Standing | None) -> Change:
+def difference(before: Footprint | None, after: Footprint | None) -> Change:
     """What the rollups gain (positive) and lose (negative) when `before` becomes `after`."""
     if before == after:
         return {}
