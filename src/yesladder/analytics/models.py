@@ -75,17 +75,25 @@ class TrafficCost(models.Model):
 # the embedded database at a million people (docs/analytics.md, docs/benchmarks.md).
 
 
-class DayTally(models.Model):
-    """People who entered on `day` and stopped at `level`, in one group of one breakdown
-    (`dimension` "" is everyone)."""
+class DayRollup(models.Model):
+    """People who entered one funnel version on one day (UTC), counted in one row."""
 
     funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
+    people = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DayTally(DayRollup):
+    """People who entered on `day` and stopped at `level`, in one group of one breakdown
+    (`dimension` "" is everyone)."""
+
     dimension = models.CharField(max_length=16, blank=True)
     value = models.CharField(max_length=200, blank=True)
     level = models.PositiveSmallIntegerField()
-    people = models.BigIntegerField(default=0)
     opted_in = models.BigIntegerField(default=0)
     engaged = models.BigIntegerField(default=0)
     revenue = models.BigIntegerField(default=0, help_text="minor units")
@@ -102,16 +110,12 @@ class DayTally(models.Model):
         return f"{self.day} {self.dimension}={self.value!r} level {self.level}: {self.people}"
 
 
-class DayMark(models.Model):
+class DayMark(DayRollup):
     """People who entered on `day` and saw a rung, clicked its call to action, or took an
     optional step (`position` is the rung, or the optional step's place among them)."""
 
-    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
     mark = models.CharField(max_length=8)  # viewed, clicked or optional
     position = models.PositiveSmallIntegerField()
-    people = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -125,16 +129,12 @@ class DayMark(models.Model):
         return f"{self.day} {self.mark} {self.position}: {self.people}"
 
 
-class DayMove(models.Model):
+class DayMove(DayRollup):
     """People who entered on `day` and took `seconds` from `rung` to the next, at the
     precision the report shows (analytics.footprint.kept_seconds)."""
 
-    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey("funnels.FunnelVersion", on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
     rung = models.PositiveSmallIntegerField()
     seconds = models.BigIntegerField()
-    people = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
