@@ -308,7 +308,7 @@ def recount_visitor(visitor: Visitor) -> None:
 
 
 def _recount_and_save(row) -> None:
-    before = footprint(row) if row.pk else None
+    before = footprint(row)  # a row not stored yet is on no rung: it counts nowhere
     recount(row, ladder(row.version_id))
     row.save()
     rollups.apply(difference(before, footprint(row)))

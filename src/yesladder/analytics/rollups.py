@@ -2,6 +2,7 @@
 caller's transaction: one `INSERT … ON CONFLICT … DO UPDATE` adding to what is there, the same
 statement on SQLite and PostgreSQL."""
 
+from functools import cache
 from itertools import islice
 
 from django.db import connection
@@ -24,14 +25,13 @@ TABLES = {
 def apply(change: Change) -> None:
     """Add the change to the rollups. Keys go in sorted order so that two PostgreSQL
     transactions adding to the same rows take their locks in the same order (no deadlock)."""
-    for table, (model, keys, sums) in TABLES.items():
+    for table in TABLES:
         rows = sorted((key[1:], values) for key, values in change.items() if key[0] == table)
-        statement = _upsert(model, keys, sums)
         found = iter(rows)
         while chunk := list(islice(found, ROWS_PER_STATEMENT)):
+            params = [v for key, values in chunk for v in _params(key, values)]
             with connection.cursor() as cursor:
-                cursor.execute(statement(len(chunk)), [v for key, values in chunk
-                                                       for v in _params(key, values)])  # fmt: skip
+                cursor.execute(_upsert(table, len(chunk), connection.vendor), params)
 
 
 def _params(key: tuple, values: tuple) -> tuple:
@@ -39,23 +39,23 @@ def _params(key: tuple, values: tuple) -> tuple:
     return (funnel_id, version_id, connection.ops.adapt_datefield_value(day), *rest, *values)
 
 
-def _upsert(model, keys: tuple[str, ...], sums: tuple[str, ...]):
+@cache
+def _upsert(table: str, count: int, vendor: str) -> str:
+    """The statement for `count` rows of one rollup (made once per size: every event batch
+    and every tracked request runs it)."""
+    model, keys, sums = TABLES[table]
     quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
+    name = quote(model._meta.db_table)
     unique = ("version_id", "day", *keys)
     columns = ("funnel_id", *unique, *sums)
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    adding = ", ".join(f"{quote(s)} = {table}.{quote(s)} + excluded.{quote(s)}" for s in sums)
-
-    def statement(count: int) -> str:
-        # Names come from the models and every value is a parameter.
-        return (
-            f"INSERT INTO {table} ({', '.join(map(quote, columns))}) "  # noqa: S608
-            f"VALUES {', '.join([row] * count)} "
-            f"ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET {adding}"
-        )
-
-    return statement
+    adding = ", ".join(f"{quote(s)} = {name}.{quote(s)} + excluded.{quote(s)}" for s in sums)
+    # Names come from the models and every value is a parameter.
+    return (
+        f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)} "
+        f"ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET {adding}"
+    )
 
 
 @receiver(post_delete, sender=Progress)
