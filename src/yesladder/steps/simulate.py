@@ -24,6 +24,7 @@ from yesladder.funnels.spec.schema import FunnelSpec
 
 DEFAULT_CHANCE = 0.6
 MAX_ACTIONS_PER_STEP = 20
+PAYS = 0.9  # of those who reach the payment page, most pay; the rest decline
 
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -277,7 +278,7 @@ class Visitor:
             if self.rng.random() >= self.plan.chance(step_key):
                 break
             after = self._act(response, step_key)
-            if after is not None and "end=1" in after.url:
+            if after is not None and ("end=1" in after.url or self._done(after, step_key)):
                 self.stats.add("went_on", step_key)  # the last step of the ladder is done
             if after is None or self._step_of(after) == step_key:
                 break
@@ -289,6 +290,11 @@ class Visitor:
             response = after
         self.stats.add("bots" if self.bot else "finished")
         return self.browser.visitor_id()
+
+    def _done(self, after: Response, step_key: str) -> bool:
+        """Still on the step, with nothing left to do there: registered, booked or paid."""
+        return (self._step_of(after) == step_key and after.status == 200
+                and not read_page(after.html).forms)  # fmt: skip
 
     def _entry(self) -> tuple[str, str]:
         source, medium, campaign, referrer, _ = self.rng.choices(
@@ -321,20 +327,33 @@ class Visitor:
                 self.shared.append(f"{parts.path}?{parts.query}")
 
     def _act(self, response: Response, step_key: str) -> Response | None:
-        """Do what the page asks, form by form, until the visitor is on another step."""
-        for _ in range(MAX_ACTIONS_PER_STEP):
+        """Do what the page asks, form by form, until the visitor is on another step. A page
+        off the ladder with forms (the payment provider's) is part of the step; a step done
+        without a form to go on (a booked call, a paid order) offers a link to the next one."""
+        for acted in range(MAX_ACTIONS_PER_STEP):
             page = read_page(response.html)
             form = self._choose(page)
             if form is None:
-                return None
+                return self._continue(page, response, step_key) if acted else None
             self._extras(page, response)
             try:
                 response = self.browser.post(form.action or response.url, self._fill(form))
             except OffSite:
                 response = self.browser.get(response.url)
-            if self._step_of(response) != step_key or response.status != 200:
+            here = self._step_of(response)
+            paying = here is None and response.status == 200 and read_page(response.html).forms
+            if (here != step_key and not paying) or response.status != 200:
                 return response
         return None
+
+    def _continue(self, page: PageReader, response: Response, step_key: str) -> Response:
+        """The next step's link, followed; without one (the last step) the step is done here."""
+        prefix = f"/f/{self.plan.spec.funnel}/"
+        for link in page.links:
+            path = urlsplit(link).path
+            if path.startswith(prefix) and path.strip("/").split("/")[-1] != step_key:
+                return self.browser.get(link, response.url)
+        return response
 
     def _choose(self, page: PageReader) -> Form | None:
         by_purpose = {f.purpose: f for f in page.forms}
@@ -348,6 +367,9 @@ class Visitor:
             if self.rng.random() < 0.7:
                 return by_purpose["share"]
         forms = [f for f in page.forms if f.purpose not in ("email", "share")]
+        paying = [f for f in forms if ("action", "pay") in f.buttons]
+        if paying and self.rng.random() < PAYS:  # the test provider's page: pay or decline
+            return paying[0]
         return forms[-1] if forms else None
 
     def _fill(self, form: Form) -> dict:

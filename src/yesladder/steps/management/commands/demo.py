@@ -58,8 +58,10 @@ class Command(BaseCommand):
         """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
         the per-address limits see many visitors rather than one. Follow-ups its worker sends
         link to where the demo will be served, not to this server."""
+        # The crowd buys through the built-in test provider, as the served demo sells.
+        paying = os.environ.get("YESLADDER_PAYMENTS") or "test"
         trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR",
-                    "YESLADDER_SERVED_AT": served_at}  # fmt: skip
+                    "YESLADDER_SERVED_AT": served_at, "YESLADDER_PAYMENTS": paying}  # fmt: skip
         try:
             with local_server(trusting, workers=2) as base:
                 for n, funnel in enumerate(funnels):
