@@ -15,10 +15,10 @@ number of workers and each scenario:
 - **backlog**: N messages, all due at the same moment: throughput;
 - **steady**: N messages due one after the other at --rate per second: how late they leave.
 
-The messages are enqueued through `outbox.enqueue` (a Message row and its django-tasks task)
+The messages are enqueued through `outbox.enqueue` (a Message row and its tracked links)
 with due times far in the future, then `yesladder worker` processes are started (subprocesses,
 the same environment, SMTP to the local server); once they are all idle, one UPDATE moves every
-due time (and its task's run_after) to the schedule, starting a second later (on PostgreSQL
+due time to the schedule, starting a second later (on PostgreSQL
 the outbox tables are emptied with TRUNCATE before each row and vacuumed after that UPDATE: this
 machine's PostgreSQL runs with autovacuum off, and dead tuples left by the set-up would slow the
 worker's queries, which is not what is measured). The row ends when every
@@ -142,15 +142,13 @@ def create_leads(count: int) -> list:
 
 
 def outbox_tables() -> list[str]:
-    from django_tasks_db.models import DBTaskResult
-
     from yesladder.automation.models import Link, Message
 
-    return [model._meta.db_table for model in (Link, Message, DBTaskResult)]
+    return [model._meta.db_table for model in (Link, Message)]
 
 
 def empty_outbox() -> None:
-    """The outbox and task tables as new: TRUNCATE on PostgreSQL, so no row leaves dead tuples
+    """The outbox tables as new: TRUNCATE on PostgreSQL, so no row leaves dead tuples
     to the next (this machine's PostgreSQL runs with autovacuum off)."""
     from django.db import connection
 
@@ -211,12 +209,11 @@ def enqueue(leads: list, run: str, rate: float | None) -> None:
 
 
 def release(lead_seconds: float) -> dt.datetime:
-    """Every due time (and its task's run_after) moved from FAR to now + lead_seconds; then,
+    """Every due time moved from FAR to now + lead_seconds; then,
     on PostgreSQL, VACUUM ANALYZE of the outbox tables (within the lead time)."""
     from django.db import transaction
     from django.db.models import F
     from django.utils import timezone
-    from django_tasks_db.models import DBTaskResult
 
     from yesladder.automation.models import Message
 
@@ -224,7 +221,6 @@ def release(lead_seconds: float) -> dt.datetime:
     shift = FAR - start
     with transaction.atomic():
         Message.objects.update(due_at=F("due_at") - shift)
-        DBTaskResult.objects.update(run_after=F("run_after") - shift)
     vacuum()
     if lead_seconds >= 1 and timezone.now() > start:
         progress_console.print("  [yellow]the vacuum took longer than the lead time")
@@ -414,37 +410,25 @@ def profile(env: dict, leads: list, output: str) -> None:
 
 
 PHASES = {  # (module, owner attribute or "", function): what each covers, per message
-    "task: select next (SELECT … FOR UPDATE / EXCLUSIVE)": (
-        "django_tasks_db.models",
-        "DBTaskResultQuerySet",
-        "get_locked",
-    ),
-    "task: claim (UPDATE RUNNING)": ("django_tasks_db.models", "DBTaskResult", "claim"),
-    "task: mark done (UPDATE SUCCESSFUL)": (
-        "django_tasks_db.models",
-        "DBTaskResult",
-        "set_successful",
-    ),
-    "task: open/commit transaction": (
-        "django_tasks_db.management.commands.db_worker",
+    "outbox.send_due (all of it)": ("yesladder.automation.outbox", "", "send_due"),
+    "  claim_due (select, claim, read a batch: 1 transaction)": (
+        "yesladder.automation.outbox",
         "",
-        "exclusive_transaction",
+        "claim_due",
     ),
-    "connections: close_old_connections (reconnect)": (
-        "django_tasks_db.management.commands.db_worker",
+    "  refusals (suppression, consent: 2 queries a batch)": (
+        "yesladder.automation.outbox",
         "",
-        "close_old_connections",
+        "refusals",
     ),
-    "outbox.send (all of it)": ("yesladder.automation.outbox", "", "send"),
-    "  why_not (suppression, consent)": ("yesladder.automation.outbox", "", "why_not"),
     "  compose.build (two templates, MIME)": ("yesladder.automation.compose", "", "build"),
     "  SMTP hand-over (4 round trips)": ("yesladder.automation.outbox", "", "_hand_over"),
+    "  mark sent (UPDATE, its own commit)": ("yesladder.automation.outbox", "", "_mark_sent"),
 }
 
 
 def breakdown_worker() -> None:
     """In a worker process: `worker --once` with a wall-clock timer around each phase."""
-    import contextlib
     import functools
     import importlib
 
@@ -453,20 +437,7 @@ def breakdown_worker() -> None:
     django.setup()
     spent: dict[str, float] = defaultdict(float)
 
-    def timed(label, function, context_manager=False):
-        if context_manager:
-
-            @contextlib.contextmanager
-            def wrapper(*args, **kwargs):
-                began = time.perf_counter()
-                with function(*args, **kwargs) as value:
-                    spent[label] += time.perf_counter() - began
-                    yield value
-                    began = time.perf_counter()
-                spent[label] += time.perf_counter() - began  # the commit
-
-            return wrapper
-
+    def timed(label, function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             began = time.perf_counter()
@@ -480,7 +451,7 @@ def breakdown_worker() -> None:
     for label, (module_name, owner_name, name) in PHASES.items():
         owner = importlib.import_module(module_name)
         owner = getattr(owner, owner_name) if owner_name else owner
-        wrapped = timed(label, getattr(owner, name), name == "exclusive_transaction")
+        wrapped = timed(label, getattr(owner, name))
         setattr(owner, name, wrapped)
     from yesladder.automation.worker import Loop
 
@@ -496,7 +467,7 @@ def breakdown_worker() -> None:
         print(f"{label:56} {spent[label] / done * 1000:10.2f} {spent[label] / total:6.0%}")
     inner = sum(spent[label] for label in PHASES if not label.startswith(" "))
     print(
-        f"{'the rest (task loop, ORM outside these, Python)':56} "
+        f"{'the rest (worker loop, ORM outside these, Python)':56} "
         f"{(total - inner) / done * 1000:10.2f} {(total - inner) / total:6.0%}"
     )
 

@@ -59,13 +59,14 @@ def test_refusals_back_off_exponentially_then_go_to_the_dead_letters(smtp, setti
     settings.OUTBOX_MAX_ATTEMPTS = 3
     accept_again = refuse(smtp, 10)
     message = outbox.enqueue(draft())
-    delays = []
+    delays, states = [], []
     for _ in range(3):
         before = timezone.now()
         Message.objects.filter(pk=message.pk).update(due_at=before)  # as if the wait was over
-        outbox.send(message.pk, "test")
+        states += outbox.send_due("test")
         message.refresh_from_db()
         delays.append((message.due_at - before).total_seconds())
+    assert states == [Message.State.QUEUED, Message.State.QUEUED, Message.State.DEAD]
     assert message.state == Message.State.DEAD and message.attempts == 3
     assert "451" in message.last_error
     base = settings.OUTBOX_RETRY_SECONDS
@@ -81,10 +82,35 @@ def test_refusals_back_off_exponentially_then_go_to_the_dead_letters(smtp, setti
 
 
 def test_only_one_worker_wins_a_claim(smtp):
-    message = outbox.enqueue(draft())
-    assert outbox.send(message.pk, "worker-a") == Message.State.SENT
-    assert outbox.send(message.pk, "worker-b") == "not mine"
-    assert len(smtp.wait_for(1)) == 1
+    for n in range(5):
+        outbox.enqueue(draft(n))
+    first = outbox.claim_due("worker-a", limit=3)
+    second = outbox.claim_due("worker-b", limit=3)
+    assert outbox.claim_due("worker-c", limit=3) == []
+    assert {m.pk for m in first}.isdisjoint(m.pk for m in second)
+    assert [len(first), len(second)] == [3, 2]
+    assert (
+        sorted(Message.objects.values_list("claimed_by", flat=True))
+        == ["worker-a"] * 3 + ["worker-b"] * 2
+    )
+    assert Message.objects.filter(state=Message.State.SENDING).count() == 5
+
+
+def test_the_oldest_due_leave_first_and_the_future_waits(smtp):
+    later = outbox.enqueue(draft(1), due_at=timezone.now() + dt.timedelta(hours=1))
+    now = outbox.enqueue(draft(2))
+    earlier = outbox.enqueue(draft(3), due_at=timezone.now() - dt.timedelta(minutes=1))
+    assert [m.pk for m in outbox.claim_due("test", limit=5)] == [earlier.pk, now.pk]
+    later.refresh_from_db()
+    assert later.state == Message.State.QUEUED
+
+
+def test_a_backlog_larger_than_one_claim_is_sent_once_each(smtp):
+    for n in range(60):
+        outbox.enqueue(draft(n))
+    assert Loop().until_idle() == 60
+    assert len(smtp.wait_for(60)) == 60
+    assert Message.objects.filter(state=Message.State.SENT, attempts=1).count() == 60
 
 
 def test_a_dead_workers_claim_comes_back_after_the_lease(smtp, settings):

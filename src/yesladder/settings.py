@@ -48,8 +48,6 @@ INSTALLED_APPS = [
     "yesladder.automation",
     "yesladder.analytics",
     "yesladder.dashboard",
-    "django_tasks",
-    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +92,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
+            # Kept open as on PostgreSQL: opening the file and its four PRAGMAs cost more than
+            # a small request's own queries (docs/benchmarks.md, "The outbox").
+            "CONN_MAX_AGE": 600,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so two writers queue on the busy
                 # timeout instead of failing with "database is locked" on lock upgrade.
@@ -189,9 +191,8 @@ STRIPE_SECRET_KEY = env_str("YESLADDER_STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("YESLADDER_STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_str("YESLADDER_STRIPE_API_BASE")  # only to point tests at a local stub
 
-# Background work (the outbox, CRM webhooks, timed automations) runs on django-tasks' database
-# backend; `yesladder worker` runs it, and `yesladder serve` runs one in-process when embedded.
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Background work (the outbox, CRM webhooks, timed automations) is claimed from its tables by
+# `yesladder worker`; `yesladder serve` starts one beside itself when embedded.
 # How long a worker may hold a claimed message before another one takes it over (a killed
 # worker's claims come back after this); tries before a message goes to the dead letters.
 OUTBOX_LEASE_SECONDS = env_int("YESLADDER_OUTBOX_LEASE_SECONDS", 120, minimum=1)

@@ -1,11 +1,12 @@
 """The outbox: every follow-up email is a row first, written in the transaction that decided to
-send it, and a django-tasks task that sends it when due.
+send it; the row is also the queue (`yesladder worker` claims due rows in batches).
 
-A message is claimed (queued → sending, a conditional update) before it is handed to the mail
-server and marked sent right after, so two workers never both send it. A worker killed between
-the claim and the mark leaves the row `sending`; after the lease it is queued again. If the kill
-came after the server accepted the message, the copy sent on that retry carries the same
-Message-ID, which mailbox providers use to show one message (docs/automation.md, "Delivery").
+Messages are claimed (queued → sending, in one locked statement) before they are handed to the
+mail server, and each is marked sent right after its hand-over, so two workers never both send
+one. A worker killed between the claim and the mark leaves its rows `sending`; after the lease
+they are queued again. If the kill came after the server accepted the message in hand, the copy
+sent on that retry carries the same Message-ID, which mailbox providers use to show one message
+(docs/automation.md, "Delivery").
 """
 
 import contextlib
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from yesladder.automation import compose
-from yesladder.automation.models import Message, Suppression
+from yesladder.automation.models import Message, Suppression, email_hash
 from yesladder.leads.models import Lead
 from yesladder.steps.emails import from_address
 
@@ -54,8 +55,8 @@ def base_url() -> str:
 
 
 def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=None) -> Message:
-    """The outbox row and its task, in the caller's transaction; a key seen before returns the
-    message already decided (each decision sends at most one email, whatever reruns it)."""
+    """The outbox row, in the caller's transaction; a key seen before returns the message
+    already decided (each decision sends at most one email, whatever reruns it)."""
     due_at = due_at or timezone.now()
     with transaction.atomic():
         existing = Message.objects.filter(key=draft.key).first()
@@ -76,7 +77,6 @@ def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=No
             _skip(message, refusal)
             return message
         compose.track(message, base_url())
-        _schedule(message)
     return message
 
 
@@ -85,15 +85,36 @@ def _header_id() -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
+SUPPRESSED = "the address is on the suppression list"
+NO_CONSENT = "no marketing consent (double opt-in not confirmed, or never given)"
+
+
 def why_not(message: Message) -> str:
     """Why this message must not go out now, or "" when it may."""
-    if Suppression.covers(message.to):
-        return "the address is on the suppression list"
-    if message.marketing:
-        status = Lead.objects.filter(pk=message.lead_id).values_list("status", flat=True).first()
-        if status != Lead.Status.CONFIRMED:
-            return "no marketing consent (double opt-in not confirmed, or never given)"
-    return ""
+    return refusals([message]).get(message.pk, "")
+
+
+def refusals(messages: list[Message]) -> dict[int, str]:
+    """Why each of these messages must not go out now, by id (two queries for any number)."""
+    hashes = {message.pk: email_hash(message.to) for message in messages}
+    suppressed = set(
+        Suppression.objects.filter(email_hash__in=set(hashes.values())).values_list(
+            "email_hash", flat=True
+        )
+    )
+    marketing_leads = {m.lead_id for m in messages if m.marketing and m.lead_id is not None}
+    confirmed = set(
+        Lead.objects.filter(pk__in=marketing_leads, status=Lead.Status.CONFIRMED).values_list(
+            "pk", flat=True
+        )
+    )
+    found = {}
+    for message in messages:
+        if hashes[message.pk] in suppressed:
+            found[message.pk] = SUPPRESSED
+        elif message.marketing and message.lead_id not in confirmed:
+            found[message.pk] = NO_CONSENT
+    return found
 
 
 def _skip(message: Message, reason: str) -> None:
@@ -101,26 +122,44 @@ def _skip(message: Message, reason: str) -> None:
     message.state, message.last_error = Message.State.SKIPPED, reason
 
 
-def _schedule(message: Message) -> None:
-    from yesladder.automation.tasks import send_message
-
-    send_message.using(run_after=message.due_at).enqueue(message.pk)
-
-
 # --- sending -----------------------------------------------------------------------------------
 
 
-def send(message_id: int, worker: str) -> str:
-    """Claim, send and mark one message; returns its state afterwards."""
+def send_due(worker: str, limit: int = 50) -> list[str]:
+    """Claim up to `limit` due messages, oldest due first, and send each; returns their states
+    afterwards (empty when nothing was due or another worker holds everything due)."""
+    if not _anything_due():  # a read: an idle poll takes no write lock on SQLite
+        return []
+    batch = claim_due(worker, limit)
+    refused = refusals(batch)  # an unsubscribe between the decision and now wins
+    return [_send_claimed(message, refused.get(message.pk, "")) for message in batch]
+
+
+def _anything_due() -> bool:
+    return Message.objects.filter(state=Message.State.QUEUED, due_at__lte=timezone.now()).exists()
+
+
+def claim_due(worker: str, limit: int) -> list[Message]:
+    """Due messages, now `sending` and ours. SKIP LOCKED lets workers on PostgreSQL claim
+    different rows at the same moment; on SQLite the IMMEDIATE transaction orders them."""
     now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, state=Message.State.QUEUED, due_at__lte=now
-    ).update(state=Message.State.SENDING, claimed_at=now, claimed_by=worker,
-             attempts=F("attempts") + 1)  # fmt: skip
-    if not claimed:
-        return "not mine"  # sent, skipped, or claimed by another worker
-    message = Message.objects.get(pk=message_id)
-    refusal = why_not(message)  # an unsubscribe between the decision and now wins
+    with transaction.atomic():
+        due = Message.objects.filter(state=Message.State.QUEUED, due_at__lte=now)
+        ids = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("due_at", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        Message.objects.filter(pk__in=ids).update(
+            state=Message.State.SENDING, claimed_at=now, claimed_by=worker,
+            attempts=F("attempts") + 1,
+        )  # fmt: skip
+        return list(Message.objects.filter(pk__in=ids).order_by("due_at", "id"))
+
+
+def _send_claimed(message: Message, refusal: str) -> str:
     if refusal:
         _skip(message, refusal)
         return message.state
@@ -129,27 +168,28 @@ def send(message_id: int, worker: str) -> str:
     except Exception as exc:  # the server's refusal or a network failure: try again later
         _close_connection()
         return _failed(message, f"{type(exc).__name__}: {exc}")
-    Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-        state=Message.State.SENT, sent_at=timezone.now(), last_error=""
-    )
+    _mark_sent(message)
     return Message.State.SENT
 
 
+def _mark_sent(message: Message) -> None:
+    # One by one, not per batch: a worker killed now re-sends only the message in hand.
+    Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
+        state=Message.State.SENT, sent_at=timezone.now(), last_error=""
+    )
+
+
 def _failed(message: Message, error: str) -> str:
-    with transaction.atomic():
-        if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-            Message.objects.filter(pk=message.pk).update(
-                state=Message.State.DEAD, last_error=error[:1000]
-            )
-            logger.warning(
-                "message %s is dead after %s tries: %s", message.pk, message.attempts, error
-            )
-            return Message.State.DEAD
-        message.due_at = timezone.now() + backoff(message.attempts)
+    if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
         Message.objects.filter(pk=message.pk).update(
-            state=Message.State.QUEUED, due_at=message.due_at, last_error=error[:1000]
+            state=Message.State.DEAD, last_error=error[:1000]
         )
-        _schedule(message)
+        logger.warning("message %s is dead after %s tries: %s", message.pk, message.attempts, error)
+        return Message.State.DEAD
+    message.due_at = timezone.now() + backoff(message.attempts)
+    Message.objects.filter(pk=message.pk).update(
+        state=Message.State.QUEUED, due_at=message.due_at, last_error=error[:1000]
+    )
     return Message.State.QUEUED
 
 
@@ -165,29 +205,18 @@ def recover_stale(now: dt.datetime | None = None) -> int:
     """Messages claimed by a worker that died (the lease ran out) are queued again."""
     now = now or timezone.now()
     lease = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    recovered = 0
     stale = Message.objects.filter(state=Message.State.SENDING, claimed_at__lt=now - lease)
-    for message in stale.only("pk", "due_at")[:500]:
-        with transaction.atomic():
-            taken = Message.objects.filter(
-                Q(claimed_at__lt=now - lease), pk=message.pk, state=Message.State.SENDING
-            ).update(state=Message.State.QUEUED, due_at=now, claimed_by="")
-            if taken:
-                message.due_at = now
-                _schedule(message)
-                recovered += 1
-    return recovered
+    if not stale.exists():  # a read: the tick runs every second
+        return 0
+    return stale.update(state=Message.State.QUEUED, due_at=now, claimed_by="")
 
 
 def retry_dead(message: Message) -> None:
     """Staff send a dead letter again (after fixing the mail server): a fresh set of tries."""
-    with transaction.atomic():
-        message.due_at = timezone.now()
-        updated = Message.objects.filter(pk=message.pk, state=Message.State.DEAD).update(
-            state=Message.State.QUEUED, attempts=0, due_at=message.due_at, last_error=""
-        )
-        if updated:
-            _schedule(message)
+    message.due_at = timezone.now()
+    Message.objects.filter(pk=message.pk, state=Message.State.DEAD).update(
+        state=Message.State.QUEUED, attempts=0, due_at=message.due_at, last_error=""
+    )
 
 
 # One SMTP connection per worker thread, kept open between messages: connecting and greeting

@@ -1,34 +1,33 @@
-"""The worker loop: django-tasks' database worker for the queued tasks (sending messages),
-plus the clock of automation (waits, timed triggers, reminders, stale claims), CRM webhook
-deliveries and due charges. `yesladder worker` runs it; `yesladder serve` starts one beside
-itself when the database is the embedded SQLite file, so the demo needs one command."""
+"""The worker loop: the outbox (due messages, claimed in batches), the clock of automation
+(waits, timed triggers, reminders, stale claims), CRM webhook deliveries and due charges.
+`yesladder worker` runs it; `yesladder serve` starts one beside itself when the database is the
+embedded SQLite file, so the demo needs one command. Each queue is a table with a due time and
+a claim (docs/decisions.md, "Issue 7")."""
 
-import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
-from django_tasks_db.models import DBTaskResult
 
-from yesladder.automation import engine, tasks
+from yesladder.automation import engine, outbox
 
 logger = logging.getLogger(__name__)
 
+WORKER = f"{socket.gethostname()[:40]}:{os.getpid()}"
 TICK_SECONDS = 1.0
 CHARGES_SECONDS = 60.0
-PRUNE_SECONDS = 600.0
-TASKS_PER_ROUND = 200
-KEEP_RESULTS = dt.timedelta(days=1)
+MESSAGES_PER_CLAIM = 50
+MESSAGES_PER_ROUND = 200  # then the tick and the webhooks get their turn
 
 
 class Loop:
-    def __init__(self, worker_id: str = tasks.WORKER):
+    def __init__(self, worker_id: str = WORKER):
         self.worker_id = worker_id
-        self.due = {"tick": 0.0, "charges": 0.0, "prune": 0.0}
+        self.due = {"tick": 0.0, "charges": 0.0}
 
     def round(self) -> int:
         """One pass over everything due; returns how much work it found."""
@@ -38,9 +37,7 @@ class Loop:
             done += engine.tick().total() + self._hooks()
         if self._time_for("charges", CHARGES_SECONDS):
             done += self._charges()
-        if self._time_for("prune", PRUNE_SECONDS):
-            prune_task_results()
-        done += self._tasks()
+        done += self._outbox()
         close_old_connections()
         return done
 
@@ -74,16 +71,14 @@ class Loop:
         self.due[what] = now + every
         return True
 
-    def _tasks(self) -> int:
-        if not DBTaskResult.objects.ready().exists():  # a read: idle polls take no write lock
-            return 0
-        worker = Worker(
-            queue_names=["default"], interval=0, batch=True, backend_name="default",
-            startup_delay=False, max_tasks=TASKS_PER_ROUND, worker_id=self.worker_id,
-            excluded_queue_names=[],
-        )  # fmt: skip
-        worker.run()
-        return worker._run_tasks
+    def _outbox(self) -> int:
+        sent = 0
+        while sent < MESSAGES_PER_ROUND:
+            batch = outbox.send_due(self.worker_id, MESSAGES_PER_CLAIM)
+            sent += len(batch)
+            if len(batch) < MESSAGES_PER_CLAIM:
+                break
+        return sent
 
     def _hooks(self) -> int:
         from yesladder.automation import hooks
@@ -95,16 +90,3 @@ class Loop:
 
         collected = collect_due()
         return collected.paid + collected.failed
-
-
-def prune_task_results(now: dt.datetime | None = None) -> None:
-    """Finished task rows are bookkeeping; the outbox keeps the history that matters. A task
-    a killed worker left running is marked failed (its message was queued again)."""
-    now = now or timezone.now()
-    lease = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    DBTaskResult.objects.filter(status="RUNNING", started_at__lt=now - lease).update(
-        status="FAILED", finished_at=now
-    )
-    DBTaskResult.objects.filter(
-        status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=now - KEEP_RESULTS
-    ).delete()

@@ -4,6 +4,7 @@ import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from yesladder.database import migrate_embedded
 from yesladder.funnels.models import Funnel
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         worker = None
         if settings.EMBEDDED and not options["no_worker"]:
             worker = subprocess.Popen([sys.executable, "-m", "yesladder.cli", "worker"])  # noqa: S603
+        connections.close_all()  # kept open (CONN_MAX_AGE), it must not be shared by forks
         try:
             self._serve(host, port, workers, threads)
         finally:
