@@ -426,3 +426,21 @@ def test_new_leads_and_unsubscribes_reach_the_crm(db):
     bounces.suppress("ada@example.com", "unsubscribed")
     topics = list(HookDelivery.objects.order_by("pk").values_list("topic", "lead_id"))
     assert topics == [("lead.created", lead.pk), ("lead.unsubscribed", lead.pk)]
+
+
+def test_a_known_lead_s_profile_change_reaches_the_crm_once(db):
+    from yesladder.automation.models import Hook, HookDelivery
+    from yesladder.leads.models import Visitor
+    from yesladder.leads.services import fill_profile, identify
+
+    Hook.objects.create(url="https://crm.example.com/in", topics=["lead.created", "lead.updated"])
+    lead = identify(Visitor.objects.create(), "ada@example.com", {"first_name": "Ada"}, None)
+    identify(Visitor.objects.create(), "ada@example.com", {"first_name": "Ada"}, None)  # same
+    identify(Visitor.objects.create(), "ada@example.com", {"company": "Engines"}, None)
+    fill_profile(lead, {"company": "Engines"})  # nothing new: nothing to say
+    deliveries = [(d.topic, d.payload["data"]) for d in HookDelivery.objects.order_by("pk")]
+    assert [topic for topic, _ in deliveries] == ["lead.created", "lead.updated"]
+    assert deliveries[0][1]["lead"]["profile"] == {"first_name": "Ada"}  # created, filled
+    updated = deliveries[1][1]
+    assert updated["changed"] == ["company"]
+    assert updated["lead"]["profile"] == {"first_name": "Ada", "company": "Engines"}

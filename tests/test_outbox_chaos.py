@@ -1,6 +1,7 @@
 """Threats 8 and 9: 1,000 due messages, two `yesladder worker` processes, one of them killed with
 SIGKILL at random moments and started again, several times. Every message reaches the SMTP
-server, none reaches an address suppressed after it was queued, and nothing is lost.
+server, none reaches an address suppressed after it was queued, and nothing is lost. And four
+workers started at once on the same backlog send each message exactly once.
 
 SMTP gives no way to learn whether a server that was cut off mid-reply kept the message, so a
 message whose worker died in that instant is sent again, with the same Message-ID (mailbox
@@ -18,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from functools import partial
 
 import pytest
 
@@ -51,13 +53,13 @@ SETUP = textwrap.dedent(
 
 @pytest.fixture
 def database(tmp_path):
-    """Environment for the child processes, and a function that counts messages by state."""
+    """Environment for the child processes, and a function that runs a query on their database."""
     url = os.environ.get("DATABASE_URL", "")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(YESLADDER_HOME=str(tmp_path), DJANGO_SETTINGS_MODULE="yesladder.settings")
     if not url:
         path = tmp_path / "yesladder.sqlite3"
-        yield env, lambda: dict(_rows(sqlite3.connect(path)))
+        yield env, lambda sql: _rows(sqlite3.connect(path), sql)
         return
     import psycopg
 
@@ -66,16 +68,21 @@ def database(tmp_path):
         admin.execute("DROP DATABASE IF EXISTS yesladder_chaos WITH (FORCE)")
         admin.execute("CREATE DATABASE yesladder_chaos")
     env["DATABASE_URL"] = chaos
-    yield env, lambda: dict(_rows(psycopg.connect(chaos)))
+    yield env, lambda sql: _rows(psycopg.connect(chaos), sql)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS yesladder_chaos WITH (FORCE)")
 
 
-def _rows(connection):
+def _rows(connection, sql: str) -> list[tuple]:
     with connection:
         cursor = connection.cursor()
-        cursor.execute("SELECT state, COUNT(*) FROM automation_message GROUP BY state")
-        return cursor.fetchall()
+        cursor.execute(sql)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def counts(query) -> dict[str, int]:
+    """Messages by state."""
+    return dict(query("SELECT state, COUNT(*) FROM automation_message GROUP BY state"))
 
 
 @pytest.fixture
@@ -99,7 +106,8 @@ def start_worker(env: dict) -> subprocess.Popen:
 
 
 def test_sigkilled_workers_lose_nothing_and_skip_the_suppressed(database, mail_server):
-    env, states = database
+    env, query = database
+    states = partial(counts, query)
     inbox, port = mail_server
     env.update(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(port), YESLADDER_OUTBOX_LEASE_SECONDS="3",
                YESLADDER_WORKER_INTERVAL_MS="50")  # fmt: skip
@@ -135,3 +143,31 @@ def test_sigkilled_workers_lose_nothing_and_skip_the_suppressed(database, mail_s
     repeated = sum(count - 1 for count in copies.values())
     print(f"{kills} kills: {len(copies)} messages arrived, {repeated} repeated copies")
     assert repeated <= kills, f"{repeated} repeated copies after {kills} kills"
+
+
+def test_four_workers_at_once_send_each_message_exactly_once(database, mail_server):
+    """Threat 9 (schedulers that overlap): four workers claim from the same due backlog."""
+    env, query = database
+    states = partial(counts, query)
+    inbox, port = mail_server
+    env.update(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(port), YESLADDER_WORKER_INTERVAL_MS="20")
+    subprocess.run([sys.executable, "-c", SETUP], env=env, check=True, timeout=300)  # noqa: S603
+    workers = [start_worker(env) for _ in range(4)]
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and states().get("queued", 0) + states().get(
+            "sending", 0
+        ):
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(timeout=10)
+
+    assert states() == {"sent": MESSAGES - SUPPRESSED, "skipped": SUPPRESSED}
+    copies = Counter(m["Message-ID"] for m in inbox.messages)
+    assert len(copies) == MESSAGES - SUPPRESSED and set(copies.values()) == {1}
+    claimers = query(
+        "SELECT COUNT(DISTINCT claimed_by) FROM automation_message WHERE claimed_by <> ''"
+    )
+    assert claimers == [(4,)]  # they did race: each of the four claimed some

@@ -157,6 +157,7 @@ LIMIT_OPTINS_PER_HOUR = env_int("YESLADDER_LIMIT_OPTINS_PER_HOUR", 20, minimum=1
 LIMIT_ANSWERS_PER_HOUR = env_int("YESLADDER_LIMIT_ANSWERS_PER_HOUR", 300, minimum=1)
 LIMIT_EMAILS_PER_HOUR = env_int("YESLADDER_LIMIT_EMAILS_PER_HOUR", 5, minimum=1)
 LIMIT_REFERRALS_PER_HOUR = env_int("YESLADDER_LIMIT_REFERRALS_PER_HOUR", 10, minimum=1)
+LIMIT_TOKEN_MISSES_PER_HOUR = env_int("YESLADDER_LIMIT_TOKEN_MISSES_PER_HOUR", 30, minimum=1)
 # The tracking API's budgets, per web process: a site's whole stream, and each visitor's
 # (PostHog's figures: bursts of 1,000, then 100 a second).
 API_EVENTS_PER_SECOND = env_int("YESLADDER_API_EVENTS_PER_SECOND", 1000, minimum=1)

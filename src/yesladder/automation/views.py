@@ -1,7 +1,7 @@
 """The endpoints behind the links in follow-up emails, and the providers' bounce webhooks.
 
 Every token in a link is a 128-bit random value found by a database lookup; an unknown one
-leads nowhere and writes nothing.
+leads nowhere and writes nothing (but counts against the address that tried it).
 """
 
 import logging
@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from yesladder.automation import bounces
 from yesladder.automation.models import Link, Message, Suppression
+from yesladder.tracking.limits import guesses_limited
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 @csrf_exempt  # the one-click POST comes from the mail provider, without cookies or a form token
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@guesses_limited
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button and changes nothing: link scanners open every link in an email
     (threat 10). Any POST unsubscribes: the provider's `List-Unsubscribe=One-Click` body or the
@@ -55,6 +57,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_safe
+@guesses_limited
 def click(request: HttpRequest, token: str) -> HttpResponse:
     """To the URL stored when the email was sent, and nowhere else (threat 26)."""
     link = Link.objects.filter(token=token).first()

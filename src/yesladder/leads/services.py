@@ -1,5 +1,7 @@
 """Visitors, leads and identity stitching."""
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -61,12 +63,12 @@ def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven |
         lead, created = Lead.objects.select_for_update().get_or_create(
             email=email, defaults={"status": _status(consent)}
         )
-        if created:
-            _announce(lead)
         if consent is not None and lead.status == Lead.Status.IDENTIFIED:
             lead.status = _status(consent)  # a known address consents for the first time
             lead.save(update_fields=["status"])
-        fill_profile(lead, fields)
+        fill_profile(lead, fields, announce=not created)
+        if created:
+            _announce(lead)  # after its profile is filled: the CRM gets the whole of it once
         if consent is not None:
             Consent.objects.create(
                 lead=lead,
@@ -96,16 +98,30 @@ def _status(consent: ConsentGiven | None) -> str:
     return Lead.Status.PENDING if consent.double_optin else Lead.Status.CONFIRMED
 
 
-def fill_profile(lead: Lead, fields: dict) -> None:
-    """Progressive profiling: what the lead tells us is added to what we knew."""
+def fill_profile(lead: Lead, fields: dict, *, announce: bool = True) -> None:
+    """Progressive profiling: what the lead tells us is added to what we knew; a change is
+    announced to the CRM's webhooks (`lead.updated`) unless the caller announces the lead."""
     given = {
         str(k)[:64]: str(v)[:MAX_PROFILE_VALUE]
         for k, v in fields.items()
         if v not in ("", None) and not isinstance(v, dict | list)
     }
-    if given.items() - lead.profile.items():
+    changed = dict(given.items() - lead.profile.items())
+    if changed:
         lead.profile = {**lead.profile, **given}
         lead.save(update_fields=["profile"])
+        if announce:
+            _announce_update(lead, changed)
+
+
+def _announce_update(lead: Lead, changed: dict) -> None:
+    from yesladder.automation import hooks
+    from yesladder.automation.engine import lead_summary
+
+    # The key names this state of the profile: the same change published twice adds nothing.
+    state = hashlib.sha256(json.dumps(lead.profile, sort_keys=True).encode()).hexdigest()[:24]
+    payload = {**lead_summary(lead), "changed": sorted(changed)}
+    hooks.publish(hooks.LEAD_UPDATED, payload, lead=lead, key=f"lead:{lead.pk}:updated:{state}")
 
 
 def stitch(visitor: Visitor, lead: Lead) -> None:

@@ -19,7 +19,7 @@ from yesladder.steps import emails, kinds, time_and_money
 from yesladder.steps.flow import Page, journey_for, page_for
 from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
 from yesladder.tracking.events import EventName
-from yesladder.tracking.limits import client_address
+from yesladder.tracking.limits import client_address, guesses_limited
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 
@@ -140,6 +140,7 @@ def _token_journey(claim: dict) -> Journey | None:
 
 
 @require_GET
+@guesses_limited
 def download(request: HttpRequest, token: str) -> HttpResponse:
     """A lead magnet behind a signed link that expires."""
     try:
@@ -178,6 +179,7 @@ def asset(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@guesses_limited
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Double opt-in. A GET only shows the button: mail scanners open every link in an email,
     and a scanner's visit must not count as the person's yes."""

@@ -164,24 +164,36 @@ def store(received: Received, rows: list[Row]) -> int:
         visitors = _visitors(received, rows)
         _journeys([row for row in rows if row.funnel], visitors)
         new = _insert(received, rows, visitors)
-        # Counted before identify calls stitch them: stitching then folds them into the lead.
-        progress.on_events(
-            list(
-                Event.objects.filter(
-                    message_id__in=new, funnel_version__isnull=False
-                ).select_related("visitor")
-            )
-        )
         fresh = [row for row in rows if row.message_id in new]
+        # Counted before identify calls stitch them: stitching then folds them into the lead.
+        steps = [row.message_id for row in fresh if row.journey is not None]
+        if steps:
+            progress.on_events(list(_read_back(steps).select_related("visitor")))
         users = {(r.message.visitor_key, r.message.userId): None for r in fresh
                  if r.message.userId and r.message.type != "alias"}  # fmt: skip
         for visitor_key, user_id in users:  # once per visitor and user id, not per message
             _link_user(visitors[visitor_key], user_id)
         for row in fresh:
             _apply(received, row, visitors[row.message.visitor_key])
-        # Read back after identify calls stitched this batch's events to their leads.
-        on_events(list(Event.objects.filter(message_id__in=new, lead__isnull=False)))
+        if _may_have_leads(fresh, visitors):
+            # Read back after identify calls stitched this batch's events to their leads.
+            on_events(list(_read_back([row.message_id for row in fresh], lead__isnull=False)))
     return len(new)
+
+
+def _read_back(message_ids: list[str], **conditions):
+    return Event.objects.filter(message_id__in=message_ids, **conditions).order_by()
+
+
+def _may_have_leads(fresh: list[Row], visitors: dict[str, Visitor]) -> bool:
+    """Whether any of these events can belong to a lead: most of a site's traffic is anonymous
+    visitors, whose events no automation can act on, and reading them back costs a query."""
+    return any(
+        visitors[row.message.visitor_key].lead_id is not None
+        or row.message.userId
+        or row.message.type in ("identify", "alias")
+        for row in fresh
+    )
 
 
 def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
@@ -201,20 +213,34 @@ def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
 
 
 # In the model's own field order, as Model.from_db expects them.
-VISITOR_COLUMNS = tuple(
-    f.attname
+VISITOR_FIELDS = tuple(
+    f
     for f in Visitor._meta.concrete_fields
     if f.attname in {"id", "lead_id", "is_bot", "user_id", "anonymous_id", "landing_url", "site_id"}
 )
+VISITOR_COLUMNS = tuple(f.attname for f in VISITOR_FIELDS)
 
 
 def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
-    found = Visitor.objects.filter(site=site, anonymous_id__in=list(keys))
-    visitors = [
-        Visitor.from_db("default", VISITOR_COLUMNS, values)  # the ORM's own loader, minus
-        for values in found.values_list(*VISITOR_COLUMNS)  # the queryset's per-row overhead
-    ]
-    return {v.anonymous_id: v for v in visitors}
+    """One plain SELECT per chunk of keys: on this path, building the same query through the
+    ORM cost more than running it."""
+    keys, visitors = list(keys), {}
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in VISITOR_FIELDS)
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        sql = (
+            f"SELECT {columns} FROM {quote(Visitor._meta.db_table)} "  # noqa: S608
+            f"WHERE {quote('site_id')} = %s AND {quote('anonymous_id')} IN "
+            f"({', '.join(['%s'] * len(chunk))})"
+        )  # only names and placeholders are interpolated: every value is a parameter
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [site.pk, *chunk])
+            for values in cursor.fetchall():  # as the backend gives them (a UUID as text)
+                values = [f.to_python(v) for f, v in zip(VISITOR_FIELDS, values, strict=True)]
+                visitor = Visitor.from_db("default", VISITOR_COLUMNS, values)
+                visitors[visitor.anonymous_id] = visitor
+    return visitors
 
 
 def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:

@@ -5,6 +5,7 @@ is coarse at its edges (up to twice the limit across a boundary) but costs one u
 """
 
 import datetime as dt
+import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from functools import cache
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
 from yesladder.tracking.models import RateCount
@@ -43,6 +44,15 @@ class Limit:
             (used,) = cursor.fetchone()
         return used <= getattr(settings, self.setting)
 
+    def used(self, who: str) -> int:
+        """How many tries `who` has made in this window (a read; counts nothing)."""
+        key, window = f"{self.action}:{who}"[:300], self._window()
+        found = RateCount.objects.filter(key=key, window=window).values_list("count", flat=True)
+        return found.first() or 0
+
+    def spent(self, who: str) -> bool:
+        return settings.RATE_LIMITS and self.used(who) >= getattr(settings, self.setting)
+
     def _window(self) -> int:
         return int(timezone.now().timestamp() // self.per.total_seconds())
 
@@ -52,6 +62,36 @@ OPTINS_PER_ADDRESS = Limit("optin", "LIMIT_OPTINS_PER_HOUR", HOUR)
 ANSWERS_PER_ADDRESS = Limit("answer", "LIMIT_ANSWERS_PER_HOUR", HOUR)
 EMAILS_PER_RECIPIENT = Limit("email", "LIMIT_EMAILS_PER_HOUR", HOUR)
 REFERRALS_PER_ADDRESS = Limit("referral", "LIMIT_REFERRALS_PER_HOUR", HOUR)
+TOKEN_MISSES_PER_ADDRESS = Limit("token-miss", "LIMIT_TOKEN_MISSES_PER_HOUR", HOUR)
+
+
+def guesses_limited(view):
+    """For views behind a secret token in their URL (unsubscribe, click, download, confirm):
+    an address that has tried too many tokens that lead nowhere this hour gets 429 for every
+    token until the hour is over (threat 13). Only misses count: a mail gateway opening the
+    links in many people's mail from one address is not guessing."""
+
+    @functools.wraps(view)
+    def limited(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        who = client_address(request)
+        if TOKEN_MISSES_PER_ADDRESS.spent(who):
+            response = HttpResponse(
+                "Too many links that lead nowhere came from your address; try again in an hour.",
+                status=429,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = "3600"
+            return response
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            TOKEN_MISSES_PER_ADDRESS.allows(who)
+            raise
+        if response.status_code in (404, 410):
+            TOKEN_MISSES_PER_ADDRESS.allows(who)
+        return response
+
+    return limited
 
 
 def client_address(request: HttpRequest) -> str:
