@@ -132,9 +132,10 @@ def on_events(events: list[Event]) -> None:
 def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
     found = {
         (p.version_id, p.person): p
-        for p in Progress.objects.select_for_update(of=("self",)).filter(
-            version_id__in={v for v, _ in groups}, person__in={p for _, p in groups}
-        )
+        # Locked in one order by every writer, or two batches that share people deadlock.
+        for p in Progress.objects.select_for_update(of=("self",))
+        .filter(version_id__in={v for v, _ in groups}, person__in={p for _, p in groups})
+        .order_by("version_id", "person")
     }
     fresh, changed, change = [], [], {}
     touches = _first_touches([k for k in groups if k not in found], groups)
@@ -148,7 +149,7 @@ def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
         before = footprint(row)
         _apply(ladder(key[0]), row, group)
         add(change, difference(before, footprint(row)))
-    Progress.objects.bulk_create(fresh)
+    Progress.objects.bulk_create(sorted(fresh, key=lambda row: (row.version_id, row.person)))
     _update(changed)
     rollups.apply(change)
 

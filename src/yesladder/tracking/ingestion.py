@@ -202,7 +202,7 @@ def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
     for row in rows:
         first_seen.setdefault(row.message.visitor_key, row.message)
     found = _load_visitors(received.site, first_seen)
-    missing = [key for key in first_seen if key not in found]
+    missing = sorted(key for key in first_seen if key not in found)  # in one order: no deadlock
     if missing:
         Visitor.objects.bulk_create(
             [_new_visitor(received, key, first_seen[key]) for key in missing],
@@ -255,7 +255,7 @@ def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:
             Journey.objects.bulk_create(
                 [Journey(visitor_id=pk, funnel_id=version.funnel_id, version=version,
                          current_step=version.spec.steps[0].key)
-                 for pk in wanted - found.keys()],
+                 for pk in sorted(wanted - found.keys())],
                 ignore_conflicts=True,  # another request may start the same journey at once
             )  # fmt: skip
             found = _load_journeys(version.funnel_id, wanted)
