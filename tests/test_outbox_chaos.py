@@ -170,4 +170,6 @@ def test_four_workers_at_once_send_each_message_exactly_once(database, mail_serv
     claimers = query(
         "SELECT COUNT(DISTINCT claimed_by) FROM automation_message WHERE claimed_by <> ''"
     )
-    assert claimers == [(4,)]  # they did race: each of the four claimed some
+    assert (
+        claimers[0][0] >= 2
+    )  # they did race (a fast one may empty the queue before the last starts)

@@ -63,7 +63,7 @@ def test_refusals_back_off_exponentially_then_go_to_the_dead_letters(smtp, setti
     for _ in range(3):
         before = timezone.now()
         Message.objects.filter(pk=message.pk).update(due_at=before)  # as if the wait was over
-        states += outbox.send_due("test")
+        states += outbox.send_due("test", 50)
         message.refresh_from_db()
         delays.append((message.due_at - before).total_seconds())
     assert states == [Message.State.QUEUED, Message.State.QUEUED, Message.State.DEAD]
@@ -161,3 +161,13 @@ def test_a_booked_call_gets_its_reminder_once(smtp):
     assert reminder["Subject"] == "Reminder: Call starts in 2 hours"
     assert "/b/" in reminder.get_body(preferencelist=("plain",)).get_content()
     assert reminder["List-Unsubscribe"] is None  # transactional
+
+
+def test_a_server_that_keeps_refusing_gets_the_rest_of_the_batch_back_untried(smtp):
+    refuse(smtp, 10)
+    for n in range(5):
+        outbox.enqueue(draft(n))
+    assert outbox.send_due("test", 50) == [Message.State.QUEUED] * 2  # then it stopped
+    untried = Message.objects.filter(attempts=0)
+    assert untried.count() == 3
+    assert set(untried.values_list("state", "claimed_by")) == {(Message.State.QUEUED, "")}

@@ -95,7 +95,6 @@ else:
             # Kept open as on PostgreSQL: opening the file and its four PRAGMAs cost more than
             # a small request's own queries (docs/benchmarks.md, "The outbox").
             "CONN_MAX_AGE": 600,
-            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so two writers queue on the busy
                 # timeout instead of failing with "database is locked" on lock upgrade.

@@ -1,10 +1,12 @@
 """The outbox: every follow-up email is a row first, written in the transaction that decided to
 send it; the row is also the queue (`yesladder worker` claims due rows in batches).
 
-Messages are claimed (queued → sending, in one locked statement) before they are handed to the
-mail server, and each is marked sent right after its hand-over, so two workers never both send
-one. A worker killed between the claim and the mark leaves its rows `sending`; after the lease
-they are queued again. If the kill came after the server accepted the message in hand, the copy
+Messages are claimed in batches (queued → sending, in one transaction that locks them) before
+they are handed to the mail server, and each is marked sent right after its hand-over, so two
+workers never both send one. A worker stops a batch at half the lease (a slow or unreachable
+mail server) and gives the unsent rest back, so no claim outlives its lease while in use. A
+worker killed between the claim and the mark leaves its rows `sending`; after the lease they
+are queued again. If the kill came after the server accepted the message in hand, the copy
 sent on that retry carries the same Message-ID, which mailbox providers use to show one message
 (docs/automation.md, "Delivery").
 """
@@ -17,6 +19,7 @@ import random
 import secrets
 import smtplib
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -125,14 +128,36 @@ def _skip(message: Message, reason: str) -> None:
 # --- sending -----------------------------------------------------------------------------------
 
 
-def send_due(worker: str, limit: int = 50) -> list[str]:
-    """Claim up to `limit` due messages, oldest due first, and send each; returns their states
-    afterwards (empty when nothing was due or another worker holds everything due)."""
+def send_due(worker: str, limit: int) -> list[str]:
+    """Claim up to `limit` due messages, oldest due first, and send each; returns the states of
+    those it handled (empty when nothing was due or another worker holds everything due)."""
     if not _anything_due():  # a read: an idle poll takes no write lock on SQLite
         return []
     batch = claim_due(worker, limit)
-    refused = refusals(batch)  # an unsubscribe between the decision and now wins
-    return [_send_claimed(message, refused.get(message.pk, "")) for message in batch]
+    deadline = time.monotonic() + settings.OUTBOX_LEASE_SECONDS / 2
+    states: list[str] = []
+    try:
+        refused = refusals(batch)  # an unsubscribe between the decision and now wins
+        for message in batch:
+            if time.monotonic() > deadline or _server_down(states):
+                break
+            states.append(_send_claimed(message, refused.get(message.pk, "")))
+    finally:
+        _release(batch[len(states) :], worker)
+    return states
+
+
+def _server_down(states: list[str]) -> bool:
+    """Two failures in a row: the rest of the batch waits for the next round, not for timeouts."""
+    return states[-2:] == [Message.State.QUEUED] * 2
+
+
+def _release(messages: list[Message], worker: str) -> None:
+    """Claimed but not sent: back in the queue as they were, the try not counted."""
+    if messages:
+        Message.objects.filter(
+            pk__in=[m.pk for m in messages], state=Message.State.SENDING, claimed_by=worker
+        ).update(state=Message.State.QUEUED, claimed_by="", attempts=F("attempts") - 1)
 
 
 def _anything_due() -> bool:
@@ -174,20 +199,23 @@ def _send_claimed(message: Message, refusal: str) -> str:
 
 def _mark_sent(message: Message) -> None:
     # One by one, not per batch: a worker killed now re-sends only the message in hand.
-    Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-        state=Message.State.SENT, sent_at=timezone.now(), last_error=""
+    _mine(message).update(state=Message.State.SENT, sent_at=timezone.now(), last_error="")
+
+
+def _mine(message: Message):
+    """The message while this worker's claim on it holds (never another worker's state)."""
+    return Message.objects.filter(
+        pk=message.pk, state=Message.State.SENDING, claimed_by=message.claimed_by
     )
 
 
 def _failed(message: Message, error: str) -> str:
     if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-        Message.objects.filter(pk=message.pk).update(
-            state=Message.State.DEAD, last_error=error[:1000]
-        )
+        _mine(message).update(state=Message.State.DEAD, last_error=error[:1000])
         logger.warning("message %s is dead after %s tries: %s", message.pk, message.attempts, error)
         return Message.State.DEAD
     message.due_at = timezone.now() + backoff(message.attempts)
-    Message.objects.filter(pk=message.pk).update(
+    _mine(message).update(
         state=Message.State.QUEUED, due_at=message.due_at, last_error=error[:1000]
     )
     return Message.State.QUEUED

@@ -1,7 +1,6 @@
 """Visitors, leads and identity stitching."""
 
-import hashlib
-import json
+import secrets
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -118,10 +117,10 @@ def _announce_update(lead: Lead, changed: dict) -> None:
     from yesladder.automation import hooks
     from yesladder.automation.engine import lead_summary
 
-    # The key names this state of the profile: the same change published twice adds nothing.
-    state = hashlib.sha256(json.dumps(lead.profile, sort_keys=True).encode()).hexdigest()[:24]
+    # Each change is its own event: a profile that changes back is news to the CRM too.
     payload = {**lead_summary(lead), "changed": sorted(changed)}
-    hooks.publish(hooks.LEAD_UPDATED, payload, lead=lead, key=f"lead:{lead.pk}:updated:{state}")
+    key = f"lead:{lead.pk}:updated:{secrets.token_hex(8)}"
+    hooks.publish(hooks.LEAD_UPDATED, payload, lead=lead, key=key)
 
 
 def stitch(visitor: Visitor, lead: Lead) -> None:

@@ -179,7 +179,6 @@ def asset(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@guesses_limited
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Double opt-in. A GET only shows the button: mail scanners open every link in an email,
     and a scanner's visit must not count as the person's yes."""

@@ -177,7 +177,8 @@ def store(received: Received, rows: list[Row]) -> int:
             _apply(received, row, visitors[row.message.visitor_key])
         if _may_have_leads(fresh, visitors):
             # Read back after identify calls stitched this batch's events to their leads.
-            on_events(list(_read_back([row.message_id for row in fresh], lead__isnull=False)))
+            events = _read_back([row.message_id for row in fresh], lead__isnull=False)
+            on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
     return len(new)
 
 
