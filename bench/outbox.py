@@ -40,7 +40,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from yesladder.localserver import free_port
 
 FAR = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)  # where due times wait until the workers are up
 MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)", re.M | re.I)
@@ -91,12 +92,21 @@ class Inbox:
             return len(self.arrivals)
 
 
+def progress_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"  {label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console,
+        transient=True,
+    )
+
+
 def smtp_server() -> tuple[object, Inbox, int]:
     from aiosmtpd.controller import Controller
 
-    with socket.socket() as probe:  # aiosmtpd checks its own port, so it needs a fixed one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # aiosmtpd checks its own port, so it needs a fixed one
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -176,14 +186,7 @@ def enqueue(leads: list, run: str, rate: float | None) -> None:
 
     from yesladder.automation import compose, outbox
 
-    with Progress(
-        TextColumn("  enqueue"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console,
-        transient=True,
-    ) as bar:
+    with progress_bar("enqueue") as bar:
         job = bar.add_task("enqueue", total=len(leads))
         for start in range(0, len(leads), 200):
             with transaction.atomic():
@@ -261,14 +264,7 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 def wait_for(inbox: Inbox, total: int, label: str, stall_seconds: float = 30) -> None:
     from yesladder.automation.models import Message
 
-    with Progress(
-        TextColumn(f"  {label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console,
-        transient=True,
-    ) as bar:
+    with progress_bar(label) as bar:
         job = bar.add_task(label, total=total)
         seen, moved = 0, time.monotonic()
         while True:

@@ -115,13 +115,11 @@ class Inbox:
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server; Django's SMTP backend talks to it over loopback."""
-    import socket
-
     from aiosmtpd.controller import Controller
 
-    with socket.socket() as probe:  # aiosmtpd checks its own port, so it needs a fixed one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from yesladder.localserver import free_port
+
+    port = free_port()  # aiosmtpd checks its own port, so it needs a fixed one
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
