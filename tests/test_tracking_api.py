@@ -285,3 +285,32 @@ def test_nul_characters_and_lone_surrogates_are_stored_without_them(tracker):
     assert tracker.post("track", None, raw=raw).status_code == 200
     event = Event.objects.get()
     assert (event.visitor.anonymous_id, event.label, event.properties) == ("ab", "x?", {"k": "v"})
+
+
+def test_nan_and_infinity_refuse_their_message_alone_never_a_5xx(tracker):
+    """Python's JSON reader takes NaN, Infinity and 1e999 (analytics-python sends NaN); no JSON
+    column can hold them. The message holding one is refused by its path; the rest are kept."""
+    raw = (b'{"batch": [{"type": "track", "event": "a", "anonymousId": "v", "messageId": "ok"},'
+           b' {"type": "track", "event": "b", "anonymousId": "v", "messageId": "nan",'
+           b'  "properties": {"scores": [1, NaN]}},'
+           b' {"type": "track", "event": "c", "anonymousId": "v", "messageId": "inf",'
+           b'  "properties": {"big": 1e999}}]}')  # fmt: skip
+    answer = tracker.post("batch", None, raw=raw)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    assert [(r["messageId"], r["field"]) for r in answer.json()["rejected"]] == [
+        ("nan", "batch[1].properties.scores.1"),
+        ("inf", "batch[2].properties.big"),
+    ]
+    assert "send null" in answer.json()["rejected"][0]["message"]
+    assert Event.objects.get().label == "a"
+    single = b'{"event": "x", "anonymousId": "v", "properties": {"v": -Infinity}}'
+    answer = tracker.post("track", None, raw=single)
+    assert answer.status_code == 400 and answer.json()["field"] == "properties.v"
+    answer = tracker.post("batch", None, raw=b'{"context": {"x": NaN}, "batch": []}')
+    assert answer.status_code == 400 and answer.json()["field"] == "context.x"
+
+
+def test_json_nested_beyond_reason_is_400(tracker):
+    raw = b'{"event": "x", "anonymousId": "v", "properties": {"v": ' + b"[" * 5000 + b"]" * 5000
+    answer = tracker.post("track", None, raw=raw + b"}}")
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_json"

@@ -9,7 +9,6 @@ committed; 400/401/403/413 with `{"code", "message"}` for what retrying cannot f
 import base64
 import binascii
 import gzip
-import json
 import logging
 import math
 import time
@@ -76,9 +75,9 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     origin = request.headers.get("Origin", "")
     site = None
     try:
-        data = _json_body(request, endpoint)
-        site = _site(request, data, origin)
-        answer = _accept(request, site, data, endpoint, origin)
+        body = _json_body(request, endpoint)
+        site = _site(request, body.data, origin)
+        answer = _accept(request, site, body, endpoint, origin)
     except Refusal as refusal:
         answer = refusal.response()
     except DatabaseError:
@@ -91,9 +90,9 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     return answer
 
 
-def _accept(request, site: Site, data: dict, endpoint: str, origin: str) -> JsonResponse:
+def _accept(request, site: Site, body: segment.Body, endpoint: str, origin: str) -> JsonResponse:
     try:
-        parsed = segment.parse(data, endpoint)
+        parsed = segment.parse(body.data, endpoint, body.not_finite)
     except segment.BadRequest as exc:
         raise Refusal(400, "invalid_request", exc.message, exc.field) from None
     received = ingestion.Received(
@@ -128,7 +127,7 @@ def _problem(status: int, code: str, rejected: list[segment.Rejected]) -> JsonRe
 # --- reading the request -------------------------------------------------------------------------
 
 
-def _json_body(request: HttpRequest, endpoint: str) -> dict:
+def _json_body(request: HttpRequest, endpoint: str) -> segment.Body:
     limit = segment.MAX_BATCH_BYTES if endpoint == "batch" else segment.MAX_EVENT_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit and not _gzipped(request):
@@ -142,10 +141,9 @@ def _json_body(request: HttpRequest, endpoint: str) -> dict:
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return segment.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Refusal(400, "invalid_json", f"The body is not valid JSON: {exc}", "body") from None
-    return segment.storable(data) if segment.UNSTORABLE.search(raw) else data
 
 
 def _gzipped(request: HttpRequest) -> bool:

@@ -63,7 +63,11 @@ class Event(models.Model):
     site = models.ForeignKey(
         Site, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
-    visitor = models.ForeignKey("leads.Visitor", on_delete=models.CASCADE, related_name="events")
+    # No index of its own: (visitor, occurred_at) below serves every lookup by visitor, and each
+    # index on a random key costs a page write per event (docs/benchmarks.md, tracking API).
+    visitor = models.ForeignKey(
+        "leads.Visitor", on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     lead = models.ForeignKey(
         "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )

@@ -5,6 +5,7 @@ message never costs the good ones next to it. Pure: no Django, no I/O.
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -122,12 +123,47 @@ class Parsed:
     rejected: list[Rejected]
 
 
-def parse(body: Any, endpoint: str) -> Parsed:
+class NotFinite:
+    """Where a body said NaN, Infinity or a number too large for a float: Python's JSON reader
+    takes them, no database column of JSON can hold them, and they must not reach one."""
+
+    def __repr__(self) -> str:
+        return "NaN"
+
+
+NOT_FINITE = NotFinite()
+
+
+@dataclass(frozen=True)
+class Body:
+    data: Any
+    not_finite: bool  # whether any value is NOT_FINITE (only then are messages searched)
+
+
+def loads(raw: bytes) -> Body:
+    """A request body as JSON, ready to store: NUL and lone surrogates cleaned, values that are
+    not finite numbers marked so the messages holding them can be refused one by one."""
+    found = []
+
+    def not_finite(text: str) -> NotFinite:
+        found.append(text)
+        return NOT_FINITE
+
+    def number(text: str) -> float | NotFinite:
+        value = float(text)
+        return value if math.isfinite(value) else not_finite(text)
+
+    data = json.loads(raw, parse_constant=not_finite, parse_float=number)
+    return Body(storable(data) if UNSTORABLE.search(raw) else data, bool(found))
+
+
+def parse(body: Any, endpoint: str, not_finite: bool = False) -> Parsed:
     """Read a request body sent to `/v1/<endpoint>`: one message, or a batch of them."""
     if not isinstance(body, dict):
         raise BadRequest("body", "expected a JSON object")
     if endpoint != "batch":
-        return _parse_many([body], None, {}, prefix="", forced_type=endpoint)
+        return _parse_many([body], None, {}, prefix="", forced_type=endpoint,
+                           not_finite=not_finite)  # fmt: skip
     items = body.get("batch")
     if not isinstance(items, list):
         raise BadRequest("batch", "expected a list of messages")
@@ -135,16 +171,31 @@ def parse(body: Any, endpoint: str) -> Parsed:
         envelope = BatchBody.model_validate(body)
     except ValidationError as exc:
         raise BadRequest(*_first_error(exc, "")) from None
-    return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch")
+    if not_finite and _not_finite_in(envelope.context) is not None:
+        raise BadRequest(f"context.{_not_finite_in(envelope.context)}", NOT_FINITE_PROBLEM)
+    return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch",
+                       not_finite=not_finite)  # fmt: skip
+
+
+NOT_FINITE_PROBLEM = "NaN and Infinity cannot be stored; send null or a finite number"
 
 
 def _parse_many(
-    items: list, sent_at, shared_context: dict, prefix: str, forced_type: str = ""
+    items: list,
+    sent_at,
+    shared_context: dict,
+    prefix: str,
+    forced_type: str = "",
+    not_finite: bool = False,
 ) -> Parsed:
     """`forced_type`: the endpoint's, for a single message (its own `type` may be absent)."""
     messages, rejected = [], []
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]." if prefix else ""
+        path = _not_finite_in(item) if not_finite else None
+        if path is not None:  # before its size is measured: JSON cannot write it either
+            rejected.append(Rejected(index, _message_id(item), where + path, NOT_FINITE_PROBLEM))
+            continue
         problem = _check_raw(item, forced_type)
         if problem:
             rejected.append(Rejected(index, _message_id(item), where.rstrip(".") or "body",
@@ -187,6 +238,23 @@ def storable(value: Any) -> Any:
     if isinstance(value, list):
         return [storable(v) for v in value]
     return value
+
+
+def _not_finite_in(value: Any) -> str | None:
+    """The path to the first NaN or Infinity in value, if there is one."""
+    if value is NOT_FINITE:
+        return ""
+    if isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, child in children:
+        path = _not_finite_in(child)
+        if path is not None:
+            return f"{key}.{path}" if path else str(key)
+    return None
 
 
 def size(item: Any) -> int:
