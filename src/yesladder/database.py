@@ -18,6 +18,25 @@ def migrate_embedded() -> None:
 
 _writer = threading.Lock()
 _lock_file: dict[int, object] = {}  # by process id: a forked child must open its own
+_lane = threading.Lock()
+
+
+@contextmanager
+def one_thread_writing() -> Iterator[None]:
+    """On SQLite, run a request that computes and then writes (a tracking batch) alone among the
+    threads of its process.
+
+    Threads of one process share one GIL, so two such requests never compute at once anyway;
+    what they do at once is worse: the thread that holds the writer lock gives the GIL away at
+    every SQLite call and waits up to the switch interval (5 ms) to get it back from a thread
+    that is parsing, so the one writer everybody queues on is held twice as long. Processes
+    (`serve --workers`) are what computes in parallel, one writing while the others parse.
+    PostgreSQL's writers run side by side and its threads overlap their round trips."""
+    if not settings.EMBEDDED:
+        yield
+        return
+    with _lane:
+        yield
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Schema
 
+from yesladder.database import one_thread_writing
 from yesladder.tracking import ingestion, segment
 from yesladder.tracking.buckets import Buckets
 from yesladder.tracking.limits import client_address
@@ -278,7 +279,8 @@ ANSWERS = {200: Accepted, 400: Problem, 401: Problem, 403: Problem, 413: Problem
 
 def _endpoint(endpoint: str, path: str, summary: str) -> None:
     def view(request: HttpRequest):
-        return receive(request, endpoint)
+        with one_thread_writing():
+            return receive(request, endpoint)
 
     view.__name__ = f"{path.strip('/')}_messages"
     api.post(path, response=ANSWERS, summary=summary, openapi_extra=_body_schema(endpoint))(view)

@@ -75,6 +75,9 @@ class Row:
     step_key: str = ""
     email: str = ""
     journey: Journey | None = field(default=None, repr=False)
+    # Adapted for the INSERT before the writer lock is taken: it is held for SQL only.
+    stored: tuple = field(default=(), repr=False)
+    bot: bool = False  # by this message's own user agent
 
 
 def prepare(received: Received, parsed: Parsed) -> tuple[list[Row], list[Rejected]]:
@@ -113,6 +116,11 @@ def _row(received: Received, index: int, message: Message) -> Row:
             row.email = normalise_email(str(message.traits["email"]))
         except InvalidEmail as exc:
             raise _Reject("traits.email", str(exc)) from None
+    ops = connection.ops
+    row.stored = (row.message_id, row.name, row.label, received.site.pk, row.step_key,
+                  ops.adapt_json_value(row.properties, None),
+                  ops.adapt_datetimefield_value(row.occurred_at), row.future)  # fmt: skip
+    row.bot = _is_bot_message(received, message)
     return row
 
 
@@ -298,9 +306,21 @@ def _user_agent(received: Received, message: Message) -> str:
 def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -> set[str]:
     """One multi-row INSERT per chunk; returns the message ids that were not there before."""
     meta = Event._meta
-    columns = ["message_id", "name", "label", "site", "visitor", "lead", "funnel_version",
-               "step_key", "properties", "occurred_at", "received_at", "is_bot",
-               "future_timestamp"]  # fmt: skip
+    columns = [
+        "message_id",
+        "name",
+        "label",
+        "site",
+        "step_key",
+        "properties",
+        "occurred_at",
+        "future_timestamp",
+        "received_at",
+        "visitor",
+        "lead",
+        "funnel_version",
+        "is_bot",
+    ]  # fmt: skip  (Row.stored's order, then what the lock decides)
     names = ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in columns)
     ops, received_at = connection.ops, connection.ops.adapt_datetimefield_value(received.at)
     visitor_pk = meta.get_field("visitor").target_field
@@ -311,12 +331,9 @@ def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -
         for row in chunk:
             visitor = visitors[row.message.visitor_key]
             params += [
-                row.message_id, row.name, row.label, received.site.pk,
-                visitor_pk.get_db_prep_value(visitor.pk, connection), visitor.lead_id,
-                row.journey.version_id if row.journey else None, row.step_key,
-                ops.adapt_json_value(row.properties, None),
-                ops.adapt_datetimefield_value(row.occurred_at), received_at,
-                visitor.is_bot or _is_bot_message(received, row.message), row.future,
+                *row.stored, received_at, visitor_pk.get_db_prep_value(visitor.pk, connection),
+                visitor.lead_id, row.journey.version_id if row.journey else None,
+                visitor.is_bot or row.bot,
             ]  # fmt: skip
         values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
         sql = (

@@ -257,9 +257,12 @@ def _not_finite_in(value: Any) -> str | None:
     return None
 
 
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def size(item: Any) -> int:
     """A message's size as the libraries measure it: its compact JSON, in bytes."""
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_compact(item).encode())
 
 
 def _message_id(item: Any) -> str | None:
