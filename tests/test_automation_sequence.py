@@ -156,7 +156,8 @@ def test_scores_and_segments_follow_what_the_lead_did(smtp):
     # Thirty days later, with a 14-day half-life, the same history weighs a quarter as much.
     version = ann.visitors.get().journeys.get().version
     later = engine.refresh(ann, version, now=timezone.now() + dt.timedelta(days=28))
-    assert later.score == pytest.approx(standing.score / 4, rel=0.02)
+    # Scores are kept to two decimals: a quarter of 0.9 may be stored as 0.22.
+    assert later.score == pytest.approx(standing.score / 4, abs=0.01)
 
 
 def test_a_quiz_outcome_starts_its_own_follow_up_with_the_result(smtp):
