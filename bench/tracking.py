@@ -5,8 +5,8 @@
 
 Starts `yesladder serve` on a fresh data directory with the b2b-ladder example loaded and a
 write key, then drives it with wrk (Debian package `wrk`, a C load generator, so the client costs
-little of the two cores it shares with the server). Every request carries new message ids; the
-anonymous ids cycle through 10,000 visitors; one message in 20 is a step action (`step_viewed`
+little of the two cores it shares with the server). Every message has a new random message id
+(UUID v4, as the libraries make them); the anonymous ids cycle through 10,000 visitors; one message in 20 is a step action (`step_viewed`
 of b2b-ladder's guide), so journeys are kept current along the way. The site's own budget is
 lifted for the run (YESLADDER_API_EVENTS_PER_SECOND); each visitor's budget stays as shipped.
 With --database-url the server writes to that PostgreSQL database (its tables are created).
@@ -25,7 +25,8 @@ from yesladder.localserver import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# wrk's Lua: each request a fresh set of message ids (thread id, counter, position).
+# wrk's Lua: each message a new random message id, as Segment's libraries make them (UUID v4:
+# random keys cost the unique index a page write each, where ordered ones would share pages).
 SCRIPT = r"""
 local counter, thread_id = 0, 0
 local threads = {}
@@ -35,15 +36,20 @@ function setup(thread)
 end
 function init(args)
   thread_id = id
+  math.randomseed(os.time() * 100 + id)
   batch = tonumber(args[1])
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[2]
 end
+local function uuid4()
+  return string.format("%08x-%04x-4%03x-%04x-%04x%08x", math.random(0, 0xffffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0x8000, 0xbfff),
+    math.random(0, 0xffff), math.random(0, 0xffffffff))
+end
 local function message(n)
-  local visitor = (thread_id * 7919 + n) % 10000
-  local ids = string.format('"messageId":"t%d-%d-%d","anonymousId":"v%d"',
-                            thread_id, counter, n, visitor)
+  local visitor = (thread_id * 7919 + (counter * batch + n) * 7) % 10000  -- all 10,000 in turn
+  local ids = string.format('"messageId":"%s","anonymousId":"v%d"', uuid4(), visitor)
   if n % 20 == 0 then
     return '{"type":"track","event":"step_viewed",' .. ids ..
       ',"properties":{"funnel":"b2b-ladder","step":"guide"}}'
