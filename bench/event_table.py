@@ -7,8 +7,9 @@ events, then inserts events the way the tracking API does (one multi-row INSERT 
 (message_id) DO NOTHING RETURNING per transaction, random message ids as Segment's libraries
 make them, visitors at random) straight through the sqlite3 module, in transactions of 1 and of
 100 events. Then with time-ordered message ids (UUIDv7-like), and on a copy without the
-(visitor, occurred_at) index: what each index on a random key costs. This is the floor under the tracking API's figures: everything
-the API does per request (HTTP, JSON, validation, visitors, journeys) comes on top.
+(visitor, occurred_at) index: what each index on a random key costs. This is the floor under
+the tracking API's figures: everything the API does per request (HTTP, JSON, validation,
+visitors, journeys) comes on top.
 """
 
 import argparse

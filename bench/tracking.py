@@ -6,8 +6,9 @@
 Starts `yesladder serve` on a fresh data directory with the b2b-ladder example loaded and a
 write key, then drives it with wrk (Debian package `wrk`, a C load generator, so the client costs
 little of the two cores it shares with the server). Every message has a new random message id
-(UUID v4, as the libraries make them); the anonymous ids cycle through 10,000 visitors; one message in 20 is a step action (`step_viewed`
-of b2b-ladder's guide), so journeys are kept current along the way. The site's own budget is
+(UUID v4, as the libraries make them); the anonymous ids cycle through 10,000 visitors; one
+message in 20 is a step action (`step_viewed` of b2b-ladder's guide), so journeys are kept
+current along the way. The site's own budget is
 lifted for the run (YESLADDER_API_EVENTS_PER_SECOND); each visitor's budget stays as shipped.
 With --database-url the server writes to that PostgreSQL database (its tables are created).
 """
