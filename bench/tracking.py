@@ -49,7 +49,7 @@ local function uuid4()
     math.random(0, 0xffff), math.random(0, 0xffffffff))
 end
 local function message(n)
-  local visitor = (thread_id * 7919 + (counter * batch + n) * 7) % 10000  -- all 10,000 in turn
+  local visitor = (thread_id * 7919 + (counter * batch + n) * 7) % 10000  -- 10,000 over the threads
   local ids = string.format('"messageId":"%s","anonymousId":"v%d"', uuid4(), visitor)
   if n % 20 == 0 then
     return '{"type":"track","event":"step_viewed",' .. ids ..

@@ -153,7 +153,7 @@ def test_scores_and_segments_follow_what_the_lead_did(smtp):
     assert standing.score > 0
     assert {"non-buyers", "low-engagement"} <= set(standing.segments)
 
-    # Thirty days later, with a 14-day half-life, the same history weighs a quarter as much.
+    # Four weeks later, with a 14-day half-life, the same history weighs a quarter as much.
     version = ann.visitors.get().journeys.get().version
     later = engine.refresh(ann, version, now=timezone.now() + dt.timedelta(days=28))
     # Scores are kept to two decimals: a quarter of 0.9 may be stored as 0.22.

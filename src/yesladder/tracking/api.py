@@ -76,9 +76,11 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     origin = request.headers.get("Origin", "")
     site = None
     try:
-        body = _json_body(request, endpoint)
-        site = _site(request, body.data, origin)
-        answer = _accept(request, site, body, endpoint, origin)
+        raw = _raw_body(request, endpoint)  # read before the lane: a slow upload waits alone
+        with one_thread_writing():
+            body = _json(raw)
+            site = _site(request, body.data, origin)
+            answer = _accept(request, site, body, endpoint, origin)
     except Refusal as refusal:
         answer = refusal.response()
     except DatabaseError:
@@ -93,7 +95,7 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
 
 def _accept(request, site: Site, body: segment.Body, endpoint: str, origin: str) -> JsonResponse:
     try:
-        parsed = segment.parse(body.data, endpoint, body.not_finite)
+        parsed = segment.parse(body, endpoint)
     except segment.BadRequest as exc:
         raise Refusal(400, "invalid_request", exc.message, exc.field) from None
     received = ingestion.Received(
@@ -128,7 +130,7 @@ def _problem(status: int, code: str, rejected: list[segment.Rejected]) -> JsonRe
 # --- reading the request -------------------------------------------------------------------------
 
 
-def _json_body(request: HttpRequest, endpoint: str) -> segment.Body:
+def _raw_body(request: HttpRequest, endpoint: str) -> bytes:
     limit = segment.MAX_BATCH_BYTES if endpoint == "batch" else segment.MAX_EVENT_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit and not _gzipped(request):
@@ -141,10 +143,19 @@ def _json_body(request: HttpRequest, endpoint: str) -> segment.Body:
         raw = _gunzip(raw, limit)
     if len(raw) > limit:
         raise _too_large(len(raw), limit)
+    return raw
+
+
+def _json(raw: bytes) -> segment.Body:
     try:
         return segment.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Refusal(400, "invalid_json", f"The body is not valid JSON: {exc}", "body") from None
+    except RecursionError:
+        raise Refusal(400, "too_deep", f"The body nests too deep to read; values may nest "
+                      f"{segment.MAX_DEPTH} levels at most.", "body") from None  # fmt: skip
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = "a number has more than 4,300 digits" if "digits" in str(exc) else str(exc)
+        raise Refusal(400, "invalid_json", f"The body is not valid JSON: {problem}",
+                      "body") from None  # fmt: skip
 
 
 def _gzipped(request: HttpRequest) -> bool:
@@ -279,8 +290,7 @@ ANSWERS = {200: Accepted, 400: Problem, 401: Problem, 403: Problem, 413: Problem
 
 def _endpoint(endpoint: str, path: str, summary: str) -> None:
     def view(request: HttpRequest):
-        with one_thread_writing():
-            return receive(request, endpoint)
+        return receive(request, endpoint)
 
     view.__name__ = f"{path.strip('/')}_messages"
     api.post(path, response=ANSWERS, summary=summary, openapi_extra=_body_schema(endpoint))(view)

@@ -137,65 +137,54 @@ NOT_FINITE = NotFinite()
 @dataclass(frozen=True)
 class Body:
     data: Any
-    not_finite: bool  # whether any value is NOT_FINITE (only then are messages searched)
 
 
 def loads(raw: bytes) -> Body:
     """A request body as JSON, ready to store: NUL and lone surrogates cleaned, values that are
     not finite numbers marked so the messages holding them can be refused one by one."""
-    found = []
-
-    def not_finite(text: str) -> NotFinite:
-        found.append(text)
-        return NOT_FINITE
 
     def number(text: str) -> float | NotFinite:
         value = float(text)
-        return value if math.isfinite(value) else not_finite(text)
+        return value if math.isfinite(value) else NOT_FINITE
 
-    data = json.loads(raw, parse_constant=not_finite, parse_float=number)
-    return Body(storable(data) if UNSTORABLE.search(raw) else data, bool(found))
+    data = json.loads(raw, parse_constant=lambda text: NOT_FINITE, parse_float=number)
+    return Body(storable(data) if UNSTORABLE.search(raw) else data)
 
 
-def parse(body: Any, endpoint: str, not_finite: bool = False) -> Parsed:
+def parse(body: Body, endpoint: str) -> Parsed:
     """Read a request body sent to `/v1/<endpoint>`: one message, or a batch of them."""
-    if not isinstance(body, dict):
+    data = body.data
+    if not isinstance(data, dict):
         raise BadRequest("body", "expected a JSON object")
     if endpoint != "batch":
-        return _parse_many([body], None, {}, prefix="", forced_type=endpoint,
-                           not_finite=not_finite)  # fmt: skip
-    items = body.get("batch")
+        return _parse_many([data], None, {}, prefix="", forced_type=endpoint)
+    items = data.get("batch")
     if not isinstance(items, list):
         raise BadRequest("batch", "expected a list of messages")
+    unstorable = _unstorable(data.get("context"), "context")
+    if unstorable:
+        raise BadRequest(*unstorable)
     try:
-        envelope = BatchBody.model_validate(body)
+        envelope = BatchBody.model_validate(data)
     except ValidationError as exc:
         raise BadRequest(*_first_error(exc, "")) from None
-    if not_finite and _not_finite_in(envelope.context) is not None:
-        raise BadRequest(f"context.{_not_finite_in(envelope.context)}", NOT_FINITE_PROBLEM)
-    return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch",
-                       not_finite=not_finite)  # fmt: skip
+    return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch")
 
 
-NOT_FINITE_PROBLEM = "NaN and Infinity cannot be stored; send null or a finite number"
+MAX_DEPTH = 32  # levels of objects and lists in one message: more is no event's shape
 
 
 def _parse_many(
-    items: list,
-    sent_at,
-    shared_context: dict,
-    prefix: str,
-    forced_type: str = "",
-    not_finite: bool = False,
+    items: list, sent_at, shared_context: dict, prefix: str, forced_type: str = ""
 ) -> Parsed:
     """`forced_type`: the endpoint's, for a single message (its own `type` may be absent)."""
     messages, rejected = [], []
     for index, item in enumerate(items):
-        where = f"{prefix}[{index}]." if prefix else ""
-        path = _not_finite_in(item) if not_finite else None
-        if path is not None:  # before its size is measured: JSON cannot write it either
-            rejected.append(Rejected(index, _message_id(item), where + path, NOT_FINITE_PROBLEM))
+        unstorable = _unstorable(item, f"{prefix}[{index}]" if prefix else "")
+        if unstorable:  # before its size is measured: JSON cannot write it either
+            rejected.append(Rejected(index, _message_id(item), *unstorable))
             continue
+        where = f"{prefix}[{index}]." if prefix else ""
         problem = _check_raw(item, forced_type)
         if problem:
             rejected.append(Rejected(index, _message_id(item), where.rstrip(".") or "body",
@@ -225,8 +214,9 @@ def _check_raw(item: Any, forced_type: str) -> str:
     return ""
 
 
-# NUL, and halves of surrogate pairs, are valid JSON escapes that no database text can hold.
-UNSTORABLE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+# NUL, and halves of surrogate pairs, are valid JSON (as escapes, or raw bytes that Python's
+# reader lets through) that no database text can hold.
+UNSTORABLE = re.compile(rb"\\u(0000|[dD][89a-fA-F])|\xed[\xa0-\xbf]")  # escaped or raw
 
 
 def storable(value: Any) -> Any:
@@ -240,20 +230,23 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _not_finite_in(value: Any) -> str | None:
-    """The path to the first NaN or Infinity in value, if there is one."""
-    if value is NOT_FINITE:
-        return ""
-    if isinstance(value, dict):
-        children = value.items()
-    elif isinstance(value, list):
-        children = enumerate(value)
-    else:
-        return None
-    for key, child in children:
-        path = _not_finite_in(child)
-        if path is not None:
-            return f"{key}.{path}" if path else str(key)
+def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
+    """(field, problem) for a value no JSON column can hold: NaN, Infinity or a number
+    beyond a float, or nesting deeper than MAX_DEPTH (which would exhaust the stack of whatever
+    reads it next). Walked with a list, not recursion, for the same reason."""
+    pending = [(value, (where,) if where else (), 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        field = ".".join(path) or "body"
+        if value is NOT_FINITE:
+            return field, ("NaN, Infinity or a number beyond ±1.8e308 cannot be stored; send "
+                           "null or a finite number")  # fmt: skip
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            return field, f"nested more than {MAX_DEPTH} levels deep; send a flatter value"
+        if isinstance(value, dict):
+            pending.extend((child, (*path, key or '""'), depth + 1) for key, child in value.items())
+        elif isinstance(value, list):
+            pending.extend((child, (*path, str(n)), depth + 1) for n, child in enumerate(value))
     return None
 
 
