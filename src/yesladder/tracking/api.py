@@ -78,9 +78,9 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     try:
         raw = _raw_body(request, endpoint)  # read before the lane: a slow upload waits alone
         with one_thread_writing():
-            body = _json(raw)
-            site = _site(request, body.data, origin)
-            answer = _accept(request, site, body, endpoint, origin)
+            data = _json(raw)
+            site = _site(request, data, origin)
+            answer = _accept(request, site, data, endpoint, origin)
     except Refusal as refusal:
         answer = refusal.response()
     except DatabaseError:
@@ -93,9 +93,9 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     return answer
 
 
-def _accept(request, site: Site, body: segment.Body, endpoint: str, origin: str) -> JsonResponse:
+def _accept(request, site: Site, data: dict, endpoint: str, origin: str) -> JsonResponse:
     try:
-        parsed = segment.parse(body, endpoint)
+        parsed = segment.parse(data, endpoint)
     except segment.BadRequest as exc:
         raise Refusal(400, "invalid_request", exc.message, exc.field) from None
     received = ingestion.Received(
@@ -146,7 +146,7 @@ def _raw_body(request: HttpRequest, endpoint: str) -> bytes:
     return raw
 
 
-def _json(raw: bytes) -> segment.Body:
+def _json(raw: bytes):
     try:
         return segment.loads(raw)
     except RecursionError:

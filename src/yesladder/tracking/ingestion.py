@@ -61,6 +61,11 @@ class Received:
     address: str | None
 
 
+# The event's columns known before the writer lock is taken (Row.stored, in this order).
+STORED_COLUMNS = ("message_id", "name", "label", "site", "step_key", "properties", "occurred_at",
+                  "future_timestamp")  # fmt: skip
+
+
 @dataclass
 class Row:
     index: int
@@ -75,7 +80,7 @@ class Row:
     step_key: str = ""
     email: str = ""
     journey: Journey | None = field(default=None, repr=False)
-    # Adapted for the INSERT before the writer lock is taken: it is held for SQL only.
+    # STORED_COLUMNS, adapted for the INSERT before the writer lock: it is held for SQL only.
     stored: tuple = field(default=(), repr=False)
     bot: bool = False  # by this message's own user agent
 
@@ -306,21 +311,7 @@ def _user_agent(received: Received, message: Message) -> str:
 def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -> set[str]:
     """One multi-row INSERT per chunk; returns the message ids that were not there before."""
     meta = Event._meta
-    columns = [
-        "message_id",
-        "name",
-        "label",
-        "site",
-        "step_key",
-        "properties",
-        "occurred_at",
-        "future_timestamp",
-        "received_at",
-        "visitor",
-        "lead",
-        "funnel_version",
-        "is_bot",
-    ]  # fmt: skip  (Row.stored's order, then what the lock decides)
+    columns = [*STORED_COLUMNS, "received_at", "visitor", "lead", "funnel_version", "is_bot"]
     names = ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in columns)
     ops, received_at = connection.ops, connection.ops.adapt_datetimefield_value(received.at)
     visitor_pk = meta.get_field("visitor").target_field

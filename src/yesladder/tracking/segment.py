@@ -23,6 +23,7 @@ from pydantic import (
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 MAX_ID = 200
+MAX_DEPTH = 32  # levels of objects and lists in one message: more is no event's shape
 FUTURE_TOLERANCE = dt.timedelta(hours=23)  # PostHog's: beyond it the client's clock is wrong
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -134,12 +135,7 @@ class NotFinite:
 NOT_FINITE = NotFinite()
 
 
-@dataclass(frozen=True)
-class Body:
-    data: Any
-
-
-def loads(raw: bytes) -> Body:
+def loads(raw: bytes) -> Any:
     """A request body as JSON, ready to store: NUL and lone surrogates cleaned, values that are
     not finite numbers marked so the messages holding them can be refused one by one."""
 
@@ -148,12 +144,11 @@ def loads(raw: bytes) -> Body:
         return value if math.isfinite(value) else NOT_FINITE
 
     data = json.loads(raw, parse_constant=lambda text: NOT_FINITE, parse_float=number)
-    return Body(storable(data) if UNSTORABLE.search(raw) else data)
+    return storable(data) if UNSTORABLE.search(raw) else data
 
 
-def parse(body: Body, endpoint: str) -> Parsed:
+def parse(data: Any, endpoint: str) -> Parsed:
     """Read a request body sent to `/v1/<endpoint>`: one message, or a batch of them."""
-    data = body.data
     if not isinstance(data, dict):
         raise BadRequest("body", "expected a JSON object")
     if endpoint != "batch":
@@ -169,9 +164,6 @@ def parse(body: Body, endpoint: str) -> Parsed:
     except ValidationError as exc:
         raise BadRequest(*_first_error(exc, "")) from None
     return _parse_many(items, envelope.sentAt, envelope.context, prefix="batch")
-
-
-MAX_DEPTH = 32  # levels of objects and lists in one message: more is no event's shape
 
 
 def _parse_many(
@@ -237,17 +229,23 @@ def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
     pending = [(value, (where,) if where else (), 0)]
     while pending:
         value, path, depth = pending.pop()
-        field = ".".join(path) or "body"
-        if value is NOT_FINITE:
-            return field, ("NaN, Infinity or a number beyond ±1.8e308 cannot be stored; send "
-                           "null or a finite number")  # fmt: skip
-        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
-            return field, f"nested more than {MAX_DEPTH} levels deep; send a flatter value"
+        problem = _problem(value, depth)
+        if problem:
+            return ".".join(path) or "body", problem
         if isinstance(value, dict):
             pending.extend((child, (*path, key or '""'), depth + 1) for key, child in value.items())
         elif isinstance(value, list):
             pending.extend((child, (*path, str(n)), depth + 1) for n, child in enumerate(value))
     return None
+
+
+def _problem(value: Any, depth: int) -> str:
+    if value is NOT_FINITE:
+        return ("NaN, Infinity or a number beyond ±1.8e308 cannot be stored; send null or a "
+                "finite number")  # fmt: skip
+    if depth >= MAX_DEPTH and isinstance(value, dict | list):
+        return f"nested more than {MAX_DEPTH} levels deep; send a flatter value"
+    return ""
 
 
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
