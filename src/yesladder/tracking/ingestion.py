@@ -8,6 +8,7 @@ time have side effects (a journey moves on, a lead is identified), so replays ch
 
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -66,6 +67,15 @@ STORED_COLUMNS = ("message_id", "name", "label", "site", "step_key", "properties
                   "future_timestamp")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class JourneyRef:
+    """A journey as the write path needs it: which one, in which version. The whole row is
+    read only for the rare message that moves it on (a completed step)."""
+
+    id: int
+    version_id: int
+
+
 @dataclass
 class Row:
     index: int
@@ -79,7 +89,7 @@ class Row:
     funnel: str = ""
     step_key: str = ""
     email: str = ""
-    journey: Journey | None = field(default=None, repr=False)
+    journey: JourneyRef | None = field(default=None, repr=False)
     # STORED_COLUMNS, adapted for the INSERT before the writer lock: it is held for SQL only.
     stored: tuple = field(default=(), repr=False)
     bot: bool = False  # by this message's own user agent
@@ -179,9 +189,9 @@ def store(received: Received, rows: list[Row]) -> int:
         new = _insert(received, rows, visitors)
         fresh = [row for row in rows if row.message_id in new]
         # Counted before identify calls stitch them: stitching then folds them into the lead.
-        steps = [row.message_id for row in fresh if row.journey is not None]
+        steps = [row for row in fresh if row.journey is not None]
         if steps:
-            progress.on_events(list(_read_back(steps).select_related("visitor")))
+            progress.on_events(_step_events(received, steps, visitors, new))
         users = {(r.message.visitor_key, r.message.userId): None for r in fresh
                  if r.message.userId and r.message.type != "alias"}  # fmt: skip
         for visitor_key, user_id in users:  # once per visitor and user id, not per message
@@ -193,6 +203,25 @@ def store(received: Received, rows: list[Row]) -> int:
             events = _read_back([row.message_id for row in fresh], lead__isnull=False)
             on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
     return len(new)
+
+
+def _step_events(
+    received: Received, rows: list[Row], visitors: dict[str, Visitor], ids: dict[str, int]
+) -> list[Event]:
+    """The step actions just inserted, as the log now holds them, made here rather than read
+    back: each with its visitor whole, for the first touch of the progress it starts."""
+    whole = Visitor.objects.in_bulk({visitors[row.message.visitor_key].pk for row in rows})
+    return [_event(received, row, visitors[row.message.visitor_key], whole, ids) for row in rows]
+
+
+def _event(received: Received, row: Row, visitor: Visitor, whole: dict, ids: dict) -> Event:
+    return Event(
+        id=ids[row.message_id], message_id=row.message_id, name=row.name, label=row.label,
+        site=received.site, visitor=whole[visitor.pk], lead_id=visitor.lead_id,
+        funnel_version_id=row.journey.version_id, step_key=row.step_key,
+        properties=row.properties, occurred_at=row.occurred_at, received_at=received.at,
+        is_bot=visitor.is_bot or row.bot, future_timestamp=row.future,
+    )  # fmt: skip
 
 
 def _read_back(message_ids: list[str], **conditions):
@@ -236,25 +265,31 @@ VISITOR_COLUMNS = tuple(f.attname for f in VISITOR_FIELDS)
 
 
 def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
-    """One plain SELECT per chunk of keys: on this path, building the same query through the
-    ORM cost more than running it."""
+    """One plain SELECT per chunk of keys."""
     keys, visitors = list(keys), {}
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in VISITOR_FIELDS)
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
-        sql = (
-            f"SELECT {columns} FROM {quote(Visitor._meta.db_table)} "  # noqa: S608
-            f"WHERE {quote('site_id')} = %s AND {quote('anonymous_id')} IN "
-            f"({', '.join(['%s'] * len(chunk))})"
-        )  # only names and placeholders are interpolated: every value is a parameter
         with connection.cursor() as cursor:
+            sql = _select_sql(connection.vendor, Visitor._meta.db_table,
+                              tuple(f.column for f in VISITOR_FIELDS), "site_id",
+                              "anonymous_id", len(chunk))  # fmt: skip
             cursor.execute(sql, [site.pk, *chunk])
             for values in cursor.fetchall():  # as the backend gives them (a UUID as text)
                 values = [f.to_python(v) for f, v in zip(VISITOR_FIELDS, values, strict=True)]
                 visitor = Visitor.from_db("default", VISITOR_COLUMNS, values)
                 visitors[visitor.anonymous_id] = visitor
     return visitors
+
+
+@lru_cache(maxsize=128)  # by batch size: a few sizes are most of the traffic
+def _select_sql(vendor: str, table: str, columns: tuple, equal: str, among: str, n: int) -> str:
+    """SELECT columns WHERE equal = %s AND among IN (n placeholders), made once per shape (on
+    this path, building a query through the ORM cost more than running it)."""
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)} "  # noqa: S608
+        f"WHERE {quote(equal)} = %s AND {quote(among)} IN ({', '.join(['%s'] * n)})"
+    )  # only names and placeholders: every value is a parameter
 
 
 def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:
@@ -277,9 +312,20 @@ def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:
             row.journey = found[visitors[row.message.visitor_key].pk]
 
 
-def _load_journeys(funnel_id: int, visitor_ids) -> dict:
-    journeys = Journey.objects.filter(funnel_id=funnel_id, visitor_id__in=list(visitor_ids))
-    return {j.visitor_id: j for j in journeys.select_related("version").defer("version__spec_json")}
+def _load_journeys(funnel_id: int, visitor_ids) -> dict[uuid.UUID, JourneyRef]:
+    ids, found = list(visitor_ids), {}
+    visitor = Journey._meta.get_field("visitor").target_field
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        with connection.cursor() as cursor:
+            values = [visitor.get_db_prep_value(pk, connection) for pk in chunk]
+            sql = _select_sql(connection.vendor, Journey._meta.db_table,
+                              ("visitor_id", "id", "version_id"), "funnel_id", "visitor_id",
+                              len(chunk))  # fmt: skip
+            cursor.execute(sql, [funnel_id, *values])
+            for visitor_id, pk, version_id in cursor.fetchall():
+                found[visitor.to_python(visitor_id)] = JourneyRef(pk, version_id)
+    return found
 
 
 def _new_visitor(received: Received, key: str, message: Message) -> Visitor:
@@ -308,14 +354,12 @@ def _user_agent(received: Received, message: Message) -> str:
     return given if isinstance(given, str) and given else received.user_agent
 
 
-def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -> set[str]:
-    """One multi-row INSERT per chunk; returns the message ids that were not there before."""
-    meta = Event._meta
-    columns = [*STORED_COLUMNS, "received_at", "visitor", "lead", "funnel_version", "is_bot"]
-    names = ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in columns)
-    ops, received_at = connection.ops, connection.ops.adapt_datetimefield_value(received.at)
-    visitor_pk = meta.get_field("visitor").target_field
-    new: set[str] = set()
+def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -> dict[str, int]:
+    """One multi-row INSERT per chunk; returns the ids of the events whose message ids were not
+    there before, by message id."""
+    received_at = connection.ops.adapt_datetimefield_value(received.at)
+    visitor_pk = Event._meta.get_field("visitor").target_field
+    new: dict[str, int] = {}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         params: list = []
@@ -326,16 +370,27 @@ def _insert(received: Received, rows: list[Row], visitors: dict[str, Visitor]) -
                 visitor.lead_id, row.journey.version_id if row.journey else None,
                 visitor.is_bot or row.bot,
             ]  # fmt: skip
-        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
-        sql = (
-            f"INSERT INTO {ops.quote_name(meta.db_table)} ({names}) VALUES {values} "  # noqa: S608
-            f"ON CONFLICT ({ops.quote_name('message_id')}) DO NOTHING "
-            f"RETURNING {ops.quote_name('message_id')}"
-        )  # only placeholders are interpolated: every value is a parameter
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            new.update(message_id for (message_id,) in cursor.fetchall())
+            cursor.execute(_insert_sql(connection.vendor, len(chunk)), params)
+            new.update(cursor.fetchall())
     return new
+
+
+INSERTED_COLUMNS = (*STORED_COLUMNS, "received_at", "visitor", "lead", "funnel_version", "is_bot")
+
+
+@lru_cache(maxsize=64)  # by batch size: a few sizes are most of the traffic
+def _insert_sql(vendor: str, count: int) -> str:
+    """The INSERT for `count` rows, made once per size (on this path, building it cost as much
+    as running it)."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(Event._meta.get_field(c).column) for c in INSERTED_COLUMNS)
+    row = "(" + ", ".join(["%s"] * len(INSERTED_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {quote(Event._meta.db_table)} ({names}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)} ON CONFLICT ({quote('message_id')}) DO NOTHING "
+        f"RETURNING {quote('message_id')}, {quote('id')}"
+    )  # only names and placeholders: every value is a parameter
 
 
 def _is_bot_message(received: Received, message: Message) -> bool:
@@ -359,7 +414,7 @@ def _apply(received: Received, row: Row, visitor: Visitor) -> None:
 
 
 def _complete(received: Received, row: Row) -> None:
-    journey = row.journey
+    journey = Journey.objects.select_related("version", "visitor").get(pk=row.journey.id)
     step: StepBase | None = journey.version.spec.step(row.step_key)
     if step is None:  # the journey started in a version without this step
         return
