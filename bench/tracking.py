@@ -25,6 +25,7 @@ from pathlib import Path
 from yesladder.localserver import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
+VISITORS = 10_000  # the anonymous ids the messages go through (SCRIPT's modulus)
 
 # wrk's Lua: each message a new random message id, as Segment's libraries make them (UUID v4:
 # random keys cost the unique index a page write each, where ordered ones would share pages).
@@ -88,6 +89,25 @@ def prepare(home: str, database_url: str) -> tuple[dict, str]:
     return env, key
 
 
+def meet_visitors(base: str, key: str) -> None:
+    """Every visitor's first page view, before the clock starts: most events on a site come from
+    visitors it has seen before (their first one costs a visitor row; `--new-visitors` times
+    that instead)."""
+    import base64
+    import json
+    import urllib.request
+
+    auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    for start in range(0, VISITORS, 100):
+        batch = [{"type": "page", "name": "Home", "anonymousId": f"v{n}",
+                  "messageId": f"first-{n}"} for n in range(start, start + 100)]  # fmt: skip
+        request = urllib.request.Request(
+            base + "/v1/batch", json.dumps({"batch": batch}).encode(),
+            {"Content-Type": "application/json", "Authorization": auth},
+        )  # fmt: skip
+        urllib.request.urlopen(request, timeout=60).close()  # noqa: S310 (loopback, http)
+
+
 def run_wrk(base: str, key: str, batch: int, connections: int, seconds: int) -> dict:
     import base64
 
@@ -126,6 +146,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     parser.add_argument("--database-url", default="", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--new-visitors", action="store_true",
+                        help="do not show the server the visitors first: the timed messages "
+                        "make them (a visitor's first event, the dearest)")  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/tracking.py needs wrk: apt-get install wrk")
@@ -138,6 +161,8 @@ def main() -> None:
             env, key = prepare(home, args.database_url)
             serve_env = {k: env[k] for k in env if k.startswith(("YESLADDER_", "DATABASE_URL"))}
             with local_server(serve_env, workers=workers, threads=args.threads) as base:
+                if not args.new_visitors:
+                    meet_visitors(base, key)
                 for batch in args.batch:
                     for connections in args.connections:
                         r = run_wrk(base, key, batch, connections, args.seconds)
