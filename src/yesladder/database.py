@@ -3,11 +3,16 @@
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import transaction
+
+T = TypeVar("T")
 
 
 def migrate_embedded() -> None:
@@ -23,20 +28,86 @@ _lane = threading.Lock()
 
 @contextmanager
 def one_thread_writing() -> Iterator[None]:
-    """On SQLite, run a request that computes and then writes (a tracking batch) alone among the
-    threads of its process.
+    """On SQLite, let one tracking request at a time compute among the threads of its process
+    (read, validate and prepare its messages; it then writes with `write_together`).
 
     Threads of one process share one GIL, so two such requests never compute at once anyway;
     what they do at once is worse: the thread that holds the writer lock gives the GIL away at
     every SQLite call and waits up to the switch interval (5 ms) to get it back from a thread
-    that is parsing, so the one writer everybody queues on is held twice as long. Processes
-    (`serve --workers`) are what computes in parallel, one writing while the others parse.
-    PostgreSQL's writers run side by side and its threads overlap their round trips."""
+    that is parsing. One thread computing at a time bounds that wait by one request's work,
+    while the writer writes the group that queued meanwhile. Processes (`serve --workers`) are
+    what computes in parallel. PostgreSQL's writers run side by side and its threads overlap
+    their round trips."""
     if not settings.EMBEDDED:
         yield
         return
     with _lane:
         yield
+
+
+@dataclass(eq=False)
+class _Turn:
+    work: Callable[[], object]
+    done: bool = False
+    result: object = None
+    error: BaseException | None = None
+
+
+_waiting: list[_Turn] = []
+_waiting_lock = threading.Lock()
+
+
+def write_together(work: Callable[[], T]) -> T:
+    """Run `work` in a transaction that has committed when this returns: on SQLite, in one
+    transaction with the work other threads of this process are waiting to write then (a
+    group commit).
+
+    The thread that gets the writer runs every waiting turn, each in a savepoint, so a turn
+    that fails fails alone; the others find theirs done when they get the thread lock next,
+    without taking the file lock. One BEGIN, one COMMIT and one hand-over of the writer between
+    processes then serve the group (docs/benchmarks.md, "The tracking API"). PostgreSQL's
+    writers run side by side: there each runs its own transaction."""
+    if not settings.EMBEDDED:
+        with transaction.atomic():
+            return work()
+    turn = _Turn(work)
+    with _waiting_lock:
+        _waiting.append(turn)
+    with _writer:
+        if not turn.done:
+            with _waiting_lock:
+                turns = _waiting[:]
+                _waiting.clear()
+            with _other_processes_wait():
+                _write(turns)
+    if turn.error is not None:
+        raise turn.error
+    return turn.result  # type: ignore[return-value]
+
+
+def _write(turns: list[_Turn]) -> None:
+    try:
+        with transaction.atomic():
+            for turn in turns:
+                _take(turn, savepoint=len(turns) > 1)
+    except BaseException as exc:  # the transaction rolled back: no turn of the group was written
+        for turn in turns:
+            turn.error = turn.error or exc
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        for turn in turns:
+            turn.done = True
+
+
+def _take(turn: _Turn, savepoint: bool) -> None:
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            turn.result = turn.work()
+    except Exception as exc:
+        turn.error = exc
+        if not savepoint:
+            raise
 
 
 @contextmanager
@@ -51,12 +122,17 @@ def one_writer() -> Iterator[None]:
     if not settings.EMBEDDED:
         yield
         return
-    with _writer:
-        pid = os.getpid()
-        if pid not in _lock_file:
-            _lock_file[pid] = open(settings.HOME / "writer.lock", "a")  # noqa: SIM115 (kept open)
-        fcntl.flock(_lock_file[pid], fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(_lock_file[pid], fcntl.LOCK_UN)
+    with _writer, _other_processes_wait():
+        yield
+
+
+@contextmanager
+def _other_processes_wait() -> Iterator[None]:
+    pid = os.getpid()
+    if pid not in _lock_file:
+        _lock_file[pid] = open(settings.HOME / "writer.lock", "a")  # noqa: SIM115 (kept open)
+    fcntl.flock(_lock_file[pid], fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(_lock_file[pid], fcntl.LOCK_UN)

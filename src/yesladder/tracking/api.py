@@ -58,11 +58,14 @@ class Refusal(Exception):
     message: str
     field: str | None = None
     retry_after: float | None = None
+    rejected: list[segment.Rejected] | None = None  # every message, when none was accepted
 
     def response(self) -> JsonResponse:
         body = {"code": self.code, "message": self.message}
         if self.field:
             body["field"] = self.field
+        if self.rejected is not None:
+            body["rejected"] = [r.as_dict() for r in self.rejected]
         response = JsonResponse(body, status=self.status)
         if self.retry_after is not None:
             response["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
@@ -80,7 +83,11 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
         with one_thread_writing():
             data = _json(raw)
             site = _site(request, data, origin)
-            answer = _accept(request, site, data, endpoint, origin)
+            received, rows, rejected = _sort(request, site, data, endpoint, origin)
+        ingestion.store(received, rows)  # with what other threads of this process wait to write
+        answer = JsonResponse(
+            {"success": True, "accepted": len(rows), "rejected": [r.as_dict() for r in rejected]}
+        )
     except Refusal as refusal:
         answer = refusal.response()
     except DatabaseError:
@@ -93,7 +100,10 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
     return answer
 
 
-def _accept(request, site: Site, data: dict, endpoint: str, origin: str) -> JsonResponse:
+def _sort(
+    request, site: Site, data: dict, endpoint: str, origin: str
+) -> tuple[ingestion.Received, list[ingestion.Row], list[segment.Rejected]]:
+    """The messages to store, as rows, and the rejected ones; a Refusal if none is left."""
     try:
         parsed = segment.parse(data, endpoint)
     except segment.BadRequest as exc:
@@ -109,22 +119,15 @@ def _accept(request, site: Site, data: dict, endpoint: str, origin: str) -> Json
     rejected = sorted(rejected + limited, key=lambda r: r.index)
     if not rows and rejected:
         status, code = (429, "rate_limited") if limited else (400, "invalid_request")
-        return _problem(status, code, rejected)
-    ingestion.store(received, rows)
-    return JsonResponse(
-        {"success": True, "accepted": len(rows), "rejected": [r.as_dict() for r in rejected]}
-    )
+        raise _nothing_accepted(status, code, rejected)
+    return received, rows, rejected
 
 
-def _problem(status: int, code: str, rejected: list[segment.Rejected]) -> JsonResponse:
+def _nothing_accepted(status: int, code: str, rejected: list[segment.Rejected]) -> Refusal:
     first = rejected[0]
     where = f"message {first.index}: " if len(rejected) > 1 or first.field != "body" else ""
-    body = {"code": code, "message": f"{where}{first.field}: {first.message}",
-            "field": first.field, "rejected": [r.as_dict() for r in rejected]}  # fmt: skip
-    response = JsonResponse(body, status=status)
-    if status == 429:
-        response["Retry-After"] = "1"
-    return response
+    return Refusal(status, code, f"{where}{first.field}: {first.message}", first.field,
+                   retry_after=1 if status == 429 else None, rejected=rejected)  # fmt: skip
 
 
 # --- reading the request -------------------------------------------------------------------------

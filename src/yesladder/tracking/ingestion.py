@@ -8,15 +8,15 @@ time have side effects (a journey moves on, a lead is identified), so replays ch
 
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
 from yesladder.analytics import progress
 from yesladder.automation.engine import on_events
-from yesladder.database import one_writer
+from yesladder.database import write_together
 from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import (
@@ -180,28 +180,32 @@ def _step_action(row: Row, message: Message) -> None:
 
 
 def store(received: Received, rows: list[Row]) -> int:
-    """Write the rows in one transaction; returns how many were new (not replays)."""
+    """Write the rows in one transaction, committed when this returns (on SQLite, together with
+    other requests of this process waiting to write); returns how many were new (not replays)."""
     if not rows:
         return 0
-    with one_writer(), transaction.atomic():
-        visitors = _visitors(received, rows)
-        _journeys([row for row in rows if row.funnel], visitors)
-        new = _insert(received, rows, visitors)
-        fresh = [row for row in rows if row.message_id in new]
-        # Counted before identify calls stitch them: stitching then folds them into the lead.
-        steps = [row for row in fresh if row.journey is not None]
-        if steps:
-            progress.on_events(_step_events(received, steps, visitors, new))
-        users = {(r.message.visitor_key, r.message.userId): None for r in fresh
-                 if r.message.userId and r.message.type != "alias"}  # fmt: skip
-        for visitor_key, user_id in users:  # once per visitor and user id, not per message
-            _link_user(visitors[visitor_key], user_id)
-        for row in fresh:
-            _apply(received, row, visitors[row.message.visitor_key])
-        if _may_have_leads(fresh, visitors):
-            # Read back after identify calls stitched this batch's events to their leads.
-            events = _read_back([row.message_id for row in fresh], lead__isnull=False)
-            on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
+    return write_together(partial(_store, received, rows))
+
+
+def _store(received: Received, rows: list[Row]) -> int:
+    visitors = _visitors(received, rows)
+    _journeys([row for row in rows if row.funnel], visitors)
+    new = _insert(received, rows, visitors)
+    fresh = [row for row in rows if row.message_id in new]
+    # Counted before identify calls stitch them: stitching then folds them into the lead.
+    steps = [row for row in fresh if row.journey is not None]
+    if steps:
+        progress.on_events(_step_events(received, steps, visitors, new))
+    users = {(r.message.visitor_key, r.message.userId): None for r in fresh
+             if r.message.userId and r.message.type != "alias"}  # fmt: skip
+    for visitor_key, user_id in users:  # once per visitor and user id, not per message
+        _link_user(visitors[visitor_key], user_id)
+    for row in fresh:
+        _apply(received, row, visitors[row.message.visitor_key])
+    if _may_have_leads(fresh, visitors):
+        # Read back after identify calls stitched this batch's events to their leads.
+        events = _read_back([row.message_id for row in fresh], lead__isnull=False)
+        on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
     return len(new)
 
 
