@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import BLOG, sourced_from
+from yesladder.analytics.models import Progress
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
 from yesladder.tracking.events import EventName
@@ -101,3 +102,17 @@ def test_money_cannot_be_claimed_by_a_tracked_site(tracker, clean):
     load_funnel(sourced_from(clean))
     tracker.post("track", step_action("paid", "program", 1))
     assert Event.objects.get().name == EventName.TRACKED
+
+
+def test_a_message_id_repeated_in_one_batch_counts_once_as_the_stored_one(tracker, clean):
+    """The INSERT keeps the first of two messages with one id; progress must count that one,
+    not the second, which the log does not hold."""
+    load_funnel(sourced_from(clean))
+    first = {**step_action("step_viewed", "guide", 1, who="first"), "type": "track"}
+    second = {**step_action("step_viewed", "guide", 1, who="second"), "type": "track",
+              "messageId": first["messageId"]}  # fmt: skip
+    assert tracker.post("batch", {"batch": [first, second]}).json()["accepted"] == 2
+    stored = Event.objects.get()
+    assert stored.visitor.anonymous_id == "first"
+    people = list(Progress.objects.values_list("person", flat=True))
+    assert people == [f"v{stored.visitor_id.hex}"]

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 T = TypeVar("T")
 
@@ -66,38 +66,51 @@ def write_together(work: Callable[[], T]) -> T:
     that fails fails alone; the others find theirs done when they get the thread lock next,
     without taking the file lock. One BEGIN, one COMMIT and one hand-over of the writer between
     processes then serve the group (docs/benchmarks.md, "The tracking API"). PostgreSQL's
-    writers run side by side: there each runs its own transaction."""
+    writers run side by side: there each runs its own transaction. `work` runs in whichever
+    thread writes: an on_commit hook it adds must be robust (it runs for the whole group)."""
     if not settings.EMBEDDED:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             return work()
     turn = _Turn(work)
     with _waiting_lock:
         _waiting.append(turn)
     with _writer:
         if not turn.done:
-            with _waiting_lock:
-                turns = _waiting[:]
-                _waiting.clear()
-            with _other_processes_wait():
+            with _other_processes_wait():  # turns are taken only once nothing can stop the write
+                with _waiting_lock:
+                    turns = _waiting[:]
+                    _waiting.clear()
                 _write(turns)
     if turn.error is not None:
         raise turn.error
     return turn.result  # type: ignore[return-value]
 
 
+class GroupNotWritten(DatabaseError):
+    """The group's transaction did not commit: nothing of this write was kept; retry it."""
+
+
 def _write(turns: list[_Turn]) -> None:
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             for turn in turns:
                 _take(turn, savepoint=len(turns) > 1)
-    except BaseException as exc:  # the transaction rolled back: no turn of the group was written
-        for turn in turns:
-            turn.error = turn.error or exc
+                if connection.needs_rollback:  # a failure SQLite rolled back whole, savepoints too
+                    raise GroupNotWritten("the transaction broke") from turn.error
+    except BaseException as exc:
+        for turn in turns:  # each caller raises its own error, in its own thread
+            turn.error = turn.error or _not_written(exc)
         if not isinstance(exc, Exception):
             raise
     finally:
         for turn in turns:
             turn.done = True
+
+
+def _not_written(cause: BaseException) -> GroupNotWritten:
+    error = GroupNotWritten(f"the writes waiting with this one were not committed: {cause!r}")
+    error.__cause__ = cause
+    return error
 
 
 def _take(turn: _Turn, savepoint: bool) -> None:

@@ -191,7 +191,7 @@ def _store(received: Received, rows: list[Row]) -> int:
     visitors = _visitors(received, rows)
     _journeys([row for row in rows if row.funnel], visitors)
     new = _insert(received, rows, visitors)
-    fresh = [row for row in rows if row.message_id in new]
+    fresh = _first_of_each(rows, new)
     # Counted before identify calls stitch them: stitching then folds them into the lead.
     steps = [row for row in fresh if row.journey is not None]
     if steps:
@@ -207,6 +207,17 @@ def _store(received: Received, rows: list[Row]) -> int:
         events = _read_back([row.message_id for row in fresh], lead__isnull=False)
         on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
     return len(new)
+
+
+def _first_of_each(rows: list[Row], new: dict[str, int]) -> list[Row]:
+    """The rows stored for the first time; a message id repeated within the request counts once,
+    as the first of them (the one the INSERT kept)."""
+    fresh, seen = [], set()
+    for row in rows:
+        if row.message_id in new and row.message_id not in seen:
+            seen.add(row.message_id)
+            fresh.append(row)
+    return fresh
 
 
 def _step_events(
