@@ -42,6 +42,14 @@ def policy(**directives: str) -> str:
     return "; ".join(f"{name.replace('_', '-')} {value}" for name, value in directives.items())
 
 
+# Script, styles and requests from this site only, nothing inline, never framed.
+EVERY_PAGE = {
+    "default_src": "'none'", "script_src": "'self'", "style_src": "'self'",
+    "connect_src": "'self'", "frame_ancestors": "'none'", "base_uri": "'none'",
+    "object_src": "'none'",
+}  # fmt: skip
+
+
 def page_policy() -> str:
     """The visitor's pages: our own script and stylesheet, nothing inline, nothing framed.
 
@@ -54,16 +62,10 @@ def page_policy() -> str:
     """
     targets = ("'self'", *share_origins(), *SHARE_ONWARD_ORIGINS, *CHECKOUT_ORIGINS)
     return policy(
-        default_src="'none'",
-        script_src="'self'",
-        style_src="'self'",
+        **EVERY_PAGE,
         img_src="'self' data: https: http:",
         media_src="'self' https: http:",
-        connect_src="'self'",
         form_action=" ".join(targets),
-        frame_ancestors="'none'",
-        base_uri="'none'",
-        object_src="'none'",
     )
 
 
@@ -73,17 +75,7 @@ def page_policy() -> str:
 # <style> (a changelist with its actions hidden) shows on none of our models, and without it
 # a column only loses its width. Images stay on this site (Swagger UI's stylesheet draws a few
 # as data: URIs), and so do forms.
-TOOL_POLICY = policy(
-    default_src="'none'",
-    script_src="'self'",
-    style_src="'self'",
-    img_src="'self' data:",
-    connect_src="'self'",
-    form_action="'self'",
-    frame_ancestors="'none'",
-    base_uri="'none'",
-    object_src="'none'",
-)
+TOOL_POLICY = policy(**EVERY_PAGE, img_src="'self' data:", form_action="'self'")
 
 TOOL_NAMESPACES = frozenset({"admin", "tracking"})  # the tracking API's only HTML is its docs
 
