@@ -161,7 +161,7 @@ class Crowd:
 
 def kinds() -> dict[tuple[int, int], tuple]:
     """(kind, rung) -> the event's name, step and properties."""
-    from yesladder.tracking.events import EventName
+    from yesladder.events import EventName
 
     names = {VIEWED: (EventName.STEP_VIEWED, {}), CLICKED: (EventName.CTA_CLICKED, {}),
              READ: (EventName.READ_PROGRESS, {"seconds": 320}),

@@ -10,10 +10,11 @@ from django.core.management import call_command
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.analytics.models import Progress, TrafficCost
 from yesladder.analytics.report import ReportError, build
+from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
-from yesladder.leads.services import new_visitor, stitch
-from yesladder.tracking.events import EventName
+from yesladder.leads.services import new_visitor
+from yesladder.tracking.identity import stitch
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db

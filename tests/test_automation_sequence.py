@@ -12,9 +12,9 @@ from tests.conftest import funnel_dict, sourced_from
 from yesladder.automation import engine
 from yesladder.automation.models import Enrollment, Message, Standing, Suppression, email_hash
 from yesladder.automation.worker import Loop
+from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
-from yesladder.tracking.events import EventName
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db(transaction=True)

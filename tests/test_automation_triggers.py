@@ -9,8 +9,8 @@ from django.utils import timezone
 from tests.conftest import funnel_dict, journey_with_lead
 from yesladder.automation import engine
 from yesladder.automation.models import Enrollment, Hook, HookDelivery, Message
+from yesladder.events import EventName
 from yesladder.leads.services import fill_profile
-from yesladder.tracking.events import EventName
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db

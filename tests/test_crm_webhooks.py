@@ -417,7 +417,7 @@ def test_new_leads_and_unsubscribes_reach_the_crm(db):
     from yesladder.automation import bounces
     from yesladder.automation.models import Hook, HookDelivery
     from yesladder.leads.models import Visitor
-    from yesladder.leads.services import identify
+    from yesladder.tracking.identity import identify
 
     Hook.objects.create(url="https://crm.example.com/in", topics=["*"])
     lead = identify(Visitor.objects.create(), "ada@example.com", {}, None)
@@ -431,7 +431,8 @@ def test_new_leads_and_unsubscribes_reach_the_crm(db):
 def test_a_known_lead_s_profile_change_reaches_the_crm_once(db):
     from yesladder.automation.models import Hook, HookDelivery
     from yesladder.leads.models import Visitor
-    from yesladder.leads.services import fill_profile, identify
+    from yesladder.leads.services import fill_profile
+    from yesladder.tracking.identity import identify
 
     Hook.objects.create(url="https://crm.example.com/in", topics=["lead.created", "lead.updated"])
     lead = identify(Visitor.objects.create(), "ada@example.com", {"first_name": "Ada"}, None)

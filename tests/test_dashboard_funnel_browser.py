@@ -14,11 +14,11 @@ from django.contrib.auth.models import User
 
 from tests.conftest import NEEDS_CHROMIUM
 from yesladder.analytics import progress
+from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.services import new_visitor
-from yesladder.tracking.events import EventName
 from yesladder.tracking.services import record
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

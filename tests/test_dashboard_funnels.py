@@ -15,11 +15,11 @@ from django.test import Client
 
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.analytics import progress
+from yesladder.events import EventName
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.services import new_visitor
-from yesladder.tracking.events import EventName
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db

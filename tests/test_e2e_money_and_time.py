@@ -13,12 +13,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.conftest import NEEDS_CHROMIUM
+from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.offers.models import Charge, Order
 from yesladder.offers.services import collect_due
 from yesladder.scheduling.models import Booking
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -8,8 +8,8 @@ import pytest
 from django.db import OperationalError
 
 from tests.conftest import BLOG
+from yesladder.events import EventName
 from yesladder.tracking import segment, sites
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event
 from yesladder.tracking.segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 

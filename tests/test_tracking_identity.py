@@ -4,9 +4,9 @@ import pytest
 
 from tests.conftest import BLOG, sourced_from
 from yesladder.analytics.models import Progress
+from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event, Journey
 
 pytestmark = pytest.mark.django_db

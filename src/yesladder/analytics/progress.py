@@ -1,7 +1,8 @@
 """Keeps each person's Progress current as events arrive, so reports read one row per journey.
 
-Every write path of the event log calls `on_events` inside its transaction (tracking.services
-.record, tracking.ingestion.store) and `restitch` when a visitor's history joins a lead. A batch
+A reactor of the event log (registered in analytics.apps): `on_events` runs inside the writer's
+transaction for every new event (reactions.RECORDED), `on_stitched` when a visitor's history
+joins a lead, `recount_visitor` when a history is rewritten. A batch
 is handled per person and version: new hits are added to the stored climb in place when they
 come in order (the common case: one more step, just now); anything else (a hit older than the
 last one counted, an optional step or exclusion, a history merged by stitching) recounts that
@@ -23,9 +24,9 @@ from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
 from yesladder.analytics.footprint import add, difference, footprint
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
+from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -308,6 +309,11 @@ def restitch(visitor: Visitor) -> None:
                 ladder(version_id), person, None, first
             )
             _recount_and_save(row)
+
+
+def on_stitched(visitor: Visitor, events: list[Event]) -> None:
+    """Reactor (reactions.STITCHED): the visitor's rows fold into its lead's."""
+    restitch(visitor)
 
 
 def recount_visitor(visitor: Visitor) -> None:

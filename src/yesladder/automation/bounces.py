@@ -22,7 +22,6 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from yesladder.automation import hooks
-from yesladder.automation.engine import lead_summary
 from yesladder.automation.models import Bounce, Suppression, email_hash
 from yesladder.leads.models import Lead
 
@@ -46,7 +45,7 @@ def suppress(address: str, reason: str, detail: str = "") -> bool:
         )
         lead = Lead.objects.filter(email=address.strip().lower()).first()
         if created and lead is not None:  # the CRM stops mailing them too
-            payload = {**lead_summary(lead), "reason": reason}
+            payload = {**hooks.lead_summary(lead), "reason": reason}
             hooks.publish(hooks.LEAD_UNSUBSCRIBED, payload, lead=lead, key=f"suppressed:{lead.pk}")
     return created
 

@@ -15,15 +15,16 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from yesladder.automation import compose, outbox, standing
+from yesladder.automation import compose, hooks, outbox, standing
+from yesladder.automation.hooks import lead_summary
 from yesladder.automation.models import Enrollment, Message, ScoreChange, Standing
 from yesladder.automation.standing import Facts, Seen
+from yesladder.events import EventName
 from yesladder.funnels.models import Funnel, FunnelVersion, Step
 from yesladder.funnels.spec.automations import Action, Automation
 from yesladder.funnels.spec.schema import FunnelSpec
 from yesladder.leads.models import Lead
 from yesladder.leads.services import fill_profile
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Event, Journey
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,13 @@ def on_events(events: list[Event]) -> None:
             _publish_event(event, lead)
 
 
+def on_stitched(visitor, events: list[Event]) -> None:
+    """Reactor (reactions.STITCHED): what the visitor did before giving its email counts for
+    the lead's automations now."""
+    if events:
+        on_events(events)
+
+
 def _by_version(lead: Lead, events: list[Event]) -> dict[FunnelVersion, list[Event]]:
     """Funnel events belong to their version; a tracked site's events to every funnel the
     lead walks."""
@@ -152,8 +160,6 @@ def _fires(automation: Automation, facts: Facts, before: Facts, events: list[Eve
 
 
 def _publish_event(event: Event, lead: Lead) -> None:
-    from yesladder.automation import hooks
-
     topic = {EventName.STEP_COMPLETED: hooks.STEP_COMPLETED,
              EventName.CONVERTED: hooks.LEAD_CONVERTED}.get(event.name)  # fmt: skip
     if topic:
@@ -165,11 +171,6 @@ def _publish_event(event: Event, lead: Lead) -> None:
             "occurred_at": event.occurred_at.isoformat(),
         }
         hooks.publish(topic, payload, lead=lead, key=f"event:{event.message_id}")
-
-
-def lead_summary(lead: Lead) -> dict:
-    return {"lead": {"id": lead.pk, "email": lead.email, "status": lead.status,
-                     "profile": lead.profile, "tags": lead.tags}}  # fmt: skip
 
 
 # --- runs --------------------------------------------------------------------------------------
@@ -340,8 +341,6 @@ def _notify(enrollment: Enrollment, spec: FunnelSpec, path: str, action: Action)
 
 
 def _publish(enrollment: Enrollment, path: str, topic: str, data: dict) -> None:
-    from yesladder.automation import hooks
-
     payload = {**lead_summary(enrollment.lead), **data}
     hooks.publish(topic, payload, lead=enrollment.lead, key=f"run:{enrollment.pk}:{path}")
 

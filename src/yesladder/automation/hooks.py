@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Mapping
 
@@ -112,6 +113,23 @@ def _signature_headers(headers: Mapping[str, str]) -> tuple[str | None, str | No
 
 
 # --- publishing ------------------------------------------------------------------------------
+
+
+def lead_summary(lead) -> dict:
+    return {"lead": {"id": lead.pk, "email": lead.email, "status": lead.status,
+                     "profile": lead.profile, "tags": lead.tags}}  # fmt: skip
+
+
+def on_lead_created(lead) -> None:
+    """Reactor (reactions.LEAD_CREATED): the CRM hears of a new lead, once."""
+    publish(LEAD_CREATED, lead_summary(lead), lead=lead, key=f"lead:{lead.pk}:created")
+
+
+def on_lead_updated(lead, changed: dict) -> None:
+    """Reactor (reactions.LEAD_UPDATED). Each change is its own event: a profile that changes
+    back is news to the CRM too."""
+    payload = {**lead_summary(lead), "changed": sorted(changed)}
+    publish(LEAD_UPDATED, payload, lead=lead, key=f"lead:{lead.pk}:updated:{secrets.token_hex(8)}")
 
 
 def publish(topic: str, payload: dict, *, lead=None, key: str) -> int:

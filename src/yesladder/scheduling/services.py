@@ -14,13 +14,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from yesladder.events import EventName
 from yesladder.funnels.spec.schema import Booking as BookingStep
 from yesladder.funnels.spec.schema import Event as EventStep
 from yesladder.leads.models import Lead
 from yesladder.scheduling import sessions, slots
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
 from yesladder.steps.flow import finish
-from yesladder.tracking.events import EventName
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 

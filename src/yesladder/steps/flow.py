@@ -9,10 +9,10 @@ from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 
+from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
 from yesladder.leads.models import Visitor
-from yesladder.tracking.events import EventName
 from yesladder.tracking.limits import REFERRALS_PER_ADDRESS
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record

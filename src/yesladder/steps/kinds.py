@@ -17,11 +17,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from yesladder.events import EventName
 from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Share, Video
-from yesladder.leads.services import ConsentGiven, InvalidEmail, identify, normalise_email
+from yesladder.leads.services import ConsentGiven, InvalidEmail, normalise_email
 from yesladder.steps import emails
 from yesladder.steps.flow import Page, complete
-from yesladder.tracking.events import EventName
+from yesladder.tracking.identity import identify
 from yesladder.tracking.limits import ANSWERS_PER_ADDRESS, OPTINS_PER_ADDRESS, client_address
 from yesladder.tracking.models import Event
 

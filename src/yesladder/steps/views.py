@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads import services as leads
 from yesladder.leads.models import Lead, Visitor
@@ -18,7 +19,6 @@ from yesladder.leads.services import new_visitor
 from yesladder.steps import emails, kinds, time_and_money
 from yesladder.steps.flow import Page, journey_for, page_for
 from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
-from yesladder.tracking.events import EventName
 from yesladder.tracking.limits import client_address, guesses_limited
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record

@@ -14,26 +14,23 @@ from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
-from yesladder.analytics import progress
-from yesladder.automation.engine import on_events
 from yesladder.database import write_together
+from yesladder.events import EventName
 from yesladder.funnels.spec.schema import StepBase
+from yesladder.leads.bots import is_bot
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import (
     UTM_FIELDS,
     ConsentGiven,
     InvalidEmail,
     fill_profile,
-    identify,
     normalise_email,
-    stitch,
 )
 from yesladder.steps.flow import advance, current_version
-from yesladder.tracking.bots import is_bot
-from yesladder.tracking.events import EventName
+from yesladder.tracking.identity import identify, stitch
 from yesladder.tracking.models import Event, Journey, Site
 from yesladder.tracking.segment import Message, Parsed, Rejected, occurred_at
-from yesladder.tracking.services import bounded, record
+from yesladder.tracking.services import bounded, record, settled, written
 
 # What a tracked site may say a visitor did on a step that lives on its pages. Money and
 # consent are not in the list: those only ever come from yesladder's own pages and providers.
@@ -192,10 +189,8 @@ def _store(received: Received, rows: list[Row]) -> int:
     _journeys([row for row in rows if row.funnel], visitors)
     new = _insert(received, rows, visitors)
     fresh = _first_of_each(rows, new)
-    # Counted before identify calls stitch them: stitching then folds them into the lead.
-    steps = [row for row in fresh if row.journey is not None]
-    if steps:
-        progress.on_events(_step_events(received, steps, visitors, new))
+    # Announced before identify calls stitch them: stitching then folds them into the lead.
+    written(_new_events(received, fresh, visitors, new))
     users = {(r.message.visitor_key, r.message.userId): None for r in fresh
              if r.message.userId and r.message.type != "alias"}  # fmt: skip
     for visitor_key, user_id in users:  # once per visitor and user id, not per message
@@ -205,7 +200,7 @@ def _store(received: Received, rows: list[Row]) -> int:
     if _may_have_leads(fresh, visitors):
         # Read back after identify calls stitched this batch's events to their leads.
         events = _read_back([row.message_id for row in fresh], lead__isnull=False)
-        on_events(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
+        settled(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
     return len(new)
 
 
@@ -220,22 +215,24 @@ def _first_of_each(rows: list[Row], new: dict[str, int]) -> list[Row]:
     return fresh
 
 
-def _step_events(
+def _new_events(
     received: Received, rows: list[Row], visitors: dict[str, Visitor], ids: dict[str, int]
 ) -> list[Event]:
-    """The step actions just inserted, as the log now holds them, made here rather than read
-    back: each with its visitor whole, for the first touch of the progress it starts."""
-    whole = Visitor.objects.in_bulk({visitors[row.message.visitor_key].pk for row in rows})
+    """The events just inserted, as the log now holds them, made here rather than read back.
+    A step action's visitor is loaded whole (its first touch starts a person's progress); the
+    others keep the visitor as the batch loaded it."""
+    steps = {visitors[row.message.visitor_key].pk for row in rows if row.journey is not None}
+    whole = Visitor.objects.in_bulk(steps) if steps else {}
     return [_event(received, row, visitors[row.message.visitor_key], whole, ids) for row in rows]
 
 
 def _event(received: Received, row: Row, visitor: Visitor, whole: dict, ids: dict) -> Event:
     return Event(
         id=ids[row.message_id], message_id=row.message_id, name=row.name, label=row.label,
-        site=received.site, visitor=whole[visitor.pk], lead_id=visitor.lead_id,
-        funnel_version_id=row.journey.version_id, step_key=row.step_key,
-        properties=row.properties, occurred_at=row.occurred_at, received_at=received.at,
-        is_bot=visitor.is_bot or row.bot, future_timestamp=row.future,
+        site=received.site, visitor=whole.get(visitor.pk, visitor), lead_id=visitor.lead_id,
+        funnel_version_id=row.journey.version_id if row.journey else None,
+        step_key=row.step_key, properties=row.properties, occurred_at=row.occurred_at,
+        received_at=received.at, is_bot=visitor.is_bot or row.bot, future_timestamp=row.future,
     )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ import uuid
 
 from django.db import models
 
-from yesladder.tracking.events import EventName
+from yesladder.events import EventName
 
 
 def new_message_id() -> str:

@@ -1,4 +1,10 @@
-"""The one write path of the event log. Funnel pages and the tracking API both call `record`."""
+"""The event log's own module: every event enters the log through it.
+
+`record` writes one event (pages, payments, bookings); the tracking API's bulk path inserts its
+rows itself for speed and hands them to `written` and `settled`, exactly as `record` does. The
+parts that react (progress and rollups, automation, ...) are reached only through
+`yesladder.reactions`: this module does not know them.
+"""
 
 import datetime as dt
 
@@ -6,10 +12,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from yesladder.analytics.progress import recount_visitor
+from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
-from yesladder.tracking.events import EventName
+from yesladder.reactions import RECORDED, REWRITTEN, SETTLED, announce
 from yesladder.tracking.models import Event, Journey
 
 MAX_PROPERTY_TEXT = 500
@@ -25,10 +31,7 @@ def record(
     message_id: str | None = None,
     site=None,
 ) -> Event:
-    from yesladder.analytics import progress
-    from yesladder.automation.engine import on_events
-
-    with transaction.atomic():  # the event and what automation decides from it, or neither
+    with transaction.atomic():  # the event and what is decided from it, or neither
         event = Event.objects.create(
             **({"message_id": message_id} if message_id else {}),
             name=EventName(name).value,
@@ -41,9 +44,24 @@ def record(
             is_bot=visitor.is_bot,
             site=site,
         )
-        progress.on_events([event])
-        on_events([event])
+        written([event])
+        settled([event])
     return event
+
+
+def written(events: list[Event]) -> None:
+    """New events are in the log, as written: the in-transaction reactors count them (progress
+    and rollups) in the writer's transaction. Every path that writes events calls this."""
+    if events:
+        announce(RECORDED, events=events)
+
+
+def settled(events: list[Event]) -> None:
+    """New events once the writer's identify and stitching are done: those that belong to a lead
+    go to the reactors that act on leads (automation). Anonymous ones carry no lead to act on."""
+    known = [event for event in events if event.lead_id is not None]
+    if known:
+        announce(SETTLED, events=known)
 
 
 def bounded(properties: dict) -> dict:
@@ -79,5 +97,5 @@ def move_back_in_time(visitor_id, by: dt.timedelta) -> bool:
             created_here.update(created_at=F("created_at") - by)
             consents = Consent.objects.filter(lead_id=visitor.lead_id, given_at__gte=since)
             consents.update(given_at=F("given_at") - by)
-        recount_visitor(visitor)
+        announce(REWRITTEN, visitor=visitor)
     return True

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from yesladder.tracking.events import EventName
+from yesladder.events import EventName
 
 KINDS = (
     "content", "video", "optin", "form", "magnet", "quiz",

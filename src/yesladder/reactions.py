@@ -1,0 +1,81 @@
+"""Who reacts to what the event log and the lead records are told, in which order and when.
+
+Writers announce a moment (`announce(RECORDED, events=...)`) and never know who listens; the
+parts that react register in their AppConfig.ready, once, with an order. Adding a reactor is
+one registration and no edit to any writer. This module sits at the bottom of the house: it
+imports nothing of the apps, so every part may use it.
+
+Two kinds of reactor:
+- **in the transaction** (the default): called at once, inside the writer's transaction, in
+  ascending `order`. What must never be seen apart from the event goes here: per-person progress
+  and rollups (a report never sees an event without its progress), and decisions that are
+  themselves rows (an enrollment, an outbox message, a webhook delivery), which commit with the
+  event or not at all.
+- **after commit**: handed to `transaction.on_commit`, in the same order, so nothing is sent or
+  called out for a write that was rolled back, and no lock is held while it runs.
+
+The moments, with what they carry (keyword arguments):
+
+| moment | when | carries |
+|---|---|---|
+| RECORDED | new events are in the log, as written | events |
+| SETTLED | a writer's new events once its identities are settled (stitching done) | events |
+| STITCHED | a visitor's history joined a lead | visitor, events (those that were anonymous) |
+| REWRITTEN | a visitor's history was rewritten (moved in time) | visitor |
+| LEAD_CREATED | a lead is new (its profile filled) | lead |
+| LEAD_UPDATED | a lead's profile changed | lead, changed |
+
+A single recorded event is RECORDED then SETTLED at once; the tracking API's batch is RECORDED
+when inserted and SETTLED after its identify calls have stitched it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from django.db import transaction
+
+RECORDED = "recorded"
+SETTLED = "settled"
+STITCHED = "stitched"
+REWRITTEN = "rewritten"
+LEAD_CREATED = "lead created"
+LEAD_UPDATED = "lead updated"
+MOMENTS = (RECORDED, SETTLED, STITCHED, REWRITTEN, LEAD_CREATED, LEAD_UPDATED)
+
+
+@dataclass(frozen=True)
+class Reactor:
+    moment: str
+    name: str  # dotted path of the callable, for the map and for errors
+    order: int
+    react: Callable[..., None]
+    after_commit: bool = False
+
+
+_reactors: dict[str, tuple[Reactor, ...]] = {moment: () for moment in MOMENTS}
+
+
+def register(moment: str, react: Callable[..., None], *, order: int, after_commit=False) -> None:
+    """Call `react(**what)` at every `announce(moment, **what)`. Registering the same callable
+    twice for a moment is a no-op (AppConfig.ready may run more than once in tests)."""
+    if moment not in _reactors:
+        raise ValueError(f"unknown moment {moment!r}; one of {', '.join(MOMENTS)}")
+    name = f"{react.__module__}.{react.__qualname__}"
+    if any(r.name == name for r in _reactors[moment]):
+        return
+    reactor = Reactor(moment, name, order, react, after_commit)
+    _reactors[moment] = tuple(sorted((*_reactors[moment], reactor), key=lambda r: r.order))
+
+
+def announce(moment: str, **what) -> None:
+    for reactor in _reactors[moment]:
+        if reactor.after_commit:
+            transaction.on_commit(partial(reactor.react, **what))
+        else:
+            reactor.react(**what)
+
+
+def reactors(moment: str) -> tuple[Reactor, ...]:
+    """Who reacts to `moment`, in order (for the map in the docs and its test)."""
+    return _reactors[moment]

@@ -1,0 +1,66 @@
+"""Identity stitching: a visitor gives its email (or a tracked site names its user), and the
+visitor's anonymous history in the event log becomes the lead's.
+
+The parts that react (progress re-counts the person, automation acts on what the visitor did
+before, the CRM hears of a new lead) are told through `yesladder.reactions`, in this
+transaction: no lead, no announcement.
+"""
+
+from django.db import transaction
+
+from yesladder.leads.models import Consent, Lead, Visitor
+from yesladder.leads.services import ConsentGiven, fill_profile
+from yesladder.reactions import LEAD_CREATED, STITCHED, announce
+from yesladder.tracking.models import Event
+
+STITCH_ANNOUNCED = 1000  # the anonymous events handed on to the reactors, at most
+
+
+def identify(visitor: Visitor, email: str, fields: dict, consent: ConsentGiven | None) -> Lead:
+    """Attach the visitor to the lead with this email, fill its profile, stitch its history."""
+    with transaction.atomic():
+        lead, created = Lead.objects.select_for_update().get_or_create(
+            email=email, defaults={"status": _status(consent)}
+        )
+        if consent is not None and lead.status == Lead.Status.IDENTIFIED:
+            lead.status = _status(consent)  # a known address consents for the first time
+            lead.save(update_fields=["status"])
+        fill_profile(lead, fields, announce=not created)
+        if created:  # after its profile is filled: the CRM gets the whole of it once
+            announce(LEAD_CREATED, lead=lead)
+        if consent is not None:
+            _keep_consent(lead, consent)
+        stitch(visitor, lead)
+    return lead
+
+
+def _keep_consent(lead: Lead, consent: ConsentGiven) -> None:
+    Consent.objects.create(
+        lead=lead,
+        funnel_version_id=consent.version_id,
+        step_key=consent.step_key,
+        text=consent.text,
+        page_url=consent.page_url[:2000],
+        ip=consent.ip,
+        user_agent=consent.user_agent[:512],
+        double_optin=consent.double_optin,
+    )
+
+
+def _status(consent: ConsentGiven | None) -> str:
+    if consent is None:
+        return Lead.Status.IDENTIFIED
+    return Lead.Status.PENDING if consent.double_optin else Lead.Status.CONFIRMED
+
+
+def stitch(visitor: Visitor, lead: Lead) -> None:
+    """The visitor's anonymous history becomes the lead's history."""
+    if visitor.lead_id != lead.pk:
+        visitor.lead = lead
+        visitor.save(update_fields=["lead", "last_seen_at"])
+    anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
+    stitched = list(anonymous.values_list("pk", flat=True)[:STITCH_ANNOUNCED])
+    anonymous.update(lead=lead)
+    # What the visitor did before giving its email counts for the lead now.
+    events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
+    announce(STITCHED, visitor=visitor, events=events)
