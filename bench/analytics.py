@@ -330,7 +330,7 @@ def ingest(crowd: Crowd, args) -> None:
 
     from yesladder.funnels.services import load_funnel
     from yesladder.funnels.spec import parse_spec
-    from yesladder.steps.flow import current_version
+    from yesladder.tracking.journeys import current_version
 
     load_funnel(parse_spec(FUNNEL, "bench.yaml"))
     t0 = time.perf_counter()

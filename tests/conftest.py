@@ -212,7 +212,7 @@ def journey_with_lead(data: dict, email: str = "ada@example.com"):
     """A funnel loaded from `data`, and a visitor known by `email` who started it."""
     from yesladder.funnels.services import load_funnel
     from yesladder.leads.models import Lead, Visitor
-    from yesladder.steps.flow import current_version
+    from yesladder.tracking.journeys import current_version
     from yesladder.tracking.models import Journey
 
     load_funnel(sourced_from(data))

@@ -12,12 +12,12 @@ from yesladder.analytics import progress
 from yesladder.analytics.footprint import Footprint, add, difference, footprint, kept_seconds
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
 from yesladder.analytics.report import build
+from yesladder.dashboard.privacy import erase
 from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
-from yesladder.leads.privacy import erase
-from yesladder.steps.flow import current_version
 from yesladder.tracking.identity import stitch
+from yesladder.tracking.journeys import current_version
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db

@@ -27,9 +27,9 @@ from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.services import new_visitor
-from yesladder.steps.flow import current_version
 from yesladder.steps.kinds import SHARE_CHANNELS
 from yesladder.tracking import sites
+from yesladder.tracking.journeys import current_version
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record
 

@@ -16,10 +16,10 @@ from django.test import Client
 from tests.test_lead_timeline import a_full_lead
 from yesladder.automation import outbox
 from yesladder.automation.models import Bounce, Link, Message, Suppression, email_hash
-from yesladder.leads import privacy
-from yesladder.leads.models import Lead
+from yesladder.dashboard import privacy
+from yesladder.leads.models import Lead, RateCount
 from yesladder.offers.models import Charge, Order
-from yesladder.tracking.models import Event, RateCount
+from yesladder.tracking.models import Event
 
 pytestmark = pytest.mark.django_db
 ADA, BOB = "ada@example.com", "bob@example.com"

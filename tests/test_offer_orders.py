@@ -10,7 +10,8 @@ import yaml
 from django.utils import timezone
 
 from tests.conftest import journey_with_lead
-from yesladder.offers import money, services
+from yesladder.funnels import money
+from yesladder.offers import services
 from yesladder.offers.models import Order
 from yesladder.tracking.models import Event
 

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from yesladder.analytics.models import TrafficCost
-from yesladder.offers.money import minor_units
+from yesladder.funnels.money import minor_units
 
 COLUMNS = ("source", "day", "clicks", "cost")  # and optionally currency, note
 MAX_ROWS = 100_000

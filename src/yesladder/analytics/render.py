@@ -9,7 +9,7 @@ from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.analytics.footprint import kept_seconds
 from yesladder.analytics.report import Metric, Report, Rung
 from yesladder.analytics.verdicts import WhatIf
-from yesladder.offers.money import shown
+from yesladder.funnels.money import shown
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # threat 25
 

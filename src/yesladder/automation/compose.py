@@ -20,9 +20,9 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from yesladder.automation.models import Link, Message
+from yesladder.funnels.markdown import render_markdown
 from yesladder.funnels.spec.automations import PLACEHOLDER
 from yesladder.funnels.spec.schema import FunnelSpec
-from yesladder.steps.kinds import render_markdown
 
 MAX_VALUE = 500  # characters of one filled-in value
 MAX_SUBJECT = 250

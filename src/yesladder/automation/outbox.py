@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from yesladder.automation import compose
 from yesladder.automation.models import Message, Suppression, email_hash
+from yesladder.leads.emails import from_address
 from yesladder.leads.models import Lead
-from yesladder.steps.emails import from_address
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = dt.timedelta(days=1)

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from yesladder.automation import bounces
 from yesladder.automation.models import Link, Message, Suppression
-from yesladder.tracking.limits import guesses_limited
+from yesladder.leads.limits import guesses_limited
 
 logger = logging.getLogger(__name__)
 

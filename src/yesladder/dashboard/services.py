@@ -17,13 +17,12 @@ from django.urls import reverse
 from yesladder.analytics import render
 from yesladder.analytics.report import Report, ReportError, build
 from yesladder.automation.models import Enrollment, Message, ScoreChange, Standing
-from yesladder.funnels import lint
+from yesladder.funnels import lint, money
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec import SourcedSpec
 from yesladder.funnels.spec.automations import BUILTIN_SEGMENTS
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, parse
 from yesladder.leads.models import Lead
-from yesladder.offers import money
 from yesladder.offers.models import Order
 from yesladder.tracking.models import Event
 

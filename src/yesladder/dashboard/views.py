@@ -16,10 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
-from yesladder.dashboard import previews, queues, services
+from yesladder.dashboard import previews, privacy, queues, services
 from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
 from yesladder.funnels.models import Funnel
-from yesladder.leads import privacy
 from yesladder.leads.models import Lead
 
 # No script runs on these pages, and an email preview's sandboxed frame inherits this policy:

@@ -113,3 +113,20 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead} at {self.given_at:%Y-%m-%d %H:%M}"
+
+
+class RateCount(models.Model):
+    """How often one key (an address, an email) did one thing in one fixed window of time."""
+
+    key = models.CharField(max_length=300)
+    window = models.BigIntegerField(help_text="window start, in whole windows since the epoch")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "tracking_ratecount"  # made there first; moved here with limits (no copy)
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window"], name="one_count_per_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} x{self.count}"

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
-from yesladder.offers import money, services
+from yesladder.funnels import money
+from yesladder.offers import services
 from yesladder.offers.models import Charge, Order, ProviderEvent
 from yesladder.offers.payments import ProviderError
 

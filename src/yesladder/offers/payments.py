@@ -9,7 +9,6 @@ the events, the ladder) is decided in `offers.services`, for both providers alik
 from dataclasses import dataclass
 from typing import Protocol
 
-from django.conf import settings
 from django.urls import reverse
 
 from yesladder.offers.models import Charge, Order
@@ -80,17 +79,3 @@ class TestProvider:
 
     def stop(self, order: Order) -> None:
         pass
-
-
-def provider(name: str | None = None) -> Provider:
-    chosen = name or settings.PAYMENTS
-    if chosen == "test":
-        return TestProvider()
-    if chosen == "stripe":
-        from yesladder.offers.stripe_provider import StripeProvider
-
-        return StripeProvider()
-    raise PaymentsNotConfigured(
-        "payments are not set up: set YESLADDER_PAYMENTS to 'stripe' (with "
-        "YESLADDER_STRIPE_SECRET_KEY and YESLADDER_STRIPE_WEBHOOK_SECRET) or to 'test'"
-    )

@@ -16,12 +16,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from yesladder.events import EventName
+from yesladder.funnels import money
 from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead
-from yesladder.offers import money
 from yesladder.offers.models import Charge, Order
-from yesladder.offers.payments import ProviderError, provider
-from yesladder.steps.flow import finish
+from yesladder.offers.payments import ProviderError
+from yesladder.offers.providers import provider
+from yesladder.tracking.journeys import finish
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 

@@ -7,10 +7,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from yesladder.offers import money, services, webhooks
+from yesladder.funnels import money
+from yesladder.leads.emails import absolute
+from yesladder.offers import services, webhooks
 from yesladder.offers.models import Order
-from yesladder.offers.payments import PaymentsNotConfigured, ProviderError, provider
-from yesladder.steps.emails import absolute
+from yesladder.offers.payments import PaymentsNotConfigured, ProviderError
+from yesladder.offers.providers import provider
 
 
 def _order(token: str) -> Order:

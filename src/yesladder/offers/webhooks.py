@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 
 from yesladder.offers import services
 from yesladder.offers.models import Order, ProviderEvent
-from yesladder.offers.payments import provider
+from yesladder.offers.providers import provider
 
 logger = logging.getLogger(__name__)
 TOLERANCE = 300  # seconds, as Stripe documents

@@ -4,9 +4,9 @@ invite, and the confirmation email that carries the invite."""
 from django.core import signing
 from django.urls import reverse
 
+from yesladder.leads import emails
 from yesladder.scheduling.calendar import Invite, ics
 from yesladder.scheduling.models import Booking, Registration
-from yesladder.steps import emails
 
 BOOKING_SALT = "yesladder.booking"
 REGISTRATION_SALT = "yesladder.registration"

@@ -20,7 +20,7 @@ from yesladder.funnels.spec.schema import Event as EventStep
 from yesladder.leads.models import Lead
 from yesladder.scheduling import sessions, slots
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
-from yesladder.steps.flow import finish
+from yesladder.tracking.journeys import finish
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 

@@ -7,11 +7,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from yesladder.scheduling import invites
+from yesladder.scheduling import invites, zones
 from yesladder.scheduling import services as scheduling
 from yesladder.scheduling.calendar import ics
 from yesladder.scheduling.models import Booking, Registration
-from yesladder.steps import time_and_money as bigger
 
 
 def _signed(found, token: str, salt: str, key: str):
@@ -37,14 +36,14 @@ def _registration(token: str) -> Registration:
 def booking(request: HttpRequest, token: str) -> HttpResponse:
     booked = _booking(token)
     step = booked.version.spec.step(booked.step_key)
-    zone = bigger.visitor_zone(request, booked.timezone)
+    zone = zones.visitor_zone(request, booked.timezone)
     errors = {}
     if request.method == "POST" and request.POST.get("action") == "cancel":
         if scheduling.cancel(booked):
             booked.refresh_from_db()
             invites.send_booking(request, booked)
     elif request.method == "POST" and request.POST.get("action") == "reschedule":
-        start = bigger.posted_time(request)
+        start = zones.posted_time(request)
         try:
             if start is None:
                 raise scheduling.SlotTaken("Please pick one of the times.")
@@ -56,10 +55,10 @@ def booking(request: HttpRequest, token: str) -> HttpResponse:
             return redirect("scheduling:booking", invites.booking_token(moved.booking))
     context = {
         "booking": booked, "step": step, "zone": zone, "errors": errors,
-        "when": bigger.LocalTime.of(booked.start, zone),
-        "zones": bigger.zone_choices(zone, step.timezone),
+        "when": zones.LocalTime.of(booked.start, zone),
+        "zones": zones.zone_choices(zone, step.timezone),
         "ics_url": request.build_absolute_uri("ics/"),
-        "days": bigger.slot_days(scheduling.open_slots(step), zone) if booked.is_booked else [],
+        "days": zones.slot_days(scheduling.open_slots(step), zone) if booked.is_booked else [],
         "moved_to": booked.rescheduled_to and invites.booking_token(booked.rescheduled_to),
     }  # fmt: skip
     return render(
@@ -87,10 +86,10 @@ def registration(request: HttpRequest, token: str) -> HttpResponse:
         scheduling.cancel_registration(seat)
         seat.refresh_from_db()
     step = seat.version.spec.step(seat.session.step_key)
-    zone = bigger.visitor_zone(request, step.sessions[0].timezone if step else "UTC")
+    zone = zones.visitor_zone(request, step.sessions[0].timezone if step else "UTC")
     context = {
         "seat": seat, "step": step, "zone": zone, "token": token,
-        "when": bigger.LocalTime.of(seat.session.start, zone),
+        "when": zones.LocalTime.of(seat.session.start, zone),
         "ended": seat.session.end < timezone.now(),
     }  # fmt: skip
     return render(request, "yesladder/scheduling/registration.html", context)
@@ -115,7 +114,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     target = {"live": step.join_url, "ended": step.replay_url}.get(moment)
     if target:
         return redirect(target)
-    zone = bigger.visitor_zone(request, step.sessions[0].timezone)
+    zone = zones.visitor_zone(request, step.sessions[0].timezone)
     context = {"seat": seat, "step": step, "moment": moment, "token": token,
-               "when": bigger.LocalTime.of(seat.session.start, zone), "zone": zone}  # fmt: skip
+               "when": zones.LocalTime.of(seat.session.start, zone), "zone": zone}  # fmt: skip
     return render(request, "yesladder/scheduling/join.html", context)

@@ -4,26 +4,22 @@ Views stay thin: they resolve the `Page`, then call `context` to render and `sub
 Everything a visitor sends is validated here and answered with a message on the same page.
 """
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from urllib.parse import quote, urlencode
 
-import markdown
-import nh3
 from django.core import signing
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 
 from yesladder.events import EventName
+from yesladder.funnels.markdown import render_markdown
 from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Share, Video
+from yesladder.leads import emails
+from yesladder.leads.limits import ANSWERS_PER_ADDRESS, OPTINS_PER_ADDRESS, client_address
 from yesladder.leads.services import ConsentGiven, InvalidEmail, normalise_email
-from yesladder.steps import emails
-from yesladder.steps.flow import Page, complete
 from yesladder.tracking.identity import identify
-from yesladder.tracking.limits import ANSWERS_PER_ADDRESS, OPTINS_PER_ADDRESS, client_address
+from yesladder.tracking.journeys import Page, complete
 from yesladder.tracking.models import Event
 
 MAX_FIELD_LENGTH = 200
@@ -50,26 +46,6 @@ TOO_MANY_ANSWERS = "Too many answers from your network in the last hour. Please 
 def step_url(page: Page, key: str, query: str = "") -> str:
     url = reverse("steps:step", args=[page.journey.funnel.key, key])
     return f"{url}?{query}" if query else url
-
-
-def render_markdown(text: str) -> SafeString:
-    """Operator-written Markdown from the funnel spec (never visitor input), rendered to HTML.
-
-    nh3 strips scripts, event handlers and unknown tags first, so a spec written by anyone on
-    the team still cannot put script on a visitor's page; only that cleaned HTML is marked safe.
-    """
-    return mark_safe(_cleaned_html(text))  # noqa: S308
-
-
-@lru_cache(maxsize=512)
-def _cleaned_html(text: str) -> str:
-    """Spec text changes only with a new version: render each once per process.
-    Headings move one level down: the page's only h1 is the step's title."""
-    html = nh3.clean(markdown.markdown(text, extensions=["sane_lists"]))
-    return HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 1, 6)}", html)
-
-
-HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")
 
 
 def without_repeated_title(body: str, title: str) -> str:

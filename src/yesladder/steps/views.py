@@ -13,13 +13,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
+from yesladder.leads import emails
 from yesladder.leads import services as leads
+from yesladder.leads.limits import client_address, guesses_limited
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import new_visitor
-from yesladder.steps import emails, kinds, time_and_money
-from yesladder.steps.flow import Page, journey_for, page_for
+from yesladder.steps import kinds, time_and_money
 from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
-from yesladder.tracking.limits import client_address, guesses_limited
+from yesladder.tracking.journeys import Page, journey_for, page_for
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 

@@ -22,9 +22,9 @@ from django.utils import timezone
 from ninja import NinjaAPI, Schema
 
 from yesladder.database import one_thread_writing
+from yesladder.leads.limits import client_address
 from yesladder.tracking import ingestion, segment
 from yesladder.tracking.buckets import Buckets
-from yesladder.tracking.limits import client_address
 from yesladder.tracking.models import Site, WriteKey
 
 logger = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from yesladder.leads.services import (
     fill_profile,
     normalise_email,
 )
-from yesladder.steps.flow import advance, current_version
 from yesladder.tracking.identity import identify, stitch
+from yesladder.tracking.journeys import advance, current_version
 from yesladder.tracking.models import Event, Journey, Site
 from yesladder.tracking.segment import Message, Parsed, Rejected, occurred_at
 from yesladder.tracking.services import bounded, record, settled, written

@@ -117,19 +117,3 @@ class Journey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visitor_id} in {self.funnel_id} at {self.current_step}"
-
-
-class RateCount(models.Model):
-    """How often one key (an address, an email) did one thing in one fixed window of time."""
-
-    key = models.CharField(max_length=300)
-    window = models.BigIntegerField(help_text="window start, in whole windows since the epoch")
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["key", "window"], name="one_count_per_window")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key} x{self.count}"

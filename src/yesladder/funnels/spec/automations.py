@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from yesladder.events import EventName
-from yesladder.funnels.spec.schema import Duration, FieldKey, Key, LongText, Strict, Text
+from yesladder.funnels.spec.types import Duration, FieldKey, Key, LongText, Strict, Text
 
 EVENT_NAMES = tuple(e.value for e in EventName)
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]

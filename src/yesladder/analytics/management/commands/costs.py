@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from yesladder.analytics import costs
 from yesladder.analytics.models import TrafficCost
-from yesladder.offers.money import shown
+from yesladder.funnels.money import shown
 
 
 class Command(BaseCommand):

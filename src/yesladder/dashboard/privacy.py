@@ -16,9 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from yesladder.automation.models import Bounce, Message, Suppression, email_hash
-from yesladder.leads.models import Lead, Visitor
+from yesladder.leads.models import Lead, RateCount, Visitor
 from yesladder.offers.models import Order
-from yesladder.tracking.models import Event, RateCount
+from yesladder.tracking.models import Event
 
 FORMAT = "yesladder.lead-export/1"
 

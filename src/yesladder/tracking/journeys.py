@@ -12,8 +12,8 @@ from django.utils import timezone
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
+from yesladder.leads.limits import REFERRALS_PER_ADDRESS
 from yesladder.leads.models import Visitor
-from yesladder.tracking.limits import REFERRALS_PER_ADDRESS
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 

@@ -16,7 +16,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
-from yesladder.tracking.models import RateCount
+from yesladder.leads.models import RateCount
 
 logger = logging.getLogger(__name__)
 TABLE = RateCount._meta.db_table

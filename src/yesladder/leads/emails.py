@@ -20,8 +20,8 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from yesladder.leads.limits import EMAILS_PER_RECIPIENT
 from yesladder.leads.models import Lead
-from yesladder.tracking.limits import EMAILS_PER_RECIPIENT
 
 logger = logging.getLogger(__name__)
 
