@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from yesladder.automation import compose, engine, outbox
+from yesladder.automation import compose, outbox
+from yesladder.automation.engine import email_fields
 from yesladder.automation.models import Enrollment, Message
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec.automations import PLACEHOLDER
@@ -93,7 +94,7 @@ def _fields(version: FunnelVersion, lead: Lead | None) -> dict:
                 "outcome_title": outcome.title if outcome else ""}  # fmt: skip
     # The engine's own values (profile, latest quiz outcome), so the preview is what this lead
     # would get; the run is never saved.
-    return engine.email_fields(Enrollment(lead=lead, funnel=version.funnel), version.spec)
+    return email_fields(Enrollment(lead=lead, funnel=version.funnel), version.spec)
 
 
 def _step_link(spec: FunnelSpec, email_key: str) -> dict:

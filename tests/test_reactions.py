@@ -1,0 +1,107 @@
+"""The one seam between writers and the parts that react: a new reactor is one registration
+and hears every writer (a page's single event, the tracking API's batch, stitching, new leads),
+in order, inside the writer's transaction or after its commit."""
+
+import pytest
+from django.db import transaction
+
+from yesladder import reactions
+from yesladder.events import EventName
+from yesladder.leads.models import Lead, Visitor
+from yesladder.tracking.models import Event
+from yesladder.tracking.services import record
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def heard(monkeypatch):
+    """A reactor of every moment, registered the way an app does, removed after the test."""
+    log = []
+    for moment in reactions.MOMENTS:
+        monkeypatch.setitem(reactions._reactors, moment, reactions.reactors(moment))
+
+        def react(moment=moment, **what):
+            log.append((moment, what, transaction.get_connection().in_atomic_block))
+
+        react.__qualname__ = f"heard_{moment.replace(' ', '_')}"
+        reactions.register(moment, react, order=99)
+    return log
+
+
+def test_the_map_registers_progress_first_then_automation():
+    assert [r.name for r in reactions.reactors(reactions.RECORDED)] == [
+        "yesladder.analytics.progress.on_events"
+    ]
+    assert [r.name for r in reactions.reactors(reactions.STITCHED)] == [
+        "yesladder.analytics.progress.on_stitched",
+        "yesladder.automation.engine.on_stitched",
+    ]
+    assert [r.name for r in reactions.reactors(reactions.SETTLED)] == [
+        "yesladder.automation.engine.on_events"
+    ]
+
+
+def test_registering_twice_is_one_reactor_and_unknown_moments_are_refused(heard):
+    before = reactions.reactors(reactions.RECORDED)
+    reactions.register(reactions.RECORDED, before[-1].react, order=99)
+    assert reactions.reactors(reactions.RECORDED) == before
+    with pytest.raises(ValueError, match="unknown moment"):
+        reactions.register("sometime", print, order=1)
+
+
+def test_a_single_event_is_heard_recorded_then_settled_in_its_transaction(heard):
+    lead = Lead.objects.create(email="ada@example.com")
+    event = record(EventName.TRACKED, Visitor.objects.create(lead=lead))
+    moments = [(m, w.get("events"), inside) for m, w, inside in heard]
+    assert moments == [("recorded", [event], True), ("settled", [event], True)]
+
+
+def test_an_anonymous_event_is_recorded_and_has_nothing_to_settle(heard):
+    record(EventName.TRACKED, Visitor.objects.create())
+    assert [m for m, _, _ in heard] == ["recorded"]
+
+
+def test_the_tracking_api_batch_is_heard_whole_and_settled_after_stitching(heard, tracker):
+    batch = [
+        {"type": "track", "event": "Clicked", "anonymousId": "a-1", "messageId": "1"},
+        {"type": "identify", "anonymousId": "a-1", "messageId": "2",
+         "traits": {"email": "grace@example.com"}},
+    ]  # fmt: skip
+    assert tracker.post("batch", {"batch": batch}).status_code == 200
+    recorded = [w["events"] for m, w, _ in heard if m == "recorded"]
+    assert [sorted(e.message_id.split(":")[1] for e in events) for events in recorded] == [
+        ["1", "2"]
+    ]
+    lead = Lead.objects.get(email="grace@example.com")
+    settled = [w["events"] for m, w, _ in heard if m == "settled"]
+    assert len(settled) == 1 and {e.lead_id for e in settled[0]} == {lead.pk}
+    assert [m for m, _, _ in heard].index("stitched") < [m for m, _, _ in heard].index("settled")
+    assert ("lead created", {"lead": lead}, True) in heard
+    assert all(inside for _, _, inside in heard)
+
+
+def test_a_replayed_batch_is_heard_once(heard, tracker):
+    body = {"batch": [{"type": "track", "event": "Clicked", "anonymousId": "a", "messageId": "9"}]}
+    tracker.post("batch", body)
+    tracker.post("batch", body)
+    assert [m for m, _, _ in heard] == ["recorded"]
+
+
+def test_after_commit_reactors_wait_for_the_commit_and_never_hear_a_rollback(monkeypatch):
+    monkeypatch.setitem(reactions._reactors, reactions.RECORDED, ())
+    sent = []
+
+    def send(events):
+        sent.append([e.pk for e in events])
+
+    reactions.register(reactions.RECORDED, send, order=50, after_commit=True)
+    visitor = Visitor.objects.create()
+    with transaction.atomic():
+        event = record(EventName.TRACKED, visitor)
+        assert sent == []  # nothing goes out before the commit
+    assert sent == [[event.pk]]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record(EventName.TRACKED, visitor)
+        raise RuntimeError("the writer fails after recording")
+    assert sent == [[event.pk]] and Event.objects.count() == 1
