@@ -79,8 +79,10 @@ def imports(module: str) -> list[tuple[str, str, int]]:
                 whole = f"{node.module}.{alias.name}"
                 target = whole if resolve(whole) == whole else node.module
                 found.append((target, alias.name, node.lineno))
-    return [(resolve(name), taken, line) for name, taken, line in found
-            if name.startswith("yesladder") and resolve(name) not in (None, "yesladder")]  # fmt: skip
+    ours = [(resolve(name), taken, line) for name, taken, line in found
+            if name.startswith("yesladder")]  # fmt: skip
+    return [(target, taken, line) for target, taken, line in ours
+            if target not in (None, "yesladder")]  # fmt: skip
 
 
 GRAPH = {module: imports(module) for module in MODULES}
