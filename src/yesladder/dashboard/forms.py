@@ -5,7 +5,8 @@ from django.http import QueryDict
 
 from yesladder.analytics.report import FIRST_DAY, LAST_DAY, TOUCHES
 from yesladder.analytics.store import DIMENSIONS
-from yesladder.dashboard.services import FunnelQuery, LeadSearch
+from yesladder.dashboard.reports import FunnelQuery
+from yesladder.dashboard.services import LeadSearch
 from yesladder.leads.models import Lead
 
 

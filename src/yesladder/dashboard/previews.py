@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from yesladder.automation import compose, outbox
-from yesladder.automation.engine import email_fields
 from yesladder.automation.models import Enrollment, Message
+from yesladder.automation.runs import email_fields
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec.automations import PLACEHOLDER
 from yesladder.funnels.spec.schema import FunnelSpec, automation_emails

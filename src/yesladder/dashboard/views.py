@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
-from yesladder.dashboard import previews, privacy, queues, services
+from yesladder.dashboard import previews, privacy, queues, reports, services
 from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
@@ -163,7 +163,7 @@ def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
 @staff_page
 @require_safe
 def funnels(request: HttpRequest) -> HttpResponse:
-    context = {"section": "funnels", "funnels": services.funnel_summaries()}
+    context = {"section": "funnels", "funnels": reports.funnel_summaries()}
     return render(request, "yesladder/dashboard/funnels.html", context)
 
 
@@ -175,12 +175,12 @@ def funnel(request: HttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(Funnel, key=key)
     form = _report_form(request, found)
     asked = form.query() if form.is_valid() else None
-    version, findings = services.linted(found, asked.version if asked else None)
+    version, findings = reports.linted(found, asked.version if asked else None)
     context = {"section": "funnels", "funnel": found, "form": form, "version": version,
                "findings": findings}  # fmt: skip
     if asked is not None:
         try:
-            context["page"] = services.report_page(services.report(found, asked))
+            context["page"] = reports.report_page(reports.report(found, asked))
             context["query"] = form.query_string()
         except ReportError as refused:
             context["problem"] = str(refused)
@@ -221,7 +221,7 @@ def funnel_json(request: HttpRequest, key: str) -> HttpResponse:
 
 def _report_form(request: HttpRequest, found: Funnel) -> FunnelReportForm:
     # Always bound: no query at all is a valid question (all time, every version).
-    return FunnelReportForm(request.GET, versions=services.versions(found))
+    return FunnelReportForm(request.GET, versions=reports.versions(found))
 
 
 def _download(request: HttpRequest, key: str) -> tuple[Report | None, HttpResponse | None]:
@@ -232,7 +232,7 @@ def _download(request: HttpRequest, key: str) -> tuple[Report | None, HttpRespon
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return None, _refused(problems)
     try:
-        return services.report(found, form.query()), None
+        return reports.report(found, form.query()), None
     except ReportError as refused:
         return None, _refused(str(refused))
 

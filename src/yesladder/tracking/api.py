@@ -26,6 +26,7 @@ from yesladder.leads.limits import client_address
 from yesladder.tracking import ingestion, segment
 from yesladder.tracking.buckets import Buckets
 from yesladder.tracking.models import Site, WriteKey
+from yesladder.tracking.rows import Received, Row, prepare
 
 logger = logging.getLogger(__name__)
 KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long in every process
@@ -102,19 +103,19 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
 
 def _sort(
     request, site: Site, data: dict, endpoint: str, origin: str
-) -> tuple[ingestion.Received, list[ingestion.Row], list[segment.Rejected]]:
+) -> tuple[Received, list[Row], list[segment.Rejected]]:
     """The messages to store, as rows, and the rejected ones; a Refusal if none is left."""
     try:
         parsed = segment.parse(data, endpoint)
     except segment.BadRequest as exc:
         raise Refusal(400, "invalid_request", exc.message, exc.field) from None
-    received = ingestion.Received(
+    received = Received(
         site=site,
         at=timezone.now(),
         user_agent=request.headers.get("User-Agent", "") if origin else "",
         address=client_address(request) or None,
     )
-    rows, rejected = ingestion.prepare(received, parsed)
+    rows, rejected = prepare(received, parsed)
     rows, limited = _within_limits(site, rows)
     rejected = sorted(rejected + limited, key=lambda r: r.index)
     if not rows and rejected:
@@ -232,7 +233,7 @@ _per_site: Buckets | None = None
 _per_visitor: Buckets | None = None
 
 
-def _within_limits(site: Site, rows: list[ingestion.Row]):
+def _within_limits(site: Site, rows: list[Row]):
     """A site's whole stream, then each visitor's (a looping page), within their budgets."""
     global _per_site, _per_visitor
     if _per_site is None or _per_visitor is None:
