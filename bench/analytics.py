@@ -6,7 +6,8 @@
 Generates a crowd on a five-step funnel (guide, checklist, score, call, program; paying for the
 program is the sixth rung) from 20 sources over 30 days, and writes its events in time order
 through the event log's bulk write path: each chunk of events is inserted and counted into
-Progress and the per-day rollups (analytics.progress.on_events) in one transaction, as the
+Progress and the per-day rollups (through the event log's door, tracking.services.written,
+which reaches analytics.progress.on_events) in one transaction, as the
 tracking API's batches are. Then times the full report with the breakdown by source, and the
 same ordered-window funnel with ClickHouse's windowFunnel (chdb, the embedded ClickHouse) over a
 MergeTree table of the same events sorted by (person, time), and checks the counts are equal.
@@ -179,9 +180,9 @@ def write(crowd: Crowd, args, version) -> dict:
     from django.db import transaction
     from rich.progress import Progress as Bar
 
-    from yesladder.analytics import progress
     from yesladder.leads.models import Visitor
     from yesladder.tracking.models import Event
+    from yesladder.tracking.services import written
 
     visitors: dict[int, Visitor] = {}
     table, start = kinds(), crowd.start
@@ -206,7 +207,7 @@ def write(crowd: Crowd, args, version) -> dict:
                 Visitor.objects.bulk_create(fresh)
                 insert(events)
                 t1 = time.perf_counter()
-                progress.on_events(events)
+                written(events)  # the event log's door: progress and rollups react
                 t2 = time.perf_counter()
             spent["events"] += t1 - t0
             spent["progress"] += t2 - t1

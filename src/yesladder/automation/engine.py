@@ -1,8 +1,9 @@
-"""Automations at work: events start leads on them, the worker's tick wakes the waiting ones and
-fires the timed triggers, and each run does its actions until a wait or the end.
+"""Automations at work: events start leads on them, and the worker's tick wakes the waiting
+ones and fires the timed triggers; each run's actions are in automation.runs.
 
-`on_event` runs inside the transaction that recorded the event, so a decision (an enrollment,
-an outbox row) commits with the event that caused it or not at all.
+`on_events` is a reactor of the event log (registered in automation.apps): it runs inside the
+transaction that recorded the events, so a decision (an enrollment, an outbox row) commits with
+the event that caused it or not at all.
 """
 
 import datetime as dt
