@@ -1,0 +1,450 @@
+"""Experiment statistics: pure functions of sufficient statistics (docs/experiments.md).
+
+Each variant is given as the people exposed, the metric's sum and its sum of squares (for a rate
+the sum is the conversions), so results are computed from rollups, never from events, and cost
+the same for a hundred people as for a million. The methods are GrowthBook's (gbstats 0.8 with
+its defaults), so every figure can be checked against an independent implementation:
+
+- Bayesian: the relative uplift as a normal posterior (delta method, flat prior), which gives the
+  chance to beat control, the expected loss and a credible interval;
+- sequential: confidence sequences (Waudby-Smith et al. 2023, the normal-mixture mSPRT) whose
+  p-values stay valid however often people look; decisions are taken on those p-values only,
+  Holm-adjusted across variants;
+- sample-ratio mismatch: chi-square goodness of fit of the exposures against the weights.
+
+No Django here: the experiments app feeds these functions and renders what they return.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from statistics import NormalDist
+
+from scipy.optimize import brentq
+from scipy.stats import chi2
+
+ALPHA = 0.05
+SRM_THRESHOLD = 0.001
+# The sample size (both arms) at which a confidence sequence is tightest; GrowthBook's default.
+# It must be fixed before the experiment starts: choosing it from the data breaks the guarantee.
+TUNING = 5000
+# The standard normal, from the standard library: as exact as scipy's, and a tenth of the cost
+# per call, which the peeking simulations (thousands of looks) feel.
+STANDARD = NormalDist()
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One metric in one variant: people exposed, the metric's sum and its sum of squares."""
+
+    n: int
+    sum: float
+    sum_squares: float
+    binary: bool = False  # a rate: each person counts 0 or 1, so the variance is p(1 - p)
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError(f"n: people exposed cannot be negative ({self.n})")
+        if self.binary and not 0 <= self.sum <= self.n:
+            raise ValueError(f"sum: conversions must be between 0 and n ({self.sum} of {self.n})")
+
+    @classmethod
+    def rate(cls, exposed: int, converted: int) -> "Totals":
+        return cls(exposed, converted, converted, binary=True)
+
+    @classmethod
+    def per_person(cls, exposed: int, total: float, total_squares: float) -> "Totals":
+        """A value per exposed person (revenue in minor units, say): its sum and sum of squares."""
+        return cls(exposed, total, total_squares)
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        """Per person; p(1 - p) for a rate, without n - 1 correction, exactly as gbstats."""
+        if self.binary:
+            return self.mean * (1 - self.mean)
+        if self.n <= 1:
+            return 0.0
+        return (self.sum_squares - self.sum**2 / self.n) / (self.n - 1)
+
+
+@dataclass(frozen=True)
+class Uplift:
+    """The relative uplift (variant - control) / control as a normal: its mean and deviation."""
+
+    mean: float
+    sd: float
+    people: int  # in both arms: the clock of the sequential test
+
+
+def uplift(control: Totals, variant: Totals) -> Uplift | None:
+    """The delta-method estimate of the relative uplift, or None when there is nothing to compare
+    yet (an empty arm, a control at zero, an arm without variance): no number beats a made-up one.
+    """
+    if min(control.n, variant.n) == 0 or control.mean == 0:
+        return None
+    if min(control.variance, variant.variance) <= 0:
+        return None
+    c, v = control.mean, variant.mean
+    variance = variant.variance / (c**2 * variant.n) + control.variance * v**2 / (c**4 * control.n)
+    return Uplift((v - c) / c, math.sqrt(variance), control.n + variant.n)
+
+
+@dataclass(frozen=True)
+class Bayesian:
+    """What the posterior of the relative uplift says, oriented so that higher is better."""
+
+    chance_to_beat_control: float
+    expected_loss: float  # what choosing the variant loses on average, relative to control
+    control_loss: float  # the same for keeping control
+    uplift: float
+    uplift_interval: tuple[float, float]  # credible interval at 1 - alpha
+
+
+def bayesian(u: Uplift, *, lower_is_better: bool = False, alpha: float = ALPHA) -> Bayesian:
+    """Chance to beat control, expected losses and the credible interval under a flat prior.
+
+    Expected losses are E[max(-x, 0)] and E[max(x, 0)] of the normal posterior, in closed form
+    (the means of its two truncated halves, as gbstats computes them with scipy's truncnorm).
+    For a metric where lower is better (refunds), the roles of the two losses swap.
+    """
+    z = u.mean / u.sd
+    loss_if_down = u.sd * STANDARD.pdf(z) - u.mean * STANDARD.cdf(-z)
+    loss_if_up = loss_if_down + u.mean
+    chance_up = STANDARD.cdf(z)
+    half = STANDARD.inv_cdf(1 - alpha / 2) * u.sd
+    if lower_is_better:
+        chance_up, loss_if_down, loss_if_up = 1 - chance_up, loss_if_up, loss_if_down
+    return Bayesian(chance_up, loss_if_down, loss_if_up, u.mean, (u.mean - half, u.mean + half))
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """An always-valid p-value and the confidence sequence for the relative uplift at that look."""
+
+    p_value: float
+    interval: tuple[float, float]
+
+
+def _rho_squared(alpha: float, tuning: float) -> float:
+    """The mixture's spread that makes the sequence tightest at `tuning` people (eq. 161)."""
+    return (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning
+
+
+def _half_width(people: int, sd: float, alpha: float, tuning: float) -> float:
+    """Half the width of the confidence sequence after `people` (eq. 9 of Waudby-Smith et al.)."""
+    r2 = _rho_squared(alpha, tuning)
+    spread = people * r2 + 1
+    return (
+        sd
+        * math.sqrt(people)
+        * math.sqrt(2 * spread * math.log(math.sqrt(spread) / alpha) / (people**2 * r2))
+    )
+
+
+def sequential(u: Uplift, *, alpha: float = ALPHA, tuning: float = TUNING) -> Sequential:
+    """The mixture likelihood ratio against "no uplift" (eq. 155), its inverse a p-value that
+    holds at every look: the chance it ever drops below alpha under no uplift is at most alpha.
+    p <= alpha exactly when the interval excludes zero. Computed in logs: no overflow.
+    """
+    r2 = _rho_squared(alpha, tuning)
+    spread = u.people * r2 + 1
+    statistic = u.mean**2 * u.people / u.sd**2
+    log_evidence = r2 * statistic / (2 * spread) - 0.5 * math.log(spread)
+    p_value = math.exp(-log_evidence) if log_evidence > 0 else 1.0
+    half = _half_width(u.people, u.sd, alpha, tuning)
+    return Sequential(p_value, (u.mean - half, u.mean + half))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values: the family-wise error stays at alpha across the comparisons.
+
+    Holm only needs each p-value to be valid, not independence; and because it is monotone in
+    the p-values, rejecting on the current always-valid p-values at any look rejects no more than
+    Holm on their all-time minima would, which are valid p-values: the guarantee holds under
+    peeking too.
+    """
+    order = sorted(range(len(p_values)), key=p_values.__getitem__)
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One variant against control on one metric; the parts are None when not estimable yet."""
+
+    variant: str
+    lower_is_better: bool
+    uplift: Uplift | None
+    bayesian: Bayesian | None
+    sequential: Sequential | None
+    p_value_adjusted: float = 1.0  # Holm across the variants on this metric
+
+    def settled(self, alpha: float = ALPHA) -> int:
+        """+1 significantly better than control, -1 significantly worse, 0 not settled."""
+        if self.uplift is None or self.p_value_adjusted > alpha:
+            return 0
+        up = 1 if self.uplift.mean > 0 else -1
+        return -up if self.lower_is_better else up
+
+
+def compare_metric(
+    variants: Sequence[str],
+    totals: Sequence[Totals],
+    *,
+    lower_is_better: bool = False,
+    alpha: float = ALPHA,
+    tuning: float = TUNING,
+) -> tuple[Comparison, ...]:
+    """Every variant against control (the first) on one metric, Holm-adjusted across variants.
+
+    A comparison that cannot be estimated yet counts in Holm's family with p = 1, so adding a
+    variant never makes the others look more significant.
+    """
+    if len(variants) != len(totals) or len(variants) < 2:
+        raise ValueError("totals: one per variant, control first, at least two variants")
+    found = []
+    for key, variant in zip(variants[1:], totals[1:], strict=True):
+        u = uplift(totals[0], variant)
+        b = bayesian(u, lower_is_better=lower_is_better, alpha=alpha) if u else None
+        s = sequential(u, alpha=alpha, tuning=tuning) if u else None
+        found.append(Comparison(key, lower_is_better, u, b, s))
+    adjusted = holm([c.sequential.p_value if c.sequential else 1.0 for c in found])
+    return tuple(replace(c, p_value_adjusted=p) for c, p in zip(found, adjusted, strict=True))
+
+
+@dataclass(frozen=True)
+class Srm:
+    """Sample-ratio mismatch: did the variants get the people their weights say?"""
+
+    p_value: float
+    flagged: bool
+    expected: tuple[float, ...]
+
+
+def srm(
+    exposed: Sequence[int], weights: Sequence[float], *, threshold: float = SRM_THRESHOLD
+) -> Srm:
+    """Chi-square goodness of fit of the exposures against the weights (k - 1 degrees of freedom).
+
+    A mismatch means people went missing or were counted twice somewhere (a redirect that loses
+    one variant's visitors, bots on one side): then every other figure is biased, so it is shown
+    before any result. The threshold is strict (0.001) because the check runs at every look.
+    """
+    if len(exposed) != len(weights) or len(exposed) < 2:
+        raise ValueError("weights: one per variant, at least two variants")
+    if min(weights) <= 0:
+        raise ValueError("weights: every variant needs a positive weight")
+    total = sum(exposed)
+    expected = tuple(w / sum(weights) * total for w in weights)
+    if total == 0:
+        return Srm(1.0, False, expected)
+    statistic = sum((o - e) ** 2 / e for o, e in zip(exposed, expected, strict=True))
+    p_value = float(chi2.sf(statistic, len(exposed) - 1))
+    return Srm(p_value, p_value < threshold, expected)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many people an experiment needs to find the smallest uplift worth finding."""
+
+    people_per_variant: int  # for the sequential test the decisions are taken with
+    total_people: int
+    days: int
+    fixed_horizon_people_per_variant: int  # for a test looked at only once: the price of peeking
+
+
+def _unit_variance(baseline_rate: float, min_uplift: float) -> float:
+    """The relative uplift's variance times the people per arm (delta method, as `uplift`)."""
+    p1, p2 = baseline_rate, baseline_rate * (1 + min_uplift)
+    return p2 * (1 - p2) / p1**2 + p1 * (1 - p1) * p2**2 / p1**4
+
+
+def plan(
+    baseline_rate: float,
+    min_uplift: float,
+    people_per_day: float,
+    variants: int = 2,
+    *,
+    alpha: float = ALPHA,
+    power: float = 0.8,
+    share: float = 1.0,
+    tuning: float = TUNING,
+) -> Plan:
+    """People per variant, in all, and days at `people_per_day` with `share` of them in the test.
+
+    Sized for the test the decisions use: the smallest n per variant at which an uplift of
+    `min_uplift` would put the estimate above the confidence sequence's half-width with
+    probability `power` at that look (a lower bound: it may cross earlier). Alpha is split over
+    the comparisons with control (Bonferroni, which is Holm's first step).
+    """
+    _check_plan(baseline_rate, min_uplift, people_per_day, variants, alpha, power, share)
+    a = alpha / (variants - 1)
+    v = _unit_variance(baseline_rate, min_uplift)
+    z_power = STANDARD.inv_cdf(power)
+
+    def shortfall(n: float) -> float:
+        sd = math.sqrt(v / n)
+        return _half_width(2 * n, sd, a, tuning) + z_power * sd - min_uplift
+
+    high = 1000.0
+    while shortfall(high) > 0:
+        high *= 2
+    per_variant = math.ceil(brentq(shortfall, 2.0, high))
+    fixed = math.ceil((STANDARD.inv_cdf(1 - a / 2) + z_power) ** 2 * v / min_uplift**2)
+    total = per_variant * variants
+    return Plan(per_variant, total, math.ceil(total / (people_per_day * share)), fixed)
+
+
+def _check_plan(baseline_rate, min_uplift, people_per_day, variants, alpha, power, share) -> None:
+    checks = {
+        "baseline_rate": (baseline_rate, 0 < baseline_rate < 1),
+        "min_uplift": (min_uplift, min_uplift > 0 and baseline_rate * (1 + min_uplift) < 1),
+        "people_per_day": (people_per_day, people_per_day > 0),
+        "variants": (variants, variants >= 2),
+        "alpha": (alpha, 0 < alpha < 1),
+        "power": (power, 0 < power < 1),
+        "share": (share, 0 < share <= 1),
+    }
+    for name, (value, ok) in checks.items():
+        if not ok:
+            raise ValueError(f"{name}: out of range ({value})")
+
+
+class Verdict(StrEnum):
+    KEEP_RUNNING = "keep_running"
+    VARIANT_WINS = "variant_wins"
+    CONTROL_WINS = "control_wins"  # every variant is significantly worse than control
+    STOP_FOR_HARM = "stop_for_harm"  # a variant raises a guardrail (refunds, unsubscribes...)
+    CHECK_SPLIT = "check_split"  # sample-ratio mismatch: no result can be trusted
+    NO_DIFFERENCE = "no_difference"  # the planned people came and nothing settled
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    variant: str | None = None  # the winner, or the variant doing harm
+    metric: str | None = None  # the metric the verdict rests on
+    interval: tuple[float, float] | None = None  # the confidence sequence behind it
+    days_left: float | None = None  # at today's traffic, to the planned number of people
+
+
+@dataclass(frozen=True)
+class Analysis:
+    variants: tuple[str, ...]  # control first
+    srm: Srm
+    primary: tuple[Comparison, ...]  # one per variant after control
+    guardrails: Mapping[str, tuple[Comparison, ...]] = field(default_factory=dict)
+    decision: Decision = Decision(Verdict.KEEP_RUNNING)
+
+
+def analyse(
+    variants: Sequence[str],
+    weights: Sequence[float],
+    primary: Sequence[Totals],
+    guardrails: Mapping[str, Sequence[Totals]] | None = None,
+    *,
+    primary_name: str = "conversion",
+    planned: Plan | None = None,
+    people_per_day: float | None = None,
+    alpha: float = ALPHA,
+    tuning: float = TUNING,
+) -> Analysis:
+    """An experiment at one look: the split check, every variant against control on the primary
+    metric and on each guardrail (a metric where an increase is harm), and the decision.
+
+    The primary metric's n are the exposures, the denominator of everything.
+    """
+    check = srm([t.n for t in primary], weights)
+    main = compare_metric(variants, primary, alpha=alpha, tuning=tuning)
+    guards = {
+        name: compare_metric(variants, totals, lower_is_better=True, alpha=alpha, tuning=tuning)
+        for name, totals in (guardrails or {}).items()
+    }
+    days_left = _days_left(planned, sum(t.n for t in primary), people_per_day)
+    decision = decide(check, primary_name, main, guards, days_left, alpha=alpha)
+    return Analysis(tuple(variants), check, main, guards, decision)
+
+
+def _days_left(planned: Plan | None, exposed: int, people_per_day: float | None) -> float | None:
+    if planned is None or not people_per_day:
+        return None
+    return max(0.0, (planned.total_people - exposed) / people_per_day)
+
+
+def decide(
+    check: Srm,
+    primary_name: str,
+    primary: Sequence[Comparison],
+    guardrails: Mapping[str, Sequence[Comparison]],
+    days_left: float | None,
+    *,
+    alpha: float = ALPHA,
+) -> Decision:
+    """The decision the always-valid p-values support, in this order: a broken split voids
+    everything; harm on a guardrail stops the test whatever the primary says; then a winner;
+    then control, if every variant is worse; then the plan's end; else keep running.
+
+    A winner is a claim against control, not against the other variants: with several winners
+    the one with the highest estimate is named. Guardrails are Holm-adjusted across variants
+    but not across guardrails: a missed harm costs more than a test stopped early.
+    """
+    if check.flagged:
+        return Decision(Verdict.CHECK_SPLIT)
+    for name, comparisons in guardrails.items():
+        for c in comparisons:
+            if c.settled(alpha) < 0:
+                return _decision(Verdict.STOP_FOR_HARM, c, name)
+    better = [c for c in primary if c.settled(alpha) > 0]
+    if better:
+        best = max(better, key=lambda c: c.uplift.mean)
+        return _decision(Verdict.VARIANT_WINS, best, primary_name)
+    if all(c.settled(alpha) < 0 for c in primary):
+        return Decision(Verdict.CONTROL_WINS, metric=primary_name)
+    if days_left == 0:
+        return Decision(Verdict.NO_DIFFERENCE, metric=primary_name, days_left=0.0)
+    return Decision(Verdict.KEEP_RUNNING, metric=primary_name, days_left=days_left)
+
+
+def _decision(verdict: Verdict, c: Comparison, metric: str) -> Decision:
+    return Decision(verdict, c.variant, metric, c.sequential.interval)
+
+
+def _percent(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def sentence(decision: Decision) -> str:
+    """The decision in plain words, for the experiments page and `experiment results`."""
+    d = decision
+    if d.verdict is Verdict.CHECK_SPLIT:
+        return (
+            "check the split: the variants did not get the share of people their weights say "
+            "(sample-ratio mismatch); no result can be trusted until that is explained"
+        )
+    if d.verdict in (Verdict.STOP_FOR_HARM, Verdict.VARIANT_WINS):
+        low, high = d.interval
+        change = f"{_percent((low + high) / 2)} against control"
+        interval = f"(interval {_percent(low)} to {_percent(high)})"
+        if d.verdict is Verdict.STOP_FOR_HARM:
+            return f"stop for harm: {d.variant} changes {d.metric} by {change} {interval}"
+        return f"{d.variant} wins: {d.metric} {change} {interval}"
+    if d.verdict is Verdict.CONTROL_WINS:
+        return f"stop: every variant lowers {d.metric}; keep control"
+    if d.verdict is Verdict.NO_DIFFERENCE:
+        return (
+            "stop: the planned number of people came and no variant beats control "
+            "by the uplift the plan was sized for; keep control"
+        )
+    if d.days_left is None:
+        return "keep running: no variant is settled yet"
+    days = math.ceil(d.days_left)
+    return f"keep running: about {days} more day{'s' if days != 1 else ''} at today's traffic"
