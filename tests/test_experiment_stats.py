@@ -233,7 +233,7 @@ def test_harm_on_a_guardrail_stops_even_a_winner():
         ["a", "b"],
         [1, 1],
         rates((20_000, 2_000), (20_000, 2_400)),
-        {"refunds": rates((20_000, 100), (20_000, 200))},
+        {"refunds": rates((20_000, 200), (20_000, 400))},
     )
     d = analysis.decision
     assert (d.verdict, d.variant, d.metric) == (Verdict.STOP_FOR_HARM, "b", "refunds")
@@ -242,6 +242,14 @@ def test_harm_on_a_guardrail_stops_even_a_winner():
     )
     refunds = analysis.guardrails["refunds"][0]
     assert refunds.lower_is_better and refunds.bayesian.chance_to_beat_control < 0.001
+
+
+def test_nothing_settles_below_the_minimum_count():
+    # 120 conversions against 40: far apart, but too few for the normal approximations.
+    [c] = stats.compare_metric(["a", "b"], rates((4_000, 40), (4_000, 120)))
+    assert c.sequential.p_value < stats.ALPHA and not c.enough and c.settled() == 0
+    [c] = stats.compare_metric(["a", "b"], rates((4_000, 40), (4_000, 120)), min_count=40)
+    assert c.enough and c.settled() == 1
 
 
 def test_fewer_refunds_are_no_harm():

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yesladder.experiments.stats import ALPHA, STANDARD, Comparison, Totals, compare_metric
+from yesladder.experiments.stats import (
+    ALPHA,
+    MIN_CONVERSIONS,
+    STANDARD,
+    Comparison,
+    Totals,
+    compare_metric,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Scenario:
     people_per_day: int
     days: int
     alpha: float = ALPHA
+    min_count: float = MIN_CONVERSIONS  # every reading waits for it, as the decisions do
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ def _calls(scenario: Scenario, comparisons: tuple[Comparison, ...]) -> tuple[boo
     call a difference for any variant."""
     alpha, k = scenario.alpha, len(scenario.rates)
     z_fixed = STANDARD.inv_cdf(1 - alpha / (2 * (k - 1)))
-    estimable = [c for c in comparisons if c.uplift is not None]
+    estimable = [c for c in comparisons if c.uplift is not None and c.enough]
     sequential = any(c.settled(alpha) for c in comparisons)
     fixed = any(abs(c.uplift.mean / c.uplift.sd) >= z_fixed for c in estimable)
     chance = any(not alpha < c.bayesian.chance_to_beat_control < 1 - alpha for c in estimable)
@@ -75,7 +83,9 @@ def run(scenario: Scenario, rng: np.random.Generator) -> Run:
     for day in range(scenario.days):
         pairs = zip(people[day], converted[day], strict=True)
         totals = [Totals.rate(int(n), int(c)) for n, c in pairs]
-        comparisons = compare_metric(keys, totals, alpha=scenario.alpha)
+        comparisons = compare_metric(
+            keys, totals, alpha=scenario.alpha, min_count=scenario.min_count
+        )
         sequential, fixed, chance = _calls(scenario, comparisons)
         if sequential and first["sequential"] is None:
             first["sequential"] = day + 1

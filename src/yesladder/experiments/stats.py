@@ -29,6 +29,11 @@ SRM_THRESHOLD = 0.001
 # The sample size (both arms) at which a confidence sequence is tightest; GrowthBook's default.
 # It must be fixed before the experiment starts: choosing it from the data breaks the guarantee.
 TUNING = 5000
+# No comparison settles before each arm has this many conversions (people, for a value per
+# person): the intervals are normal approximations, and with a handful of conversions they are
+# too narrow; in simulated A/A tests at a 2 % rate, reading from the first day called a
+# difference 7 % of the time at alpha 5 %, 2 % with this floor. GrowthBook's default minimum.
+MIN_CONVERSIONS = 150
 # The standard normal, from the standard library: as exact as scipy's, and a tenth of the cost
 # per call, which the peeking simulations (thousands of looks) feel.
 STANDARD = NormalDist()
@@ -61,6 +66,11 @@ class Totals:
     @property
     def mean(self) -> float:
         return self.sum / self.n if self.n else 0.0
+
+    @property
+    def count(self) -> float:
+        """What the minimum before a decision counts: conversions for a rate, else people."""
+        return self.sum if self.binary else self.n
 
     @property
     def variance(self) -> float:
@@ -186,11 +196,12 @@ class Comparison:
     uplift: Uplift | None
     bayesian: Bayesian | None
     sequential: Sequential | None
+    enough: bool = False  # both arms reached the minimum count a decision needs
     p_value_adjusted: float = 1.0  # Holm across the variants on this metric
 
     def settled(self, alpha: float = ALPHA) -> int:
         """+1 significantly better than control, -1 significantly worse, 0 not settled."""
-        if self.uplift is None or self.p_value_adjusted > alpha:
+        if self.uplift is None or not self.enough or self.p_value_adjusted > alpha:
             return 0
         up = 1 if self.uplift.mean > 0 else -1
         return -up if self.lower_is_better else up
@@ -203,11 +214,13 @@ def compare_metric(
     lower_is_better: bool = False,
     alpha: float = ALPHA,
     tuning: float = TUNING,
+    min_count: float = MIN_CONVERSIONS,
 ) -> tuple[Comparison, ...]:
     """Every variant against control (the first) on one metric, Holm-adjusted across variants.
 
     A comparison that cannot be estimated yet counts in Holm's family with p = 1, so adding a
-    variant never makes the others look more significant.
+    variant never makes the others look more significant. One below the minimum count keeps its
+    p-value in the family but cannot settle (which can only make Holm reject less).
     """
     if len(variants) != len(totals) or len(variants) < 2:
         raise ValueError("totals: one per variant, control first, at least two variants")
@@ -216,7 +229,8 @@ def compare_metric(
         u = uplift(totals[0], variant)
         b = bayesian(u, lower_is_better=lower_is_better, alpha=alpha) if u else None
         s = sequential(u, alpha=alpha, tuning=tuning) if u else None
-        found.append(Comparison(key, lower_is_better, u, b, s))
+        enough = min(totals[0].count, variant.count) >= min_count
+        found.append(Comparison(key, lower_is_better, u, b, s, enough))
     adjusted = holm([c.sequential.p_value if c.sequential else 1.0 for c in found])
     return tuple(replace(c, p_value_adjusted=p) for c, p in zip(found, adjusted, strict=True))
 
@@ -357,6 +371,7 @@ def analyse(
     people_per_day: float | None = None,
     alpha: float = ALPHA,
     tuning: float = TUNING,
+    min_count: float = MIN_CONVERSIONS,
 ) -> Analysis:
     """An experiment at one look: the split check, every variant against control on the primary
     metric and on each guardrail (a metric where an increase is harm), and the decision.
@@ -364,9 +379,10 @@ def analyse(
     The primary metric's n are the exposures, the denominator of everything.
     """
     check = srm([t.n for t in primary], weights)
-    main = compare_metric(variants, primary, alpha=alpha, tuning=tuning)
+    options = {"alpha": alpha, "tuning": tuning, "min_count": min_count}
+    main = compare_metric(variants, primary, **options)
     guards = {
-        name: compare_metric(variants, totals, lower_is_better=True, alpha=alpha, tuning=tuning)
+        name: compare_metric(variants, totals, lower_is_better=True, **options)
         for name, totals in (guardrails or {}).items()
     }
     days_left = _days_left(planned, sum(t.n for t in primary), people_per_day)
