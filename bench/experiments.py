@@ -15,7 +15,9 @@ then simulates it many times (experiments.simulation), reading it at the end of 
 - A/A at a low rate (2 %), read from the first day without a minimum count and with the
   default one (stats.MIN_CONVERSIONS): why no comparison settles before it.
 
-Seeded; prints a Markdown table for docs/experiments.md. About 30 s per 1,000 experiments.
+Seeded; prints a Markdown table for docs/experiments.md. About 45 s per 1,000 experiments.
+Last, the cost of one full analysis (stats.analyse: the split check, three variants on the
+primary metric and four guardrails, the decision), which does not grow with the people counted.
 """
 
 import argparse
@@ -62,6 +64,20 @@ def row_for_uplift(label: str, runs: list[Run], days: int) -> str:
         f"| {label} | sequential, daily, by day {days} | {share(right, len(runs))} "
         f"| {median_day(decided, days)} |"
     )
+
+
+def time_analysis() -> float:
+    """Microseconds per stats.analyse call for a million people in three variants."""
+    keys, weights = ["a", "b", "c"], [1, 1, 1]
+    primary = [stats.Totals.rate(333_334, 33_400), stats.Totals.rate(333_333, 34_100)]
+    primary.append(stats.Totals.rate(333_333, 33_000))
+    guard = [stats.Totals.rate(t.n, 2_000 + i) for i, t in enumerate(primary)]
+    guards = {name: guard for name in ("refunds", "unsubscribes", "bounces", "complaints")}
+    calls = 2_000
+    started = time.perf_counter()
+    for _ in range(calls):
+        stats.analyse(keys, weights, primary, guards)
+    return (time.perf_counter() - started) / calls * 1e6
 
 
 def main() -> None:
@@ -115,6 +131,7 @@ def main() -> None:
             f"| {share(called, n)} | – |"
         )
     print(f"\n{time.perf_counter() - started:.0f} s")
+    print(f"one analysis (3 variants, 1 primary + 4 guardrails): {time_analysis():.0f} µs")
 
 
 if __name__ == "__main__":
