@@ -221,20 +221,22 @@ def test_the_best_of_the_winners_wins():
     d = analysis.decision
     assert d.verdict is Verdict.VARIANT_WINS and d.variant == "c" and d.metric == "conversion"
     assert d.interval == analysis.primary[1].sequential.interval and d.interval[0] > 0
-    assert stats.sentence(
-        d
-    ) == "c wins: conversion +30.0% against control (interval +{}% to +{}%)".format(
-        *(f"{x * 100:.1f}" for x in d.interval)
+    low, high = (f"{x * 100:.1f}" for x in d.interval)
+    expected = f"c wins: conversion +30.0% against control (interval +{low}% to +{high}%)"
+    assert stats.sentence(d) == expected
+
+
+def a_winner_with_refunds(control: int, variant: int) -> stats.Analysis:
+    return stats.analyse(
+        ["a", "b"],
+        [1, 1],
+        rates((20_000, 2_000), (20_000, 2_400)),
+        {"refunds": rates((20_000, control), (20_000, variant))},
     )
 
 
 def test_harm_on_a_guardrail_stops_even_a_winner():
-    analysis = stats.analyse(
-        ["a", "b"],
-        [1, 1],
-        rates((20_000, 2_000), (20_000, 2_400)),
-        {"refunds": rates((20_000, 200), (20_000, 400))},
-    )
+    analysis = a_winner_with_refunds(200, 400)
     d = analysis.decision
     assert (d.verdict, d.variant, d.metric) == (Verdict.STOP_FOR_HARM, "b", "refunds")
     assert stats.sentence(d).startswith(
@@ -253,13 +255,7 @@ def test_nothing_settles_below_the_minimum_count():
 
 
 def test_fewer_refunds_are_no_harm():
-    analysis = stats.analyse(
-        ["a", "b"],
-        [1, 1],
-        rates((20_000, 2_000), (20_000, 2_400)),
-        {"refunds": rates((20_000, 200), (20_000, 100))},
-    )
-    assert analysis.decision.verdict is Verdict.VARIANT_WINS
+    assert a_winner_with_refunds(400, 200).decision.verdict is Verdict.VARIANT_WINS
 
 
 def test_control_wins_when_every_variant_is_worse():
