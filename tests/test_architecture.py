@@ -18,6 +18,7 @@ LAYERS = [
     {"settings", "funnels", "leads"},
     {"tracking"},
     {"analytics", "offers", "scheduling"},
+    {"experiments"},
     {"automation", "steps"},
     {"dashboard", "cli", "urls", "security", "wsgi"},
 ]
@@ -38,6 +39,7 @@ PURE = [
     "yesladder.scheduling.slots",
     "yesladder.tracking.segment",
     "yesladder.experiments.stats",
+    "yesladder.experiments.simulation",
 ]
 
 # What a person or a program talks to; the rest of the house never imports these.
