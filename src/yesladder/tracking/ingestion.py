@@ -12,6 +12,7 @@ from functools import lru_cache, partial
 
 from django.db import connection
 from django.db.models import Q
+from django.db.models.base import ModelState
 
 from yesladder.database import write_together
 from yesladder.events import EventName
@@ -87,13 +88,21 @@ def _new_events(
 
 
 def _event(received: Received, row: Row, visitor: Visitor, whole: dict, ids: dict) -> Event:
-    return Event(
+    """The row as an Event, built without Model.__init__: a batch makes one per message for the
+    reactors (never to save it), and __init__ cost ~15 µs each, a tenth of what a batched event
+    costs to take in; filling the instance's fields directly costs well under 1 µs."""
+    event = Event.__new__(Event)
+    event.__dict__.update(
         id=ids[row.message_id], message_id=row.message_id, name=row.name, label=row.label,
-        site=received.site, visitor=whole.get(visitor.pk, visitor), lead_id=visitor.lead_id,
+        site_id=received.site.pk, visitor_id=visitor.pk, lead_id=visitor.lead_id,
         funnel_version_id=row.journey.version_id if row.journey else None,
         step_key=row.step_key, properties=row.properties, occurred_at=row.occurred_at,
         received_at=received.at, is_bot=visitor.is_bot or row.bot, future_timestamp=row.future,
     )  # fmt: skip
+    event._state = ModelState()
+    event._state.adding, event._state.db = False, connection.alias  # as if read from the log
+    event._state.fields_cache.update(site=received.site, visitor=whole.get(visitor.pk, visitor))
+    return event
 
 
 def _read_back(message_ids: list[str], **conditions):
