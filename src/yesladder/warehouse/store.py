@@ -1,0 +1,122 @@
+"""The report's numbers from ClickHouse: analytics.store.Store answered by the SQL of
+warehouse.queries, on one server or a sharded cluster. Costs stay in the primary database."""
+
+import datetime as dt
+from collections import Counter
+from dataclasses import replace
+
+from yesladder.analytics.progress import CONVERTED_RUNG, ladder
+from yesladder.analytics.store import Marks, Query, SqlStore, Tally
+from yesladder.funnels.models import FunnelVersion
+from yesladder.warehouse import queries, schema
+from yesladder.warehouse.client import connect, run
+from yesladder.warehouse.config import Settings
+from yesladder.warehouse.queries import GAP_KEY, Filter, Plan
+
+EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+def plan_for(funnel_id: int, version_id: int | None) -> Plan:
+    """Rungs, clicks, optional steps, exclusions and windows of the versions asked for, as
+    analytics.progress.Ladder counts them."""
+    versions = FunnelVersion.objects.filter(funnel_id=funnel_id)
+    if version_id is not None:
+        versions = versions.filter(pk=version_id)
+    ladders = [ladder(pk) for pk in versions.values_list("pk", flat=True)]
+    plan = Plan(funnel_id, max((len(x.rungs) for x in ladders), default=1))
+    for x in ladders:
+        v = x.version_id
+        plan.windows[v] = x.window
+        for i, key in enumerate(x.rungs):
+            plan.arrivals.setdefault(f"{v}:{key}", i)  # the first place, like rungs.index
+        plan.clicks.update((k, i) for k, i in plan.arrivals.items() if k.startswith(f"{v}:"))
+        if x.rungs[-1] == CONVERTED_RUNG:
+            plan.named[f"{v}:#{CONVERTED_RUNG}"] = len(x.rungs) - 1
+        for bit, key in enumerate(x.optional):
+            plan.optional.setdefault(f"{v}:{key}", bit)
+        plan.exclusions += [f"{v}:{name}" if label is None else f"{v}:{name}:{label}"
+                            for name, label in x.exclusions]  # fmt: skip
+    return plan
+
+
+def day_number(day: dt.date | None) -> int | None:
+    return None if day is None else (day - EPOCH_DAY).days
+
+
+class ClickHouseStore:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.client = connect(settings)
+        self._overview: dict[Query, tuple] = {}
+
+    def _run(self, sql: str, params: dict) -> list[tuple]:
+        # A filter must see rows after FINAL; aliases are expanded in place before the
+        # expressions are shared again, so the climb's text grows far past the default limit.
+        extra = {"optimize_move_to_prewhere": 0, "max_expanded_ast_elements": 50_000_000}
+        if self.settings.cluster:
+            extra["distributed_group_by_no_merge"] = 1  # each shard counts its own people
+        return run(self.client, self.settings, sql, params, query_settings=extra)
+
+    def _tables(self) -> tuple[str, str, str]:
+        return (self.settings.database, schema.table("events", self.settings.cluster),
+                "identities_local")  # fmt: skip
+
+    @staticmethod
+    def _filter(query: Query) -> Filter:
+        return Filter(query.version_id, day_number(query.since), day_number(query.until))
+
+    def overview(self, query: Query) -> tuple[list[Tally], Marks, list[Counter]]:
+        key = replace(query, by=None, touch="first")
+        if key not in self._overview:
+            plan = plan_for(query.funnel_id, query.version_id)
+            sql, params = queries.overview(plan, self._filter(query), *self._tables())
+            self._overview[key] = _read_overview(self._run(sql, params), plan)
+        return self._overview[key]
+
+    def tallies(self, query: Query) -> list[Tally]:
+        if query.by is None:
+            return self.overview(query)[0]
+        plan = plan_for(query.funnel_id, query.version_id)
+        sql, params = queries.breakdown(plan, self._filter(query), query.by, query.touch,
+                                        *self._tables())  # fmt: skip
+        rows = self._run(sql, params)
+        names = _group_names(query.by)
+        return [Tally(names(group), level, people, opted, engaged, money)
+                for group, level, people, opted, engaged, money in rows]  # fmt: skip
+
+    def marks(self, query: Query) -> Marks:
+        return self.overview(query)[1]
+
+    def gaps(self, query: Query) -> list[Counter]:
+        return self.overview(query)[2]
+
+    def costs(self, query: Query) -> dict[tuple[str, str], tuple[int, int]]:
+        return SqlStore().costs(query)
+
+
+def _read_overview(rows: list[tuple], plan: Plan) -> tuple[list[Tally], Marks, list[Counter]]:
+    tallies, marks, gaps = [], Marks(), []
+    k, optional = plan.rungs, max(len(plan.optional), 1)
+    for level, people, opted, engaged, money, *rest in rows:
+        tallies.append(Tally("", level, people, opted, engaged, money))
+        sums, (keys, counts) = rest[: 2 * k + optional], rest[-1]
+        for i in range(k):
+            marks.viewed[i] += sums[i]
+            marks.clicked[i] += sums[k + i]
+        for i in range(len(plan.optional)):
+            marks.optional[i] += sums[2 * k + i]
+        for key, n in zip(keys, counts, strict=True):
+            rung, seconds = divmod(key, GAP_KEY)
+            while len(gaps) <= rung:
+                gaps.append(Counter())
+            gaps[rung][seconds] += n
+    return tallies, marks, gaps
+
+
+def _group_names(by: str):
+    if by == "version":
+        numbers = dict(FunnelVersion.objects.values_list("pk", "number"))
+        return lambda value: str(numbers.get(int(value), value))
+    if by == "cohort":
+        return lambda value: (EPOCH_DAY + dt.timedelta(days=int(value))).isoformat() if value else ""
+    return str
