@@ -7,6 +7,7 @@ escaping each value for its type; SQL text is only ever built from our own names
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
@@ -74,3 +75,19 @@ def explain(settings: Settings, code: int, message: str) -> str:
 def _first(value) -> str:
     text = str(value).strip().splitlines()
     return text[0][:300] if text else type(value).__name__
+
+
+def shards(settings: Settings) -> list[Settings]:
+    """Every server that keeps rows: the cluster's shards (one replica each is enough for DDL
+    here: replicated setups run it on each replica themselves), or the one server."""
+    if not settings.cluster:
+        return [settings]
+    client = connect(settings, database=False)
+    rows = run(client, settings,
+               "SELECT shard_num, host_address, port FROM system.clusters WHERE cluster = "
+               "%(cluster)s ORDER BY shard_num, replica_num",
+               {"cluster": settings.cluster})  # fmt: skip
+    if not rows:
+        raise WarehouseError(f"YESLADDER_CLICKHOUSE_CLUSTER: {settings.host}:{settings.port} "
+                             f"has no cluster {settings.cluster!r} in remote_servers")  # fmt: skip
+    return [replace(settings, host=host, port=port) for _, host, port in rows]

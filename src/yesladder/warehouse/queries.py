@@ -86,72 +86,90 @@ def _columns(plan: Plan, params: dict) -> tuple[str, str, str, str, str]:
     return rung, click, optional, f"toUInt8({excluded})", window
 
 
-def _climb(rungs: int) -> str:
-    """The per-person expressions, after GROUP BY (see the module's docstring)."""
-    parts = [
-        "arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs", "arrayEnumerate(h) AS ix",
-        "arrayMap(i -> arrayReduce('max', arrayFilter((t, r, j) -> r = 0 AND j <= i, "
-        "ts, rs, ix)), ix) AS s0",
+def _kept(expression: str, alias: str, *captured: str) -> str:
+    """`expression AS alias`, naming outside its lambdas the columns they use: 18.16 drops
+    from a subquery the columns that only a lambda of the query above uses."""
+    if not captured:
+        return f"{expression} AS {alias}"
+    return f"tupleElement(({expression}, ignore({', '.join(captured)})), 1) AS {alias}"
+
+
+def _layers(rungs: int) -> list[list[str]]:
+    """The per-person expressions after GROUP BY (see the module's docstring), one list per
+    SELECT level: ClickHouse expands an alias in place wherever it is used, so chains of
+    aliases in one SELECT grow the query's text past any limit; a level per step keeps it
+    linear."""
+    layers = [
+        ["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs", "arrayEnumerate(h) AS ix"],
+        [_kept("arrayMap(i -> arrayReduce('max', arrayFilter((t, r, j) -> r = 0 AND j <= i, "
+               "ts, rs, ix)), ix)", "s0", "ts", "rs")],
     ]  # fmt: skip
     for k in range(1, rungs):
-        parts.append(
+        layers.append([_kept(
             f"arrayMap(i -> arrayReduce('max', arrayFilter((b, t, r, j) -> r = {k} AND j <= i "
-            f"AND b > 0 AND t - b <= W, s{k - 1}, ts, rs, ix)), ix) AS s{k}"
-        )
+            f"AND b > 0 AND t - b <= W, s{k - 1}, ts, rs, ix)), ix)", f"s{k}",
+            f"s{k - 1}", "ts", "rs", "W",
+        )])  # fmt: skip
     chains = ", ".join(f"s{k}" for k in range(rungs))
     reached = " + ".join(f"(arrayReduce('max', s{k}) > 0)" for k in range(rungs))
-    parts += [
-        f"[{chains}] AS S",
-        f"toUInt8({reached}) AS level",
-        "S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start",
-        "arrayMap(m -> arrayReduce('min', arrayFilter((b, t, r) -> r = m AND b = start AND "
-        "t - start <= W, S[m], ts, rs)), arrayMap(x -> toUInt8(x + 1), "
-        "range(toUInt32(if(level > 1, level - 1, 0))))) AS ends",
-        "arrayConcat([start], ends) AS T",
-        "arrayMap(i -> T[i + 1] - T[i], arrayEnumerate(ends)) AS gaps",
-        "arraySort(x -> x.3, arrayFilter(x -> x.1 = T[level] AND x.2 = level - 1, h))[1] "
-        "AS last",
-        "arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
-        "arrayFilter(x -> x.1 >= start AND x.1 <= start + W, opts))) AS optional",
-        "arrayExists(a -> a >= start AND a <= start + W, excls) AS excluded",
-        "intDiv(start, toUInt64(86400000000)) AS day",
+    window = "x.1 >= start AND x.1 <= start + W"
+    layers += [
+        [f"[{chains}] AS S", f"toUInt8({reached}) AS level"],
+        ["S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start"],
+        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((b, t, r) -> r = m AND b = start "
+               "AND t - start <= W, S[m], ts, rs)), arrayMap(x -> toUInt8(x + 1), "
+               "range(toUInt32(if(level > 1, level - 1, 0)))))", "ends",
+               "S", "start", "W", "ts", "rs")],
+        ["arrayConcat([start], ends) AS times"],
+        [_kept("arrayMap(i -> times[i + 1] - times[i], arrayEnumerate(ends))", "gaps", "times"),
+         _kept("arraySort(x -> x.3, arrayFilter(x -> x.1 = times[level] AND x.2 = level - 1, "
+               "h))[1]", "last", "times", "level"),
+         _kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
+               f"arrayFilter(x -> {window}, opts)))", "optional", "start", "W"),
+         _kept(f"arrayExists(x -> {window}, arrayMap(a -> (a, 0), excls))", "excluded",
+               "start", "W"),
+         "intDiv(start, toUInt64(86400000000)) AS day"],
     ]  # fmt: skip
-    return ",\n  ".join(parts)
+    return layers
 
 
-def people(plan: Plan, where: Filter, db: str, events: str, identities: str,
-           params: dict) -> str:  # fmt: skip
-    """One row per (version, person): its climb and what counts about it. The events table is
-    read at this level, so on a cluster each shard runs all of it on its own people (with
-    `distributed_group_by_no_merge`) and the person's first visit is joined from the shard's
-    own identities."""
+def people(plan: Plan, where: Filter, db: str, params: dict) -> str:
+    """One row per (version, person) of one server's local tables: the climb and what counts
+    about it. On a cluster every shard answers this for its own people (all of a person's
+    rows are on one shard), and the sums add up."""
     params["funnel"] = plan.funnel_id
     version = ""
     if where.version_id is not None:
         params["version"] = where.version_id
         version = "AND version_id = %(version)s "
     rung, click, optional, excluded, window = _columns(plan, params)
-    return f"""
+    sql = f"""
 SELECT version_id, person,
-  any({window}) AS W,
+  any(win) AS W,
   arraySort(x -> x.1 * 256 + x.2,
-    groupArrayIf((at, {rung} AS rung, event_id, source, medium, campaign), rung != {NONE})) AS h,
+    groupArrayIf((at, rung, event_id, source, medium, campaign), rung != {NONE})) AS h,
   groupBitOrIf(bitShiftLeft(toUInt64(1), rung), rung != {NONE}) AS viewed,
-  groupBitOrIf(bitShiftLeft(toUInt64(1), {click} AS click), click != {NONE}) AS clicked,
-  groupArrayIf((at, {optional} AS opt), opt != {NONE}) AS opts,
-  groupArrayIf(at, {excluded} = 1) AS excls,
-  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money,
-  any(first) AS first,
-  {_climb(plan.rungs)}
-FROM {db}.{events} FINAL
-ANY LEFT JOIN (
-  SELECT person,
-    argMin((source, medium, campaign, device, created), (created, visitor)) AS first
-  FROM {db}.{identities} FINAL WHERE deleted = 0 GROUP BY person
-) USING person
-WHERE funnel_id = %(funnel)s AND deleted = 0 {version}
+  groupBitOrIf(bitShiftLeft(toUInt64(1), click), click != {NONE}) AS clicked,
+  groupArrayIf((at, opt), opt != {NONE}) AS opts,
+  groupArrayIf(at, excl = 1) AS excls,
+  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money
+FROM (
+  SELECT version_id, person, at, event_id, source, medium, campaign, opted, engaged, revenue,
+    {rung} AS rung, {click} AS click, {optional} AS opt, {excluded} AS excl, {window} AS win
+  FROM {db}.events_local FINAL
+  WHERE funnel_id = %(funnel)s AND deleted = 0 {version}
+)
 GROUP BY version_id, person
 """
+    sql = f"""
+SELECT * FROM ({sql}) ANY LEFT JOIN (
+  SELECT person,
+    argMin((source, medium, campaign, device, created), (created, visitor)) AS first
+  FROM {db}.identities_local FINAL WHERE deleted = 0 GROUP BY person
+) USING person"""
+    for layer in _layers(plan.rungs):
+        sql = f"SELECT *, {', '.join(layer)} FROM ({sql})"
+    return sql
 
 
 def _counted(where: Filter, params: dict) -> str:
@@ -165,12 +183,12 @@ def _counted(where: Filter, params: dict) -> str:
     return " AND ".join(found)
 
 
-def overview(plan: Plan, where: Filter, db: str, events: str, identities: str) -> tuple[str, dict]:
+def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
     """Per level: people, opt-ins, engaged, revenue; and over everyone, the rungs seen and
     clicked, the optional steps taken, and the times to the next rung (kept as the report
     shows them)."""
     params: dict = {}
-    inner = people(plan, where, db, events, identities, params)
+    inner = people(plan, where, db, params)
     bits = range(plan.rungs)
     marks = ", ".join(
         [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
@@ -178,7 +196,7 @@ def overview(plan: Plan, where: Filter, db: str, events: str, identities: str) -
     )  # fmt: skip
     sql = f"""
 SELECT level, count() AS people, sum(opted_in), sum(engaged_any), sum(money), {marks},
-  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept('g')}), gaps,
+  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds('g')}), gaps,
                   arrayEnumerate(gaps)),
          arrayMap(g -> toUInt64(1), gaps))
 FROM ({inner}) WHERE {_counted(where, params)}
@@ -187,7 +205,7 @@ GROUP BY level ORDER BY level
     return sql, params
 
 
-def _kept(gap: str) -> str:
+def _kept_seconds(gap: str) -> str:
     """analytics.footprint.kept_seconds of Python's round(µs / 10⁶) (half to even), in SQL."""
     q, r = f"intDiv({gap}, 1000000)", f"modulo({gap}, 1000000)"
     s = f"({q} + (({r} > 500000) OR ({r} = 500000 AND modulo({q}, 2) = 1)))"
@@ -211,11 +229,10 @@ GROUPS = {
 VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
 
 
-def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str, events: str,
-              identities: str) -> tuple[str, dict]:  # fmt: skip
+def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
     """Per group of the breakdown and level: people, opt-ins, engaged, revenue."""
     params: dict = {}
-    inner = people(plan, where, db, events, identities, params)
+    inner = people(plan, where, db, params)
     group = GROUPS[by][0 if touch == "first" else 1]
     condition = _counted(where, params)
     if by == "vendor":

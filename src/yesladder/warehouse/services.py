@@ -1,7 +1,7 @@
 """Setting the store up and asking how far behind it is (the CLI and the dashboard call these)."""
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Min
@@ -9,26 +9,10 @@ from django.utils import timezone
 
 from yesladder.tracking.models import Event
 from yesladder.warehouse import schema
-from yesladder.warehouse.client import WarehouseError, connect, run
+from yesladder.warehouse.client import connect, run, shards
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
-
-
-def shards(settings: Settings) -> list[Settings]:
-    """Every server that keeps rows: the cluster's shards (one replica each is enough for DDL
-    here: replicated setups run it on each replica themselves), or the one server."""
-    if not settings.cluster:
-        return [settings]
-    client = connect(settings, database=False)
-    rows = run(client, settings,
-               "SELECT shard_num, host_address, port FROM system.clusters WHERE cluster = "
-               "%(cluster)s ORDER BY shard_num, replica_num",
-               {"cluster": settings.cluster})  # fmt: skip
-    if not rows:
-        raise WarehouseError(f"YESLADDER_CLICKHOUSE_CLUSTER: {settings.host}:{settings.port} "
-                             f"has no cluster {settings.cluster!r} in remote_servers")  # fmt: skip
-    return [replace(settings, host=host, port=port) for _, host, port in rows]
 
 
 def init(settings: Settings) -> list[str]:
