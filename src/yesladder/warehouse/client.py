@@ -25,6 +25,10 @@ class WarehouseError(RuntimeError):
     """ClickHouse could not answer; the message says which server and what to do."""
 
 
+class Unreachable(WarehouseError):
+    """No answer at all from one server (down, wrong address, network)."""
+
+
 def connect(settings: Settings, database: bool = True) -> Client:
     return Client(
         settings.host, port=settings.port, user=settings.user, password=settings.password,
@@ -41,7 +45,7 @@ def run(client: Client, settings: Settings, sql: str, params: dict | None = None
     except ch_errors.ServerException as exc:
         raise WarehouseError(explain(settings, exc.code, exc.message)) from None
     except (ch_errors.Error, OSError, EOFError) as exc:
-        raise WarehouseError(
+        raise Unreachable(
             f"ClickHouse at {settings.host}:{settings.port} is not answering ({_first(exc)}); "
             "check YESLADDER_CLICKHOUSE_URL and that the server runs"
         ) from None
@@ -49,11 +53,14 @@ def run(client: Client, settings: Settings, sql: str, params: dict | None = None
 
 def insert(client: Client, settings: Settings, sql: str, rows: Iterable[tuple]) -> None:
     try:
-        client.execute(sql, list(rows), types_check=True)
+        # A Distributed table answers an insert only when every shard has its rows: the
+        # checkpoint never moves past rows still queued on one server.
+        client.execute(sql, list(rows), types_check=True,
+                       settings={"insert_distributed_sync": 1})
     except ch_errors.ServerException as exc:
         raise WarehouseError(explain(settings, exc.code, exc.message)) from None
     except (ch_errors.Error, OSError, EOFError) as exc:
-        raise WarehouseError(f"ClickHouse at {settings.host}:{settings.port} is not answering "
+        raise Unreachable(f"ClickHouse at {settings.host}:{settings.port} is not answering "
                              f"({_first(exc)})") from None  # fmt: skip
 
 

@@ -162,11 +162,11 @@ FROM (
 GROUP BY version_id, person
 """
     sql = f"""
-SELECT * FROM ({sql}) ANY LEFT JOIN (
+SELECT * FROM ({sql}) AS climbs ANY LEFT JOIN (
   SELECT person,
     argMin((source, medium, campaign, device, created), (created, visitor)) AS first
   FROM {db}.identities_local FINAL WHERE deleted = 0 GROUP BY person
-) USING person"""
+) AS firsts USING person"""
     for layer in _layers(plan.rungs):
         sql = f"SELECT *, {', '.join(layer)} FROM ({sql})"
     return sql

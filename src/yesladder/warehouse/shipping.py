@@ -85,19 +85,19 @@ class Shipper:
         return done
 
     def _batch(self, stream: str, step) -> tuple[int, bool]:
-        with transaction.atomic():  # one shipper at a time per stream (PostgreSQL row lock)
-            mark, _ = Checkpoint.objects.get_or_create(stream=stream)
-            mark = Checkpoint.objects.select_for_update().get(pk=mark.pk)
-            try:
+        Checkpoint.objects.get_or_create(stream=stream)
+        try:
+            with transaction.atomic():  # one shipper at a time per stream (PostgreSQL row lock)
+                mark = Checkpoint.objects.select_for_update().get(stream=stream)
                 sent, position, full = step(mark.position)
-            except WarehouseError as exc:
-                Checkpoint.objects.filter(pk=mark.pk).update(error=str(exc))
-                raise
-            moved = 0 if position is None else position - mark.position
-            Checkpoint.objects.filter(pk=mark.pk).update(
-                position=position if position is not None else mark.position,
-                shipped=mark.shipped + sent, synced_at=timezone.now(), error="",
-            )  # fmt: skip
+                moved = 0 if position is None else position - mark.position
+                Checkpoint.objects.filter(pk=mark.pk).update(
+                    position=position if position is not None else mark.position,
+                    shipped=mark.shipped + sent, synced_at=timezone.now(), error="",
+                )  # fmt: skip
+        except WarehouseError as exc:  # kept for `clickhouse status` and the dashboard
+            Checkpoint.objects.filter(stream=stream).update(error=str(exc)[:2000])
+            raise
         return (sent if moved else 0), full
 
     def _settled(self, rows: list, at) -> int | None:

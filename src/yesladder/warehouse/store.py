@@ -10,7 +10,7 @@ from yesladder.analytics.progress import CONVERTED_RUNG, ladder
 from yesladder.analytics.store import Marks, Query, SqlStore, Tally
 from yesladder.funnels.models import FunnelVersion
 from yesladder.warehouse import queries
-from yesladder.warehouse.client import connect, run, shards
+from yesladder.warehouse.client import Unreachable, WarehouseError, connect, run, shards
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.queries import GAP_KEY, Filter, Plan
 
@@ -61,9 +61,19 @@ class ClickHouseStore:
             self._shards = shards(self.settings)
         servers = self._shards
         with ThreadPoolExecutor(len(servers)) as pool:
-            found = pool.map(lambda s: run(connect(s), s, sql, params, query_settings=SAFE),
-                             servers)  # fmt: skip
+            found = pool.map(lambda n: self._on(n, servers[n], sql, params), range(len(servers)))
             return [row for rows in found for row in rows]
+
+    def _on(self, number: int, server: Settings, sql: str, params: dict) -> list[tuple]:
+        try:
+            return run(connect(server), server, sql, params, query_settings=SAFE)
+        except Unreachable as exc:
+            if not self.settings.cluster:
+                raise
+            raise WarehouseError(
+                f"shard {number + 1} of cluster {self.settings.cluster} is down: "
+                f"{server.host}:{server.port} is not answering ({exc})"
+            ) from None
 
     @staticmethod
     def _filter(query: Query) -> Filter:
@@ -76,6 +86,18 @@ class ClickHouseStore:
             sql, params = queries.overview(plan, self._filter(query), self.settings.database)
             self._overview[key] = _read_overview(self._run(sql, params), plan)
         return self._overview[key]
+
+    def adhoc(self, funnel, items: list[str], span: dt.timedelta) -> list:
+        """An ordered funnel over `items` (checked by warehouse.adhoc) and one window."""
+        from yesladder.warehouse import adhoc
+
+        found = adhoc.plan(funnel, items, span)
+        sql, params = queries.overview(found, Filter(), self.settings.database)
+        tallies, _, gaps = _read_overview(self._run(sql, params), found)
+        levels = Counter()
+        for t in tallies:
+            levels[t.level] += t.people
+        return adhoc.rungs(items, levels, gaps)
 
     def tallies(self, query: Query) -> list[Tally]:
         if query.by is None:

@@ -44,13 +44,23 @@ class Command(BaseCommand):
             help="one version's number (default: every version)",
         )
         parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+        parser.add_argument("--engine", choices=["embedded", "clickhouse"], default="embedded",
+                            help="where the numbers come from (clickhouse: docs/scale.md)")
+        parser.add_argument("--steps", metavar="A,B,C", help="with --engine clickhouse: an "
+                            "ad-hoc funnel over these steps or event names, in order")
+        parser.add_argument("--window", default="14d", help="the ad-hoc funnel's window "
+                            "(default 14d)")  # fmt: skip
         parser.add_argument("--chart", metavar="FILE", help="also write the funnel chart "
                             "(.png or .svg)")  # fmt: skip
 
     def handle(self, *args, **options):
+        store = engine(options, self.stderr)
+        if options["steps"]:
+            self.stdout.write(adhoc(options, store), ending="")
+            return
         try:
             report = build(options["funnel"], options["funnel_version"], options["since"],
-                           options["until"], options["by"], options["touch"])  # fmt: skip
+                           options["until"], options["by"], options["touch"], store)  # fmt: skip
             if options["chart"]:
                 chart.write(render.chart(report), options["chart"])
         except (ReportError, ValueError, OSError) as exc:
@@ -63,6 +73,27 @@ class Command(BaseCommand):
             show(report, Console(file=self.stdout, highlight=False, width=wide()))
         if options["chart"] and options["format"] == "text":
             self.stdout.write(f"Chart written to {options['chart']}")
+
+
+def engine(options, err):
+    """The store the numbers come from; ClickHouse says when it is behind the event log."""
+    if options["engine"] == "embedded":
+        if options["steps"]:
+            raise CommandError("--steps: ad-hoc funnels need --engine clickhouse")
+        return None
+    from yesladder.warehouse.report import store_or_error
+
+    store, note = store_or_error()
+    if note:
+        err.write(note)
+    return store
+
+
+def adhoc(options, store) -> str:
+    from yesladder.warehouse.report import adhoc_text
+
+    return adhoc_text(store, options["funnel"], options["steps"], options["window"],
+                      options["format"])  # fmt: skip
 
 
 def wide() -> int:
