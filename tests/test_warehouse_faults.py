@@ -10,7 +10,6 @@ from collections import Counter
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.clickhouse_fixtures import clickhouse, clickhouse_cluster  # noqa: F401
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.analytics.climb import Hit, climb
 from yesladder.analytics.progress import micros, person_of
@@ -61,16 +60,21 @@ def test_settings_accept_the_native_and_http_forms_and_name_what_is_wrong():
     assert parse("http://ch.example.com:8123/analytics").where() == "ch.example.com:9000/analytics"
     assert parse("clickhouse://u:p%40ss@h:9001/db", "main").password == "p@ss"
     assert parse("https://h/db?native_port=9441").port == 9441
-    for url, part in [("ftp://h/db", "scheme"), ("clickhouse:///db", "host"),
-                      ("clickhouse://h/db;drop", "database"), ("clickhouse://h:99999/db", "port")]:
+    for url, part in [
+        ("ftp://h/db", "scheme"),
+        ("clickhouse:///db", "host"),
+        ("clickhouse://h/db;drop", "database"),
+        ("clickhouse://h:99999/db", "port"),
+    ]:
         with pytest.raises(ConfigError, match=part):
             parse(url)
     with pytest.raises(ConfigError, match="CLUSTER"):
         parse("", "main")
 
 
-def test_clickhouse_down_leaves_ingestion_alone_and_shipping_resumes(clickhouse_cluster,
-                                                                       clickhouse, version):
+def test_clickhouse_down_leaves_ingestion_alone_and_shipping_resumes(
+    clickhouse_cluster, clickhouse, version
+):
     crowd(version)
     clickhouse_cluster.stop(1)
     try:
@@ -152,8 +156,11 @@ def test_the_same_sql_runs_on_current_clickhouse(clickhouse, version):
                            for r in rows)  # fmt: skip
         session.query(f"INSERT INTO {clickhouse.database}.{name}_local VALUES {values}")
     text = offline.substitute_params(sql, params, None)
-    current = session.query(text + " SETTINGS optimize_move_to_prewhere = 0, "
-                            "output_format_json_quote_64bit_integers = 0", "JSONCompact")
+    current = session.query(
+        text + " SETTINGS optimize_move_to_prewhere = 0, "
+        "output_format_json_quote_64bit_integers = 0",
+        "JSONCompact",
+    )
     found = [(*row[:-1], tuple(row[-1])) for row in json.loads(str(current))["data"]]
     assert _summed(found, plan) == _summed(cluster, plan)
     assert _summed(found, plan)[0]  # someone was counted

@@ -7,7 +7,6 @@ The embedded default needs nothing: one SQLite file in the data directory `YESLA
 import secrets
 
 import dj_database_url
-
 from django.core.exceptions import ImproperlyConfigured
 
 from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
@@ -37,6 +36,7 @@ def _clickhouse(url: str, cluster: str):
         return warehouse_config.parse(url, cluster)
     except warehouse_config.ConfigError as exc:
         raise ImproperlyConfigured(str(exc)) from None
+
 
 DEBUG = env_bool("YESLADDER_DEBUG", False)
 ALLOWED_HOSTS = env_list("YESLADDER_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])

@@ -55,8 +55,7 @@ def insert(client: Client, settings: Settings, sql: str, rows: Iterable[tuple]) 
     try:
         # A Distributed table answers an insert only when every shard has its rows: the
         # checkpoint never moves past rows still queued on one server.
-        client.execute(sql, list(rows), types_check=True,
-                       settings={"insert_distributed_sync": 1})
+        client.execute(sql, list(rows), types_check=True, settings={"insert_distributed_sync": 1})
     except ch_errors.ServerException as exc:
         raise WarehouseError(explain(settings, exc.code, exc.message)) from None
     except (ch_errors.Error, OSError, EOFError) as exc:

@@ -14,8 +14,9 @@ The level is the number of rungs k with S_k[n] > 0; the counted chain is the fir
 top rung (start = S_{L-1} where it first becomes non-zero); its time on rung m is the first hit
 on m whose chain below started there, inside the window.
 
-Only our own names and small integers (and no `%`: the client substitutes parameters with it) are written into the SQL text; every value a user or a
-funnel file gave (step keys, event names, labels, days, ids) is a `%(name)s` parameter.
+Only our own names and small integers are written into the SQL text (and no `%`, which the
+client's substitution reads); every value a user or a funnel file gave (step keys, event
+names, labels, days, ids) is a `%(name)s` parameter.
 """
 
 from dataclasses import dataclass, field
@@ -74,8 +75,10 @@ def _columns(plan: Plan, params: dict) -> tuple[str, str, str, str, str]:
     optional = f"toUInt8({_lookup(step_key, plan.optional, 'optional', params)})"
     if plan.exclusions:
         params["exclusions"] = plan.exclusions
-        excluded = ("(has(%(exclusions)s, concat(toString(version_id), ':', name)) OR "
-                    "has(%(exclusions)s, concat(toString(version_id), ':', name, ':', label)))")  # fmt: skip
+        excluded = (
+            "(has(%(exclusions)s, concat(toString(version_id), ':', name)) OR "
+            "has(%(exclusions)s, concat(toString(version_id), ':', name, ':', label)))"
+        )
     else:
         excluded = "0"
     windows = []
@@ -196,7 +199,7 @@ def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
     )  # fmt: skip
     sql = f"""
 SELECT level, count() AS people, sum(opted_in), sum(engaged_any), sum(money), {marks},
-  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds('g')}), gaps,
+  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
                   arrayEnumerate(gaps)),
          arrayMap(g -> toUInt64(1), gaps))
 FROM ({inner}) WHERE {_counted(where, params)}

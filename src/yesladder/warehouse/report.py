@@ -49,8 +49,10 @@ def adhoc_text(store: ClickHouseStore, funnel_key: str, steps: str, window: str,
     found = store.adhoc(funnel, items, span)
     if form == "json":
         return json.dumps([r.__dict__ for r in found], indent=2) + "\n"
-    lines = [f"Ad-hoc funnel of {funnel.key} within {window}:",
-             f"{'step':<24} {'reached':>9} {'from prev':>10} {'from start':>11} {'median':>9}"]
+    lines = [
+        f"Ad-hoc funnel of {funnel.key} within {window}:",
+        f"{'step':<24} {'reached':>9} {'from prev':>10} {'from start':>11} {'median':>9}",
+    ]
     for r in found:
         previous = f"{r.from_previous:.1%}" if r.from_previous is not None else "-"
         median = f"{r.median_seconds:,} s" if r.median_seconds is not None else "-"

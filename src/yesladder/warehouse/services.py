@@ -69,5 +69,3 @@ def status() -> Status:
         synced_at=min(synced) if synced else None,
         error="; ".join(c.error for c in marks.values() if c.error),
     )  # fmt: skip
-
-

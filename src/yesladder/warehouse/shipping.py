@@ -32,7 +32,7 @@ from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.models import Event
 from yesladder.warehouse import schema
-from yesladder.warehouse.client import WarehouseError, connect, insert, run
+from yesladder.warehouse.client import WarehouseError, connect, insert
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, IdentityChange
 

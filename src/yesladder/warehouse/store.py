@@ -144,5 +144,7 @@ def _group_names(by: str):
         numbers = dict(FunnelVersion.objects.values_list("pk", "number"))
         return lambda value: str(numbers.get(int(value), value))
     if by == "cohort":
-        return lambda value: (EPOCH_DAY + dt.timedelta(days=int(value))).isoformat() if value else ""
+        return lambda value: (
+            (EPOCH_DAY + dt.timedelta(days=int(value))).isoformat() if value else ""
+        )
     return str

@@ -4,30 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=16, unique=True)),
-                ('position', models.BigIntegerField(default=0, help_text='highest id shipped, in order')),
-                ('shipped', models.BigIntegerField(default=0, help_text='rows sent so far (replays included)')),
-                ('synced_at', models.DateTimeField(blank=True, help_text='last successful batch', null=True)),
-                ('error', models.TextField(blank=True, help_text='why the last attempt failed, if it did')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stream", models.CharField(max_length=16, unique=True)),
+                (
+                    "position",
+                    models.BigIntegerField(default=0, help_text="highest id shipped, in order"),
+                ),
+                (
+                    "shipped",
+                    models.BigIntegerField(
+                        default=0, help_text="rows sent so far (replays included)"
+                    ),
+                ),
+                (
+                    "synced_at",
+                    models.DateTimeField(blank=True, help_text="last successful batch", null=True),
+                ),
+                (
+                    "error",
+                    models.TextField(
+                        blank=True, help_text="why the last attempt failed, if it did"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='IdentityChange',
+            name="IdentityChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.UUIDField()),
-                ('at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("visitor_id", models.UUIDField()),
+                ("at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
     ]

@@ -45,9 +45,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
         parser.add_argument("--engine", choices=["embedded", "clickhouse"], default="embedded",
-                            help="where the numbers come from (clickhouse: docs/scale.md)")
+                            help="where the numbers come from (docs/scale.md)")  # fmt: skip
         parser.add_argument("--steps", metavar="A,B,C", help="with --engine clickhouse: an "
-                            "ad-hoc funnel over these steps or event names, in order")
+                            "ad-hoc funnel over these steps or event names, in order")  # fmt: skip
         parser.add_argument("--window", default="14d", help="the ad-hoc funnel's window "
                             "(default 14d)")  # fmt: skip
         parser.add_argument("--chart", metavar="FILE", help="also write the funnel chart "

@@ -15,8 +15,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["init", "sync", "status"])
-        parser.add_argument("--from-scratch", action="store_true",
-                            help="sync: drop what was shipped and ship everything again")  # fmt: skip
+        parser.add_argument(
+            "--from-scratch", action="store_true",
+            help="sync: drop what was shipped and ship everything again",
+        )  # fmt: skip
         parser.add_argument("--settle", type=float, default=None, metavar="SECONDS",
                             help="sync: ship rows younger than this again next time "
                             "(default 30)")  # fmt: skip
