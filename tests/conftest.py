@@ -8,6 +8,7 @@ import pytest
 import yaml
 from django.db import connections
 
+from tests.clickhouse_fixtures import clickhouse, clickhouse_cluster  # noqa: F401 (fixtures)
 from yesladder.funnels.spec import parse_spec
 
 CLEAN_FUNNEL = {

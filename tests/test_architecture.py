@@ -15,12 +15,13 @@ PACKAGE = SRC / "yesladder"
 # neighbour on its own layer or anything above.
 LAYERS = [
     {"env", "events", "reactions", "database", "localserver", "examples"},
-    {"settings", "funnels", "leads"},
+    {"funnels", "leads"},
     {"tracking"},
     {"analytics", "offers", "scheduling"},
     {"experiments"},
     {"automation", "steps"},
-    {"dashboard", "cli", "urls", "security", "wsgi"},
+    {"warehouse"},
+    {"dashboard", "cli", "urls", "security", "wsgi", "settings"},
 ]
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
 

@@ -7,8 +7,10 @@ The embedded default needs nothing: one SQLite file in the data directory `YESLA
 import secrets
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+from yesladder.warehouse import config as warehouse_config
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
 HOME.mkdir(parents=True, exist_ok=True)
@@ -27,6 +29,15 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _clickhouse(url: str, cluster: str):
+    try:
+        return warehouse_config.parse(url, cluster)
+    except warehouse_config.ConfigError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
 DEBUG = env_bool("YESLADDER_DEBUG", False)
 ALLOWED_HOSTS = env_list("YESLADDER_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("YESLADDER_CSRF_TRUSTED_ORIGINS")
@@ -48,6 +59,7 @@ INSTALLED_APPS = [
     "yesladder.automation",
     "yesladder.analytics",
     "yesladder.dashboard",
+    "yesladder.warehouse",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +212,12 @@ OUTBOX_LEASE_SECONDS = env_int("YESLADDER_OUTBOX_LEASE_SECONDS", 120, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env_int("YESLADDER_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 OUTBOX_RETRY_SECONDS = env_int("YESLADDER_OUTBOX_RETRY_SECONDS", 60, minimum=1)
 WORKER_INTERVAL_MS = env_int("YESLADDER_WORKER_INTERVAL_MS", 200, minimum=10)
+
+# The optional ClickHouse analytics store (docs/scale.md): None when not configured.
+CLICKHOUSE = _clickhouse(
+    env_str("YESLADDER_CLICKHOUSE_URL"), env_str("YESLADDER_CLICKHOUSE_CLUSTER")
+)
+CLICKHOUSE_SHIP_SECONDS = env_int("YESLADDER_CLICKHOUSE_SHIP_SECONDS", 5, minimum=1)
 # Who gets `notify` actions (the team), besides any `team:` a funnel names.
 TEAM_EMAILS = env_list("YESLADDER_TEAM_EMAILS")
 # CRM webhooks may reach loopback and private networks only when the operator says so.

@@ -302,13 +302,15 @@ def restitch(visitor: Visitor) -> None:
         gone = Progress.objects.filter(person=f"v{visitor.pk.hex}")
         versions = set(gone.values_list("version_id", flat=True))
         gone.delete()
+        # The lead's other rows too: a device first seen earlier is everywhere its first touch.
+        versions |= set(Progress.objects.filter(person=person).values_list("version_id", flat=True))
         first = _earliest_visitors({visitor.lead_id}).get(visitor.lead_id) if versions else None
         for version_id in versions:
             rows = Progress.objects.select_for_update()
             row = rows.filter(version_id=version_id, person=person).first() or _new_row(
                 ladder(version_id), person, None, first
             )
-            _recount_and_save(row)
+            _recount_and_save(row, first)
 
 
 def on_stitched(visitor: Visitor, events: list[Event]) -> None:
@@ -324,8 +326,10 @@ def recount_visitor(visitor: Visitor) -> None:
         _recount_and_save(row)
 
 
-def _recount_and_save(row) -> None:
+def _recount_and_save(row, first: Visitor | None = None) -> None:
     before = footprint(row)  # a row not stored yet is on no rung: it counts nowhere
+    if first is not None:
+        _first_touch(row, first)
     recount(row, ladder(row.version_id))
     row.save()
     rollups.apply(difference(before, footprint(row)))
@@ -373,13 +377,17 @@ def _new_row(rungs: Ladder, person: str, event: Event | None, first: Visitor | N
         row.lead_id = int(person[1:])
     first = first or (event.visitor if event is not None else None)
     if first is not None:
-        row.visitor_id = first.pk
-        row.source, row.medium, row.campaign = _touch(first)
+        _first_touch(row, first)
         row.last_source, row.last_medium, row.last_campaign = _touch(first)
-        row.device = device_type(first.user_agent)
-        created = first.created_at
-        row.cohort = (created - dt.timedelta(days=created.weekday())).date()
     return row
+
+
+def _first_touch(row, first: Visitor) -> None:
+    row.visitor_id = first.pk
+    row.source, row.medium, row.campaign = _touch(first)
+    row.device = device_type(first.user_agent)
+    created = first.created_at
+    row.cohort = (created - dt.timedelta(days=created.weekday())).date()
 
 
 def _touch(visitor: Visitor) -> tuple[str, str, str]:

@@ -7,6 +7,7 @@ distribution of gaps); analytics.report turns them into rates, intervals and ver
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +15,18 @@ from django.db.models import Sum
 
 from yesladder.analytics.footprint import DIMENSIONS, EVERYONE
 from yesladder.analytics.models import DayMark, DayMove, DayTally, TrafficCost
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An analytical engine beside the embedded one, registered by the app that brings it
+    (warehouse: ClickHouse), so analytics never imports it."""
+
+    open: Callable[[], tuple["Store", str]]  # the store, and a note when it is behind the log
+    adhoc: Callable[..., str]  # (store, funnel key, steps, window, format): an ad-hoc funnel
+
+
+ENGINES: dict[str, Engine] = {}
 
 
 @dataclass(frozen=True)

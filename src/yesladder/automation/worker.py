@@ -22,6 +22,15 @@ TICK_SECONDS = 1.0
 CHARGES_SECONDS = 60.0
 MESSAGES_PER_CLAIM = 50
 MESSAGES_PER_ROUND = 200  # then the tick and the webhooks get their turn
+# Periodic jobs other apps add (the ClickHouse shipping): name -> (seconds between runs, the job,
+# which returns the work it did). Registered from their AppConfig.ready, so this loop imports
+# none of them.
+JOBS: dict[str, tuple] = {}
+
+
+def register(name: str, every, job) -> None:
+    """`every` is a number of seconds or a function returning one (read at each round)."""
+    JOBS[name] = (every, job)
 
 
 class Loop:
@@ -37,6 +46,9 @@ class Loop:
             done += engine.tick().total() + self._hooks()
         if self._time_for("charges", CHARGES_SECONDS):
             done += self._charges()
+        for name, (every, job) in JOBS.items():
+            if self._time_for(name, every() if callable(every) else every):
+                done += job()
         done += self._outbox()
         close_old_connections()
         return done
@@ -66,7 +78,7 @@ class Loop:
 
     def _time_for(self, what: str, every: float) -> bool:
         now = time.monotonic()
-        if now < self.due[what]:
+        if now < self.due.get(what, 0.0):
             return False
         self.due[what] = now + every
         return True

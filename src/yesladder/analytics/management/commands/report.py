@@ -10,7 +10,7 @@ from rich.table import Table
 
 from yesladder.analytics import chart, render
 from yesladder.analytics.report import Report, ReportError, build
-from yesladder.analytics.store import DIMENSIONS
+from yesladder.analytics.store import DIMENSIONS, ENGINES, Engine
 
 VERDICT_STYLE = {"below": "bold red", "within": "green", "above": "blue", "small": "dim"}
 
@@ -44,13 +44,23 @@ class Command(BaseCommand):
             help="one version's number (default: every version)",
         )
         parser.add_argument("--format", choices=["text", "json", "csv"], default="text")
+        parser.add_argument("--engine", choices=["embedded", "clickhouse"], default="embedded",
+                            help="where the numbers come from (docs/scale.md)")  # fmt: skip
+        parser.add_argument("--steps", metavar="A,B,C", help="with --engine clickhouse: an "
+                            "ad-hoc funnel over these steps or event names, in order")  # fmt: skip
+        parser.add_argument("--window", default="14d", help="the ad-hoc funnel's window "
+                            "(default 14d)")  # fmt: skip
         parser.add_argument("--chart", metavar="FILE", help="also write the funnel chart "
                             "(.png or .svg)")  # fmt: skip
 
     def handle(self, *args, **options):
+        store = engine(options, self.stderr)
+        if options["steps"]:
+            self.stdout.write(adhoc(options, store), ending="")
+            return
         try:
             report = build(options["funnel"], options["funnel_version"], options["since"],
-                           options["until"], options["by"], options["touch"])  # fmt: skip
+                           options["until"], options["by"], options["touch"], store)  # fmt: skip
             if options["chart"]:
                 chart.write(render.chart(report), options["chart"])
         except (ReportError, ValueError, OSError) as exc:
@@ -63,6 +73,30 @@ class Command(BaseCommand):
             show(report, Console(file=self.stdout, highlight=False, width=wide()))
         if options["chart"] and options["format"] == "text":
             self.stdout.write(f"Chart written to {options['chart']}")
+
+
+def engine(options, err):
+    """The store the numbers come from; another engine says when it is behind the event log."""
+    if options["engine"] == "embedded":
+        if options["steps"]:
+            raise CommandError("--steps: ad-hoc funnels need --engine clickhouse")
+        return None
+    store, note = _engine(options).open()
+    if note:
+        err.write(note)
+    return store
+
+
+def adhoc(options, store) -> str:
+    return _engine(options).adhoc(store, options["funnel"], options["steps"], options["window"],
+                                  options["format"])  # fmt: skip
+
+
+def _engine(options) -> Engine:
+    found = ENGINES.get(options["engine"])
+    if found is None:
+        raise CommandError(f"--engine {options['engine']}: that engine's app is not installed")
+    return found
 
 
 def wide() -> int:

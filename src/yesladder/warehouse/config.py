@@ -1,0 +1,75 @@
+"""Where the ClickHouse store is: `YESLADDER_CLICKHOUSE_URL` and `YESLADDER_CLICKHOUSE_CLUSTER`,
+read once at start-up (pure: no Django, no network).
+
+Accepted addresses (docs/scale.md):
+- `clickhouse://[user[:password]@]host[:port]/database` and `clickhouses://...` (TLS): the
+  native protocol, port 9000 (9440 with TLS) by default;
+- `http://host[:8123]/database` and `https://...[:8443]`, the form of ClickHouse's own HTTP
+  interface: the same server is reached on its native port (9000 / 9440), because the client
+  speaks the native protocol (the one every supported release shares); add
+  `?native_port=N` when the native port is another one.
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+NATIVE = {"clickhouse": (9000, False), "clickhouses": (9440, True)}
+HTTP = {"http": (9000, False), "https": (9440, True)}
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    database: str
+    user: str = "default"
+    password: str = ""
+    secure: bool = False
+    cluster: str = ""  # remote_servers name; "" is one server
+
+    def where(self) -> str:
+        return f"{self.host}:{self.port}/{self.database}"
+
+
+def parse(url: str, cluster: str = "") -> Settings | None:
+    """The store's settings, None when no URL is set; ConfigError names what is wrong."""
+    if not url:
+        if cluster:
+            raise ConfigError("YESLADDER_CLICKHOUSE_CLUSTER is set without "
+                              "YESLADDER_CLICKHOUSE_URL")  # fmt: skip
+        return None
+    var = "YESLADDER_CLICKHOUSE_URL"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in NATIVE and scheme not in HTTP:
+        raise ConfigError(f"{var}: the scheme must be clickhouse://, clickhouses://, http:// "
+                          f"or https://, not {parts.scheme or 'none'!r}")  # fmt: skip
+    if not parts.hostname:
+        raise ConfigError(f"{var}: no host in {url!r}")
+    database = parts.path.strip("/") or "yesladder"
+    if not NAME.match(database):
+        raise ConfigError(f"{var}: the database {database!r} must be letters, digits and _")
+    if cluster and not NAME.match(cluster):
+        raise ConfigError(f"YESLADDER_CLICKHOUSE_CLUSTER: {cluster!r} must be letters, digits "
+                          "and _ (the name under remote_servers)")  # fmt: skip
+    default, secure = NATIVE.get(scheme) or HTTP[scheme]
+    try:
+        port = parts.port if scheme in NATIVE else None
+        native = parse_qs(parts.query).get("native_port")
+        port = int(native[0]) if native else (port or default)
+    except ValueError:
+        raise ConfigError(f"{var}: the port in {url!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{var}: port {port} is out of range")
+    return Settings(
+        host=parts.hostname, port=port, database=database,
+        user=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else "",
+        secure=secure, cluster=cluster,
+    )  # fmt: skip

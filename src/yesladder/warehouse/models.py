@@ -1,0 +1,27 @@
+"""What the shipper remembers in the primary database: how far each stream got, and which
+visitors changed identity since (their rows in ClickHouse must follow)."""
+
+from django.db import models
+
+
+class Checkpoint(models.Model):
+    """The last row of one stream (events, identities) known to be in ClickHouse."""
+
+    stream = models.CharField(max_length=16, unique=True)
+    position = models.BigIntegerField(default=0, help_text="highest id shipped, in order")
+    shipped = models.BigIntegerField(default=0, help_text="rows sent so far (replays included)")
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="last successful batch")
+    error = models.TextField(blank=True, help_text="why the last attempt failed, if it did")
+
+    def __str__(self) -> str:
+        return f"{self.stream} at {self.position}"
+
+
+class IdentityChange(models.Model):
+    """A visitor joined a lead (its person changes): recorded only while a store is set up."""
+
+    visitor_id = models.UUIDField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id} at {self.at}"

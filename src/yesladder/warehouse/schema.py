@@ -1,0 +1,58 @@
+"""The store's tables, on one server or on every shard of a cluster (pure SQL text).
+
+Each shard keeps its own rows in `*_local` tables; with a cluster, `events` and `identities`
+are Distributed tables over them, sharded by the person, so every row of one person (lead or
+still anonymous visitor) lands on one shard and per-person funnels never cross shards.
+
+Rows are replaced, never updated: ReplacingMergeTree keeps, per sort key, the row with the
+highest `shipped` (a number that grows with every shipping), and queries read with FINAL, so a
+batch shipped twice or a crash between insert and checkpoint counts once. When a visitor
+becomes part of a lead after its events were shipped, its rows are shipped again under the
+lead (to the lead's shard) and a tombstone (`deleted` = 1) replaces the visitor's old copy.
+"""
+
+EVENTS = """
+CREATE TABLE IF NOT EXISTS {db}.events_local (
+    funnel_id UInt32, person String, event_id UInt64, version_id UInt32,
+    visitor String, name String, label String, step String,
+    at UInt64,
+    opted UInt8, engaged UInt8, revenue Int64,
+    source String, medium String, campaign String,
+    shipped UInt64, deleted UInt8
+) ENGINE = ReplacingMergeTree(shipped) ORDER BY (funnel_id, person, event_id)
+"""
+IDENTITIES = """
+CREATE TABLE IF NOT EXISTS {db}.identities_local (
+    person String, visitor String,
+    created UInt64, source String, medium String, campaign String, device String,
+    shipped UInt64, deleted UInt8
+) ENGINE = ReplacingMergeTree(shipped) ORDER BY (person, visitor)
+"""
+DISTRIBUTED = """
+CREATE TABLE IF NOT EXISTS {db}.{table} AS {db}.{table}_local
+ENGINE = Distributed({cluster}, {db}, {table}_local, cityHash64(person))
+"""
+TABLES = ("events", "identities")
+EVENT_COLUMNS = ("funnel_id", "person", "event_id", "version_id", "visitor", "name", "label",
+                 "step", "at", "opted", "engaged", "revenue", "source", "medium", "campaign",
+                 "shipped", "deleted")  # fmt: skip
+IDENTITY_COLUMNS = ("person", "visitor", "created", "source", "medium", "campaign", "device",
+                    "shipped", "deleted")  # fmt: skip
+
+
+def statements(db: str, cluster: str) -> list[str]:
+    """What `init` runs on each server (names were checked by warehouse.config)."""
+    found = [f"CREATE DATABASE IF NOT EXISTS {db}", EVENTS.format(db=db),
+             IDENTITIES.format(db=db)]  # fmt: skip
+    if cluster:
+        found += [DISTRIBUTED.format(db=db, table=t, cluster=cluster) for t in TABLES]
+    return found
+
+
+def table(name: str, cluster: str) -> str:
+    """What to read and write: the Distributed table on a cluster, else the local one."""
+    return name if cluster else f"{name}_local"
+
+
+def insert_sql(db: str, name: str, cluster: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {db}.{table(name, cluster)} ({', '.join(columns)}) VALUES"

@@ -1,0 +1,71 @@
+"""Setting the store up and asking how far behind it is (the CLI and the dashboard call these)."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from yesladder.tracking.models import Event
+from yesladder.warehouse import schema
+from yesladder.warehouse.client import connect, run, shards
+from yesladder.warehouse.config import Settings
+from yesladder.warehouse.models import Checkpoint, IdentityChange
+from yesladder.warehouse.shipping import EVENTS, IDENTITIES
+
+
+def init(settings: Settings) -> list[str]:
+    """Create the database and tables on every shard (again is harmless)."""
+    done = []
+    for shard in shards(settings):
+        client = connect(shard, database=False)
+        for statement in schema.statements(settings.database, settings.cluster):
+            run(client, shard, statement)
+        done.append(f"{shard.host}:{shard.port}")
+    return done
+
+
+def from_scratch(settings: Settings) -> None:
+    """Drop what was shipped (rows erased in the primary database go with it) and start again."""
+    for shard in shards(settings):
+        client = connect(shard, database=False)
+        for name in schema.TABLES:
+            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}")
+            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}_local")
+    with transaction.atomic():
+        Checkpoint.objects.all().delete()
+        IdentityChange.objects.all().delete()
+    init(settings)
+
+
+@dataclass(frozen=True)
+class Status:
+    events_shipped_to: int
+    events_waiting: int
+    identities_waiting: int
+    behind_seconds: float | None  # age of the oldest event not yet shipped; None: caught up
+    synced_at: dt.datetime | None
+    error: str
+
+    @property
+    def caught_up(self) -> bool:
+        return self.events_waiting == 0 and self.identities_waiting == 0
+
+
+def status() -> Status:
+    marks = {c.stream: c for c in Checkpoint.objects.all()}
+    events = marks.get(EVENTS)
+    position = events.position if events else 0
+    waiting = Event.objects.filter(id__gt=position, is_bot=False)
+    oldest = waiting.aggregate(at=Min("received_at"))["at"]
+    identities = marks.get(IDENTITIES)
+    changes = IdentityChange.objects.filter(id__gt=identities.position if identities else 0)
+    synced = [c.synced_at for c in marks.values() if c.synced_at]
+    return Status(
+        events_shipped_to=position, events_waiting=waiting.count(),
+        identities_waiting=changes.count(),
+        behind_seconds=(timezone.now() - oldest).total_seconds() if oldest else None,
+        synced_at=min(synced) if synced else None,
+        error="; ".join(c.error for c in marks.values() if c.error),
+    )  # fmt: skip

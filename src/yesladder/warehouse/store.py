@@ -1,0 +1,150 @@
+"""The report's numbers from ClickHouse: analytics.store.Store answered by the SQL of
+warehouse.queries, on one server or a sharded cluster. Costs stay in the primary database."""
+
+import datetime as dt
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from yesladder.analytics.progress import CONVERTED_RUNG, ladder
+from yesladder.analytics.store import Marks, Query, SqlStore, Tally
+from yesladder.funnels.models import FunnelVersion
+from yesladder.warehouse import queries
+from yesladder.warehouse.client import Unreachable, WarehouseError, connect, run, shards
+from yesladder.warehouse.config import Settings
+from yesladder.warehouse.queries import GAP_KEY, Filter, Plan
+
+EPOCH_DAY = dt.date(1970, 1, 1)
+SAFE = {"optimize_move_to_prewhere": 0}  # a filter must see the rows FINAL kept, never before
+
+
+def _add(old: tuple | None, sums) -> tuple:
+    return tuple(sums) if old is None else tuple(a + b for a, b in zip(old, sums, strict=True))
+
+
+def plan_for(funnel_id: int, version_id: int | None) -> Plan:
+    """Rungs, clicks, optional steps, exclusions and windows of the versions asked for, as
+    analytics.progress.Ladder counts them."""
+    versions = FunnelVersion.objects.filter(funnel_id=funnel_id)
+    if version_id is not None:
+        versions = versions.filter(pk=version_id)
+    ladders = [ladder(pk) for pk in versions.values_list("pk", flat=True)]
+    plan = Plan(funnel_id, max((len(x.rungs) for x in ladders), default=1))
+    for x in ladders:
+        v = x.version_id
+        plan.windows[v] = x.window
+        for i, key in enumerate(x.rungs):
+            plan.arrivals.setdefault(f"{v}:{key}", i)  # the first place, like rungs.index
+        plan.clicks.update((k, i) for k, i in plan.arrivals.items() if k.startswith(f"{v}:"))
+        if x.rungs[-1] == CONVERTED_RUNG:
+            plan.named[f"{v}:#{CONVERTED_RUNG}"] = len(x.rungs) - 1
+        for bit, key in enumerate(x.optional):
+            plan.optional.setdefault(f"{v}:{key}", bit)
+        plan.exclusions += [f"{v}:{name}" if label is None else f"{v}:{name}:{label}"
+                            for name, label in x.exclusions]  # fmt: skip
+    return plan
+
+
+def day_number(day: dt.date | None) -> int | None:
+    return None if day is None else (day - EPOCH_DAY).days
+
+
+class ClickHouseStore:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._overview: dict[Query, tuple] = {}
+        self._shards: list[Settings] | None = None
+
+    def _run(self, sql: str, params: dict) -> list[tuple]:
+        """The query on every shard at once (each counts its own people; the rows add up)."""
+        if self._shards is None:
+            self._shards = shards(self.settings)
+        servers = self._shards
+        with ThreadPoolExecutor(len(servers)) as pool:
+            found = pool.map(lambda n: self._on(n, servers[n], sql, params), range(len(servers)))
+            return [row for rows in found for row in rows]
+
+    def _on(self, number: int, server: Settings, sql: str, params: dict) -> list[tuple]:
+        try:
+            return run(connect(server), server, sql, params, query_settings=SAFE)
+        except Unreachable as exc:
+            if not self.settings.cluster:
+                raise
+            raise WarehouseError(
+                f"shard {number + 1} of cluster {self.settings.cluster} is down: "
+                f"{server.host}:{server.port} is not answering ({exc})"
+            ) from None
+
+    @staticmethod
+    def _filter(query: Query) -> Filter:
+        return Filter(query.version_id, day_number(query.since), day_number(query.until))
+
+    def overview(self, query: Query) -> tuple[list[Tally], Marks, list[Counter]]:
+        key = replace(query, by=None, touch="first")
+        if key not in self._overview:
+            plan = plan_for(query.funnel_id, query.version_id)
+            sql, params = queries.overview(plan, self._filter(query), self.settings.database)
+            self._overview[key] = _read_overview(self._run(sql, params), plan)
+        return self._overview[key]
+
+    def adhoc(self, funnel, items: list[str], span: dt.timedelta) -> list:
+        """An ordered funnel over `items` (checked by warehouse.adhoc) and one window."""
+        from yesladder.warehouse import adhoc
+
+        found = adhoc.plan(funnel, items, span)
+        sql, params = queries.overview(found, Filter(), self.settings.database)
+        tallies, _, gaps = _read_overview(self._run(sql, params), found)
+        levels = Counter()
+        for t in tallies:
+            levels[t.level] += t.people
+        return adhoc.rungs(items, levels, gaps)
+
+    def tallies(self, query: Query) -> list[Tally]:
+        if query.by is None:
+            return self.overview(query)[0]
+        plan = plan_for(query.funnel_id, query.version_id)
+        sql, params = queries.breakdown(plan, self._filter(query), query.by, query.touch,
+                                        self.settings.database)  # fmt: skip
+        names, found = _group_names(query.by), Counter()
+        for group, level, *sums in self._run(sql, params):
+            found[(names(group), level)] = _add(found.get((names(group), level)), sums)
+        return [Tally(group, level, *sums) for (group, level), sums in found.items()]
+
+    def marks(self, query: Query) -> Marks:
+        return self.overview(query)[1]
+
+    def gaps(self, query: Query) -> list[Counter]:
+        return self.overview(query)[2]
+
+    def costs(self, query: Query) -> dict[tuple[str, str], tuple[int, int]]:
+        return SqlStore().costs(query)
+
+
+def _read_overview(rows: list[tuple], plan: Plan) -> tuple[list[Tally], Marks, list[Counter]]:
+    tallies, marks, gaps = [], Marks(), []
+    k, optional = plan.rungs, max(len(plan.optional), 1)
+    for level, people, opted, engaged, money, *rest in rows:
+        tallies.append(Tally("", level, people, opted, engaged, money))
+        sums, (keys, counts) = rest[: 2 * k + optional], rest[-1]
+        for i in range(k):
+            marks.viewed[i] += sums[i]
+            marks.clicked[i] += sums[k + i]
+        for i in range(len(plan.optional)):
+            marks.optional[i] += sums[2 * k + i]
+        for key, n in zip(keys, counts, strict=True):
+            rung, seconds = divmod(key, GAP_KEY)
+            while len(gaps) <= rung:
+                gaps.append(Counter())
+            gaps[rung][seconds] += n
+    return tallies, marks, gaps
+
+
+def _group_names(by: str):
+    if by == "version":
+        numbers = dict(FunnelVersion.objects.values_list("pk", "number"))
+        return lambda value: str(numbers.get(int(value), value))
+    if by == "cohort":
+        return lambda value: (
+            (EPOCH_DAY + dt.timedelta(days=int(value))).isoformat() if value else ""
+        )
+    return str
