@@ -150,7 +150,10 @@ def run_wrk(base: str, page: str, connections: int, seconds: float, extra: list[
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _latency(out, "50%"),
         "p99": _latency(out, "99%"),
-        "errors": (int(errors.group(1)) if errors else 0, socket_errors.group(1) if socket_errors else ""),
+        "errors": (
+            int(errors.group(1)) if errors else 0,
+            socket_errors.group(1) if socket_errors else "",
+        ),
     }
 
 
@@ -198,8 +201,11 @@ def main() -> None:
 
 def _row(database: str, workers: int, page: str, connections: int, r: dict, static: float):
     errors = f"{r['errors'][0]} {r['errors'][1]}".strip()
-    print(f"| {database} | {workers} | {PATHS[page]} | {connections} | {r['rps']:,.0f} | "
-          f"{r['p50']:.1f} | {r['p99']:.1f} | {errors} | {r['rps'] / static:.2f} |", flush=True)
+    print(
+        f"| {database} | {workers} | {PATHS[page]} | {connections} | {r['rps']:,.0f} | "
+        f"{r['p50']:.1f} | {r['p99']:.1f} | {errors} | {r['rps'] / static:.2f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ def on_events(events: list[Event]) -> None:
     for event in events:
         if event.lead_id is not None and not event.is_bot:
             by_lead.setdefault(event.lead_id, []).append(event)
+    if not by_lead:  # an anonymous visitor's events (most page views): nothing to look up
+        return
     for lead in Lead.objects.filter(pk__in=by_lead):
         mine = by_lead[lead.pk]
         for version, theirs in _by_version(lead, mine).items():

@@ -1,6 +1,9 @@
 """The one write path of the event log. Funnel pages and the tracking API both call `record`."""
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import transaction
 from django.db.models import F
@@ -41,9 +44,45 @@ def record(
             is_bot=visitor.is_bot,
             site=site,
         )
-        progress.on_events([event])
-        on_events([event])
+        if not _held(event):
+            progress.on_events([event])
+            on_events([event])
     return event
+
+
+_holding = threading.local()
+
+
+def _held(event: Event) -> bool:
+    """Inside `reacting_together`, the parts that react get the event when the block ends."""
+    held = getattr(_holding, "events", None)
+    if held is not None:
+        held.append(event)
+    return held is not None
+
+
+@contextmanager
+def reacting_together() -> Iterator[None]:
+    """Events recorded in this block are written at once, as ever (later reads in the block
+    see them); the parts that react (journeys' progress, automations) get all of them once,
+    when the block ends, in the same transaction. A page's request records up to four events:
+    each had recomputed the lead's standing on its own."""
+    from yesladder.analytics import progress
+    from yesladder.automation.engine import on_events
+
+    outer = getattr(_holding, "events", None)
+    if outer is not None:  # already inside a block: its end reacts
+        yield
+        return
+    _holding.events = held = []
+    try:
+        yield
+    finally:
+        _holding.events = None
+    if held:
+        with transaction.atomic():
+            progress.on_events(held)
+            on_events(held)
 
 
 def bounded(properties: dict) -> dict:
