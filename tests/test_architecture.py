@@ -21,7 +21,7 @@ LAYERS = [
     {"experiments"},
     {"automation", "steps"},
     {"warehouse"},
-    {"dashboard", "cli", "urls", "security", "wsgi", "settings"},
+    {"dashboard", "demo", "cli", "urls", "security", "wsgi", "settings"},
 ]
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
 

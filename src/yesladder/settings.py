@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "yesladder.automation",
     "yesladder.analytics",
     "yesladder.dashboard",
+    "yesladder.demo",
     "yesladder.warehouse",
 ]
 
@@ -67,11 +68,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "yesladder.security.content_security_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, sign-in and messages are skipped on the visitor's pages (steps.middleware).
+    "yesladder.steps.middleware.StaffSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "yesladder.steps.middleware.StaffAuthenticationMiddleware",
+    "yesladder.steps.middleware.StaffMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

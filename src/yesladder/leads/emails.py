@@ -1,21 +1,26 @@
 """The emails a visitor asks for on a step's page: the double opt-in confirmation, the quiz
 result ("email me my result") and the lead magnet's link.
 
-They are transactional, one per request, so they leave right after the request's transaction
-commits: a rolled-back opt-in mails nobody and a slow mail server never holds a database lock.
+They are transactional, one per request, so they leave after the request's transaction
+commits, once its answer is out: a rolled-back opt-in mails nobody, a slow mail server never
+holds a database lock, and the visitor never waits for one.
 Invites for a booked call or a session seat go the same way (scheduling.invites).
 Marketing sequences belong to automation and its outbox, not here.
 """
 
 import datetime as dt
 import logging
+import threading
+from collections import deque
 from email.utils import parseaddr
 from functools import partial
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.core.signals import request_finished, request_started
 from django.db import transaction
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -44,26 +49,58 @@ def send(lead: Lead, subject: str, template: str, context: dict, attachments: tu
         logger.warning("email limit reached for lead %s; %r not sent", lead.pk, subject)
         return False
     context = {**context, "lead": lead, "subject": subject}
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"yesladder/email/{template}.txt", context),
-        to=[lead.email],
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-    message.attach_alternative(
-        render_to_string(f"yesladder/email/{template}.html", context), "text/html"
-    )
-    for name, content, mimetype in attachments:
-        message.attach(name, content, mimetype)
-    transaction.on_commit(partial(_deliver, message))
+    transaction.on_commit(partial(_after_response, (lead.email, template, context, attachments)))
     return True
 
 
-def _deliver(message: EmailMultiAlternatives) -> None:
+# Emails asked for in a request are composed and sent once its answer has gone out (Django's
+# request_finished, when the server closes the response): the visitor does not wait for two
+# templates and the mail server. Any thread's next finished request sends what is waiting (with
+# the group commit, the thread that wrote a request's transaction may not be the one answering
+# it). Outside a request (commands, the worker) they go right after the commit, as before.
+_waiting: deque = deque()
+_answering = threading.local()
+
+
+def _after_response(mail: tuple) -> None:
+    if getattr(_answering, "request", False):
+        _waiting.append(mail)
+    else:
+        _deliver(*mail)
+
+
+@receiver(request_started)
+def _request_started(**kwargs) -> None:
+    _answering.request = True
+
+
+@receiver(request_finished)
+def _request_finished(**kwargs) -> None:
+    _answering.request = False
+    while _waiting:
+        try:
+            mail = _waiting.popleft()
+        except IndexError:  # another thread took the last one
+            return
+        _deliver(*mail)
+
+
+def _deliver(to: str, template: str, context: dict, attachments: tuple) -> None:
     try:
+        message = EmailMultiAlternatives(
+            subject=context["subject"],
+            body=render_to_string(f"yesladder/email/{template}.txt", context),
+            to=[to],
+            headers={"Auto-Submitted": "auto-generated"},
+        )
+        message.attach_alternative(
+            render_to_string(f"yesladder/email/{template}.html", context), "text/html"
+        )
+        for name, content, mimetype in attachments:
+            message.attach(name, content, mimetype)
         message.send()
     except Exception:  # a mail server down must not turn the visitor's page into an error
-        logger.exception("could not send %r to %s", message.subject, message.to)
+        logger.exception("could not send %r to %s", context["subject"], to)
 
 
 def confirm_token(lead: Lead, version_id: int, step_key: str, journey_id: int) -> str:

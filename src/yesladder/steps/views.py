@@ -1,16 +1,20 @@
 """The visitor's pages: parse the request, call the step kind, render. No logic lives here."""
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
+from pydantic import BaseModel
 
+from yesladder.database import write_together
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads import emails
@@ -22,7 +26,7 @@ from yesladder.steps import kinds, time_and_money
 from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
 from yesladder.tracking.journeys import Page, journey_for, page_for
 from yesladder.tracking.models import Journey
-from yesladder.tracking.services import record
+from yesladder.tracking.services import reacting_together, record
 
 KINDS = {**kinds.KINDS, **time_and_money.KINDS}
 VISITOR_COOKIE = "yl_vid"
@@ -69,22 +73,27 @@ def _referral(request: HttpRequest) -> tuple[str, str]:
 def entry(request: HttpRequest, funnel: str) -> HttpResponse:
     """The first step, or, for a visitor who came back, the step they stopped at. The first
     step's forms post here too, since this is the address its page was served from."""
-    with transaction.atomic():
+
+    def writes() -> tuple[Visitor, HttpResponse | Show]:
         visitor = _visitor(request)
         journey = journey_for(visitor, funnel, *_referral(request))
         first = journey.version.spec.steps[0].key
         if request.method == "GET" and journey.current_step != first:
-            return _remember(redirect("steps:step", funnel, journey.current_step), visitor)
-        answer = _step_page(request, page_for(journey, first))
+            return visitor, redirect("steps:step", funnel, journey.current_step)
+        return visitor, _step_page(request, page_for(journey, first))
+
+    visitor, answer = write_together(writes)
     return _remember(_respond(request, answer), visitor)
 
 
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
-    with transaction.atomic():
+    def writes() -> tuple[Visitor, HttpResponse | Show]:
         visitor = _visitor(request)
         page = page_for(journey_for(visitor, funnel, *_referral(request)), step)
-        answer = _step_page(request, page)
+        return visitor, _step_page(request, page)
+
+    visitor, answer = write_together(writes)
     return _remember(_respond(request, answer), visitor)
 
 
@@ -101,7 +110,15 @@ class Show:
 
 
 def _step_page(request: HttpRequest, page: Page) -> HttpResponse | Show:
-    """Everything a step's request changes, in the caller's one transaction."""
+    """Everything a step's request changes, in the caller's one transaction (on SQLite written
+    together with the other requests of this process waiting for the writer: a group commit),
+    committed before the page answers. What the parts that react to events do is done once
+    for all the request's events (`tracking.services.reacting_together`)."""
+    with reacting_together():
+        return _step_writes(request, page)
+
+
+def _step_writes(request: HttpRequest, page: Page) -> HttpResponse | Show:
     kind = KINDS[page.step.kind]
     template = f"yesladder/steps/{page.step.kind}.html"
     if request.method == "POST":
@@ -132,7 +149,68 @@ def _respond(request: HttpRequest, answer: HttpResponse | Show) -> HttpResponse:
         "ended": bool(request.GET.get("end")),
         **kind.context(request, page),
     }
-    return render(request, answer.template, context, status=answer.status)
+    key = _rendered_key(answer, context) if request.method == "GET" else None
+    if key is None:
+        return render(request, answer.template, context, status=answer.status)
+    html = _rendered.get(key)
+    if not html:
+        html = render_to_string(answer.template, {**context, "csrf_token": CSRF_MARK}, request)
+        _keep_rendered(key, html)
+    if CSRF_MARK in html:
+        html = html.replace(CSRF_MARK, get_token(request))
+    return HttpResponse(html, status=answer.status)
+
+
+# Pages rendered once per process for every visitor they look the same to, with a mark where
+# the visitor's own CSRF token goes (Django's `{% csrf_token %}` takes it from the context).
+_rendered: dict[tuple, str] = {}
+_rendered_lock = threading.Lock()
+RENDERED_PAGES = 1024
+CSRF_MARK = "\x00csrf\x00"
+
+
+def _keep_rendered(key: tuple, html: str) -> None:
+    """A page is kept the second time it is rendered: one shown to a single visitor (their
+    own download link) would only push the shared ones out."""
+    with _rendered_lock:
+        _rendered[key] = html if key in _rendered else ""
+        if len(_rendered) > RENDERED_PAGES:
+            del _rendered[next(iter(_rendered))]  # the oldest
+
+
+def _rendered_key(answer: Show, context: dict) -> tuple | None:
+    """What decides a step page's HTML, when all of it is known: its version and step, the
+    steps the journey has done (the progress bar), and the kind's context, made of text,
+    numbers and the spec's own keyed parts (a version's spec never changes). None when
+    something else is in it (a visitor's link, a tally, a form's errors): rendered each time."""
+    if answer.errors or answer.values:
+        return None
+    page = answer.page
+    parts = []
+    for name in sorted(context):
+        if name in ("page", "step", "spec", "errors", "values"):
+            continue
+        part = _frozen(context[name])
+        if part is _UNKNOWN:
+            return None
+        parts.append((name, part))
+    done = tuple(page.journey.done)
+    return (answer.template, page.version.pk, page.step.key, done, answer.status, *parts)
+
+
+_UNKNOWN = object()
+
+
+def _frozen(value):
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return (type(value).__name__, value)  # a SafeString is not the same as a str
+    if isinstance(value, list | tuple):
+        items = tuple(_frozen(v) for v in value)
+        return _UNKNOWN if _UNKNOWN in items else items
+    key = getattr(value, "key", None)
+    if isinstance(value, BaseModel) and isinstance(key, str):
+        return (type(value).__name__, key)  # a part of the version's spec, by its key
+    return _UNKNOWN
 
 
 def _token_journey(claim: dict) -> Journey | None:

@@ -12,6 +12,7 @@ from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.leads.services import ConsentGiven, fill_profile
 from yesladder.reactions import LEAD_CREATED, STITCHED, announce
 from yesladder.tracking.models import Event
+from yesladder.tracking.services import stitched_while_held
 
 STITCH_ANNOUNCED = 1000  # the anonymous events handed on to the reactors, at most
 
@@ -61,6 +62,7 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
     anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
     stitched = list(anonymous.values_list("pk", flat=True)[:STITCH_ANNOUNCED])
     anonymous.update(lead=lead)
+    stitched_while_held(visitor.pk, lead.pk)
     # What the visitor did before giving its email counts for the lead now.
     events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
     announce(STITCHED, visitor=visitor, events=events)

@@ -7,6 +7,9 @@ parts that react (progress and rollups, automation, ...) are reached only throug
 """
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import transaction
 from django.db.models import F
@@ -44,8 +47,9 @@ def record(
             is_bot=visitor.is_bot,
             site=site,
         )
-        written([event])
-        settled([event])
+        if not _held(event):
+            written([event])
+            settled([event])
     return event
 
 
@@ -62,6 +66,46 @@ def settled(events: list[Event]) -> None:
     known = [event for event in events if event.lead_id is not None]
     if known:
         announce(SETTLED, events=known)
+
+
+_holding = threading.local()
+
+
+def _held(event: Event) -> bool:
+    """Inside `reacting_together`, the parts that react get the event when the block ends."""
+    held = getattr(_holding, "events", None)
+    if held is not None:
+        held.append(event)
+    return held is not None
+
+
+@contextmanager
+def reacting_together() -> Iterator[None]:
+    """Events recorded in this block are written at once, as ever (later reads in the block
+    see them); the parts that react get all of them once, when the block ends, in the same
+    transaction, as `written` then `settled`. A page's request records up to four events:
+    each had recomputed the lead's standing on its own."""
+    if getattr(_holding, "events", None) is not None:  # already inside a block: its end reacts
+        yield
+        return
+    _holding.events = held = []
+    try:
+        yield
+    finally:
+        _holding.events = None
+    if held:
+        with transaction.atomic():
+            written(held)
+            settled(held)
+
+
+def stitched_while_held(visitor_id, lead_id: int) -> None:
+    """Stitching gave the visitor's anonymous events in the log their lead; the copies held by
+    `reacting_together` get it too, so progress counts them as the lead's (stitching has already
+    folded the anonymous visitor's rows away)."""
+    for event in getattr(_holding, "events", None) or ():
+        if event.visitor_id == visitor_id and event.lead_id is None:
+            event.lead_id = lead_id
 
 
 def bounded(properties: dict) -> dict:

@@ -55,7 +55,7 @@ class Command(BaseCommand):
             raise CommandError("--visitors and --concurrency must be at least 1")
         stats, shared, walked = Stats(), [], []
         started = time.perf_counter()
-        with _progress(console) as progress:
+        with crowd_progress(console) as progress:
             task = progress.add_task(f"Visitors through {plan.spec.funnel}", total=count)
             with ThreadPoolExecutor(max_workers=options["concurrency"]) as pool:
                 seeds = [rng.random() for _ in range(count)]
@@ -145,7 +145,7 @@ def _probability(given: str, value: str) -> float:
     return chance
 
 
-def _progress(console: Console) -> Progress:
+def crowd_progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
@@ -153,6 +153,22 @@ def _progress(console: Console) -> Progress:
 
 
 def _summary(console, plan: Plan, stats: Stats, count: int, elapsed: float, spread) -> None:
+    summary(console, plan, stats)
+    latencies = sorted(stats.latencies) or [0.0]
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    rate = stats.requests / max(elapsed, 1e-9)
+    console.print(
+        f"{count} visitors ({stats.bots} known bots) in {elapsed:.1f} s: "
+        f"{stats.requests} requests, {rate:.0f}/s, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    )
+    if spread is None:
+        console.print("[yellow]Not spread over days: the server's database is not this one.[/]")
+    elif spread:
+        console.print(f"History of {spread} visitors spread over the past days.")
+
+
+def summary(console, plan: Plan, stats: Stats) -> None:
+    """The crowd's walk through one funnel: a table by step, emails, downloads, sources."""
     table = Table(title=f"{plan.spec.name} ({plan.spec.funnel})")
     for column in ("step", "kind", "reached", "went on", "rate", "chance"):
         table.add_column(column, justify="left" if column in ("step", "kind") else "right")
@@ -163,16 +179,5 @@ def _summary(console, plan: Plan, stats: Stats, count: int, elapsed: float, spre
         table.add_row(step.key, step.kind + note, str(reached), str(went_on), rate,
                       f"{plan.chance(step.key):.0%}")  # fmt: skip
     console.print(table)
-    latencies = sorted(stats.latencies) or [0.0]
-    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
     sources = ", ".join(f"{k} {v}" for k, v in stats.sources.most_common())
-    rate = stats.requests / max(elapsed, 1e-9)
-    console.print(
-        f"{count} visitors ({stats.bots} known bots) in {elapsed:.1f} s: "
-        f"{stats.requests} requests, {rate:.0f}/s, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
-    )
     console.print(f"{stats.leads} emails given, {stats.downloads} downloads. Sources: {sources}")
-    if spread is None:
-        console.print("[yellow]Not spread over days: the server's database is not this one.[/]")
-    elif spread:
-        console.print(f"History of {spread} visitors spread over the past days.")

@@ -1,0 +1,134 @@
+import os
+import random
+import secrets
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from rich.console import Console
+
+from yesladder.database import migrate_embedded
+from yesladder.demo import history
+from yesladder.examples import example_files
+from yesladder.funnels.models import Funnel
+from yesladder.localserver import local_server
+from yesladder.steps.management.commands.simulate import crowd_progress, summary
+from yesladder.steps.simulate import OffSite, Plan, Stats, Visitor, benchmark_chances
+from yesladder.tracking.models import Journey
+
+DEMO_USER = "demo"
+DEMO_SEED = 22
+CROWD = 24  # visitors walking at once: the server's threads are never idle
+
+
+class Command(BaseCommand):
+    help = (
+        "Everything in one command: load the example funnels, send a few thousand synthetic "
+        "visitors through them, create a staff user and serve."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--visitors", type=int, default=2000, help="synthetic visitors over all funnels"
+        )
+        parser.add_argument("--days", type=float, default=30.0, help="spread over past days")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare the data, print the sign-in, stop"
+        )
+
+    def handle(self, *args, host, port, visitors, days, no_serve, **options):
+        migrate_embedded()
+        call_command("load", *map(str, example_files()), stdout=self.stdout)
+        funnels = list(Funnel.objects.order_by("key"))
+        if visitors > 0 and not Journey.objects.exists():
+            self._simulate(funnels, visitors, days, served_at=f"http://{host}:{port}")
+        password = self._staff_user()
+        base = f"http://{host}:{port}"
+        self.stdout.write("\nThe demo is ready.")
+        for funnel in funnels:
+            self.stdout.write(f"  {funnel.name}: {base}/f/{funnel.key}/")
+        self.stdout.write(f"  Dashboard: {base}/dashboard/  user {DEMO_USER}, password {password}")
+        self.stdout.write(f"  Admin: {base}/admin/")
+        self.stdout.write(
+            f"  Emails (confirmations and follow-ups) are written to {settings.EMAIL_FILE_PATH}"
+        )
+        if not no_serve:
+            # Offers take payments through the built-in test provider: no card, no real money.
+            os.environ.setdefault("YESLADDER_PAYMENTS", "test")
+            self.stdout.write(f"  Payments: {os.environ['YESLADDER_PAYMENTS']} provider")
+            call_command("serve", host=host, port=port, stdout=self.stdout)
+
+    def _simulate(self, funnels: list[Funnel], visitors: int, days: float, served_at: str):
+        """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
+        the per-address limits see many visitors rather than one. Follow-ups its worker sends
+        link to where the demo will be served, not to this server. The crowd of every funnel
+        walks at once; then trials run out, a few buyers ask for their money back, a few leads
+        unsubscribe, and the history is spread over `days` as real traffic would be."""
+        # The crowd buys through the built-in test provider, as the served demo sells.
+        paying = os.environ.get("YESLADDER_PAYMENTS") or "test"
+        trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR",
+                    "YESLADDER_SERVED_AT": served_at, "YESLADDER_PAYMENTS": paying}  # fmt: skip
+        console = Console(file=self.stdout)
+        rng = random.Random(DEMO_SEED)
+        with crowd_progress(console) as progress:
+            try:
+                with local_server(trusting, workers=2, threads=CROWD // 2) as base:
+                    walked, stats = self._walk(funnels, visitors, base, progress)
+            except RuntimeError as exc:
+                raise CommandError(f"demo: {exc}") from None
+            task = progress.add_task("Trials ending, refunds, unsubscribes", total=3)
+            history.after_the_walk(rng, lambda: progress.advance(task))
+            task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
+            history.spread(walked, days, rng, timezone.now(),
+                           lambda n: progress.advance(task, n))  # fmt: skip
+            task = progress.add_task("Counting the funnels", total=None)
+            history.count_again(lambda done, total: progress.update(task, completed=done,
+                                                                    total=total))  # fmt: skip
+        for plan, figures in stats:
+            summary(console, plan, figures)
+        errors = sum((figures.errors for _, figures in stats), Counter())
+        if errors:
+            raise CommandError(f"demo: the server answered with errors: {dict(errors)}")
+
+    def _walk(self, funnels, visitors: int, base: str, progress) -> tuple[list, list]:
+        """Every funnel's share of the crowd, interleaved, CROWD visitors at a time."""
+        specs = [f.current_version().spec for f in funnels]
+        plans = [Plan(origin=base, spec=spec, chances=benchmark_chances(spec)) for spec in specs]
+        stats, shared, tasks, order = [], [], [], []
+        for n, plan in enumerate(plans):
+            share = visitors // len(plans) + (1 if n < visitors % len(plans) else 0)
+            stats.append(Stats())
+            shared.append([])
+            tasks.append(progress.add_task(f"Visitors through {plan.spec.funnel}", total=share))
+            order += [n] * share
+        rng = random.Random(DEMO_SEED)
+        rng.shuffle(order)
+
+        def walk(number: int, n: int, seed: float) -> str | None:
+            try:
+                return Visitor(plans[n], number, random.Random(seed), stats[n], shared[n]).walk()
+            except (OffSite, OSError) as exc:  # one visitor's failure is counted, not fatal
+                stats[n].add("errors", type(exc).__name__)
+                return None
+            finally:
+                progress.advance(tasks[n])
+
+        with ThreadPoolExecutor(max_workers=CROWD) as pool:
+            jobs = [pool.submit(walk, number, n, rng.random()) for number, n in enumerate(order)]
+            walked = [job.result() for job in jobs]
+        return [w for w in walked if w], list(zip(plans, stats, strict=True))
+
+    def _staff_user(self) -> str:
+        """The demo's staff account, with a fresh password printed each run."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
