@@ -105,3 +105,25 @@ def test_after_commit_reactors_wait_for_the_commit_and_never_hear_a_rollback(mon
         record(EventName.TRACKED, visitor)
         raise RuntimeError("the writer fails after recording")
     assert sent == [[event.pk]] and Event.objects.count() == 1
+
+
+def test_events_held_while_identify_stitches_count_as_the_leads():
+    """A page's events reach the reactors together when its request ends; those recorded
+    before an identify in the same request count as the lead's, never as a second person."""
+    from pathlib import Path
+
+    from yesladder.analytics.models import Progress
+    from yesladder.funnels.services import load_funnel
+    from yesladder.funnels.spec import read_spec
+    from yesladder.tracking.identity import identify
+    from yesladder.tracking.journeys import current_version
+    from yesladder.tracking.services import reacting_together
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    load_funnel(read_spec(examples / "solo-ad.yaml"))
+    version = current_version("solo-ad")
+    visitor = Visitor.objects.create(user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0")
+    with transaction.atomic(), reacting_together():
+        record(EventName.STEP_VIEWED, Visitor.objects.get(pk=visitor.pk), version, "optin")
+        lead = identify(visitor, "cy@example.com", {}, None)
+    assert list(Progress.objects.values_list("person", flat=True)) == [f"l{lead.pk}"]
