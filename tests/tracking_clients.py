@@ -72,7 +72,8 @@ def assert_one_person_who_moved_on(calls: list) -> Lead:
     assert journey.done == ["guide"] and journey.current_step == "checklist"
     lead = Lead.objects.get(email=EMAIL)
     assert lead.profile["company"] == "Acme"
-    assert lead.timeline().count() == len(calls)  # every device, before and after identify
+    everyone = Event.objects.values_list("label", "name", "visitor__anonymous_id", "lead_id")
+    assert lead.timeline().count() == len(calls), list(everyone)  # every device, all along
     return lead
 
 

@@ -36,6 +36,7 @@ def _text_id(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=MAX_ID)]
+IDS = frozenset({"messageId", "anonymousId", "userId", "previousId", "groupId"})
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
@@ -87,13 +88,15 @@ class Message(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _dialects(cls, data: Any) -> Any:
-        """`type` in any case; the user's traits in `context.traits` (RudderStack's libraries
-        send identify's traits only there; every library may add them to any call): an
-        identify's own `traits` win where both name a trait, a track's or page's are the
-        traits of the user it came from. A group's `traits` are the group's, never the user's."""
+        """`type` in any case; an empty id is no id (RudderStack's browser library sends an
+        anonymous visitor's `userId` as ""); the user's traits in `context.traits`
+        (RudderStack's libraries send identify's traits only there; every library may add them
+        to any call): an identify's own `traits` win where both name a trait, a track's or
+        page's are the traits of the user it came from. A group's `traits` are the group's,
+        never the user's."""
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        data = {key: None if key in IDS and value == "" else value for key, value in data.items()}
         if isinstance(data.get("type"), str):
             data["type"] = data["type"].strip().lower()
         context = data.get("context")
