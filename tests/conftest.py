@@ -3,6 +3,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 
 import pytest
 import yaml
@@ -197,6 +199,36 @@ def browser_page(monkeypatch):
         # The ORM calls made inside Playwright's context opened their own connection; close it
         # here, in that context, or PostgreSQL cannot drop the test database at the end.
         connections.close_all()
+
+
+@contextmanager
+def another_site(answer):
+    """Someone else's site: a plain HTTP server on another port (another origin). `answer(path)`
+    gives (body, content type), or None for a 404. Yields its origin."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's hook name)
+            found = answer(self.path)
+            if found is None:
+                self.send_error(404)
+                return
+            body, kind = found
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 def run_cli(*args, home, **kwargs):

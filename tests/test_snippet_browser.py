@@ -2,14 +2,12 @@
 marked click, a video watched past 80 %, a scroll to the end and an opt-in form arrive."""
 
 import gzip
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEEDS_CHROMIUM, sourced_from
+from tests.conftest import NEEDS_CHROMIUM, another_site, sourced_from
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
 from yesladder.tracking import api, sites
@@ -57,26 +55,13 @@ def blog(live_server):
     includes the snippet from yesladder. Yields its origin and a setter for the write key."""
     served = {}
 
-    class Blog(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's hook name)
-            if self.path.endswith(".mp4"):
-                body, kind = VIDEO.read_bytes(), "video/mp4"
-            else:
-                body = PAGE.format(server=live_server.url, key=served["key"]).encode()
-                kind = "text/html"
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str):
+        if path.endswith(".mp4"):
+            return VIDEO.read_bytes(), "video/mp4"
+        return PAGE.format(server=live_server.url, key=served["key"]).encode(), "text/html"
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Blog)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", served
-    server.shutdown()
+    with another_site(answer) as origin:
+        yield origin, served
 
 
 def test_the_snippet_counts_what_a_visitor_does_on_another_site(blog, browser_page, clean):

@@ -25,6 +25,7 @@ from yesladder.database import one_thread_writing
 from yesladder.leads.limits import client_address
 from yesladder.tracking import ingestion, segment
 from yesladder.tracking.buckets import Buckets
+from yesladder.tracking.middleware import is_known_origin
 from yesladder.tracking.models import Site, WriteKey
 from yesladder.tracking.rows import Received, Row, prepare
 
@@ -95,7 +96,9 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
         logger.exception("tracking API: the database is unavailable; answered 503")
         answer = Refusal(503, "unavailable", "The database is unavailable; retry later.",
                          retry_after=5).response()  # fmt: skip
-    if origin and site is not None and site.allows_origin(origin):
+    # A refusal (a wrong key) is readable by a page of an origin some site lists: a library
+    # that cannot read its 401 takes it for a network error and retries it without end.
+    if site.allows_origin(origin) if site is not None else is_known_origin(origin):
         answer["Access-Control-Allow-Origin"] = origin
     answer["Vary"] = "Origin"
     return answer
@@ -292,12 +295,13 @@ ANSWERS = {200: Accepted, 400: Problem, 401: Problem, 403: Problem, 413: Problem
            503: Problem}  # fmt: skip
 
 
-def _endpoint(endpoint: str, path: str, summary: str) -> None:
+def _endpoint(endpoint: str, path: str, summary: str, described: bool = True) -> None:
     def view(request: HttpRequest):
         return receive(request, endpoint)
 
     view.__name__ = f"{path.strip('/')}_messages"
-    api.post(path, response=ANSWERS, summary=summary, openapi_extra=_body_schema(endpoint))(view)
+    api.post(path, response=ANSWERS, summary=summary, openapi_extra=_body_schema(endpoint),
+             include_in_schema=described)(view)  # fmt: skip
 
 
 for _name, _summary in [
@@ -311,3 +315,6 @@ for _name, _summary in [
 ]:
     _endpoint(_name, f"/{_name}", _summary)
 _endpoint("batch", "/import", "The same as /batch (historical imports)")
+for _name in ("track", "identify", "page", "screen", "group", "alias", "batch"):
+    # analytics.js, Segment's browser library, posts to the first letter of the call's type.
+    _endpoint(_name, f"/{_name[0]}", f"The same as /{_name}", described=False)

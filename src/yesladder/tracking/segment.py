@@ -36,6 +36,7 @@ def _text_id(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_text_id), Field(min_length=1, max_length=MAX_ID)]
+IDS = frozenset({"messageId", "anonymousId", "userId", "previousId", "groupId"})
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
@@ -48,8 +49,21 @@ def _sane_time(value: dt.datetime) -> dt.datetime:
 Moment = Annotated[dt.datetime, AfterValidator(_sane_time)]
 
 
+def _object(value: Any) -> Any:
+    """Libraries send `null` for an empty properties, traits or context."""
+    return {} if value is None else value
+
+
+Object = Annotated[dict[str, Any], BeforeValidator(_object)]
+
+
+def _is_object(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
 class Message(BaseModel):
-    """One call of the Segment spec. Unknown fields are kept: libraries add their own."""
+    """One call of the Segment spec, as each library's dialect writes it, read into one shape
+    (`_dialects`). Unknown fields are kept: libraries add their own."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -62,11 +76,35 @@ class Message(BaseModel):
     event: str | None = Field(None, min_length=1, max_length=200)
     name: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
+    properties: Object = Field(default_factory=dict)
+    traits: Object = Field(default_factory=dict)
+    context: Object = Field(default_factory=dict)
+    # The device's clock when it happened: `originalTimestamp` (RudderStack's, Segment's
+    # own name for it) where given, else `timestamp`; `sentAt` is on the same clock.
     timestamp: Moment | None = None
+    originalTimestamp: Moment | None = None
     sentAt: Moment | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dialects(cls, data: Any) -> Any:
+        """`type` in any case; an empty id is no id (RudderStack's browser library sends an
+        anonymous visitor's `userId` as ""); the user's traits in `context.traits`
+        (RudderStack's libraries send identify's traits only there; every library may add them
+        to any call): an identify's own `traits` win where both name a trait, a track's or
+        page's are the traits of the user it came from. A group's `traits` are the group's,
+        never the user's."""
+        if not isinstance(data, dict):
+            return data
+        data = {key: None if key in IDS and value == "" else value for key, value in data.items()}
+        if isinstance(data.get("type"), str):
+            data["type"] = data["type"].strip().lower()
+        context = data.get("context")
+        user_traits = context.get("traits") if isinstance(context, dict) else None
+        own = data.get("traits")
+        if isinstance(user_traits, dict) and data.get("type") != "group" and _is_object(own):
+            data["traits"] = {**user_traits, **(own or {})}
+        return data
 
     @model_validator(mode="after")
     def _who(self) -> "Message":
@@ -77,6 +115,8 @@ class Message(BaseModel):
             raise ValueError("give anonymousId or userId: who did this?")
         if self.type == "track" and not self.event:
             raise ValueError("track needs event: the name of what happened")
+        if self.originalTimestamp is not None:
+            self.timestamp = self.originalTimestamp
         return self
 
     @property
@@ -199,7 +239,8 @@ def _parse_many(
 def _check_raw(item: Any, forced_type: str) -> str:
     if not isinstance(item, dict):
         return "expected a JSON object"
-    if (forced_type or item.get("type")) not in MESSAGE_TYPES:
+    kind = forced_type or item.get("type")
+    if not isinstance(kind, str) or kind.strip().lower() not in MESSAGE_TYPES:
         return f"type must be one of {', '.join(MESSAGE_TYPES)}"
     if size(item) > MAX_EVENT_BYTES:
         return f"this message is {size(item):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
