@@ -66,9 +66,9 @@ LIBRARIES = {
     },
 }
 # Both libraries share the calls' shape: (name, properties, options) and (userId, traits).
-# The anonymous visit, then (once it is stored) the opt-in and what follows. Sent at once,
-# identify can race an anonymous event of the same visitor on PostgreSQL and leave it out of
-# the lead's timeline: a known gap of the write path, not of the libraries' dialects.
+# The anonymous visit, then (once it is stored) the opt-in and what follows, as a visitor
+# reads before giving an email. (Sent at the same moment, the two are stitched all the same:
+# tests/test_stitching_race.py.)
 CALLS = """
     async ([calls, email, step]) => {
         const call = (method, ...args) => new Promise((done) => {

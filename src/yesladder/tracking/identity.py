@@ -55,14 +55,19 @@ def _status(consent: ConsentGiven | None) -> str:
 
 
 def stitch(visitor: Visitor, lead: Lead) -> None:
-    """The visitor's anonymous history becomes the lead's history."""
-    if visitor.lead_id != lead.pk:
-        visitor.lead = lead
-        visitor.save(update_fields=["lead", "last_seen_at"])
-    anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
-    stitched = list(anonymous.values_list("pk", flat=True)[:STITCH_ANNOUNCED])
-    anonymous.update(lead=lead)
-    stitched_while_held(visitor.pk, lead.pk)
-    # What the visitor did before giving its email counts for the lead now.
-    events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
-    announce(STITCHED, visitor=visitor, events=events)
+    """The visitor's anonymous history becomes the lead's history. The visitor's row is locked
+    first, so a tracking batch writing this visitor's events at the same moment is stitched too
+    (tracking.ingestion._load_visitors says how)."""
+    with transaction.atomic():
+        locked = Visitor.objects.select_for_update().filter(pk=visitor.pk)
+        list(locked.values_list("pk", flat=True))
+        if visitor.lead_id != lead.pk:
+            visitor.lead = lead
+            visitor.save(update_fields=["lead", "last_seen_at"])
+        anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
+        stitched = list(anonymous.values_list("pk", flat=True)[:STITCH_ANNOUNCED])
+        anonymous.update(lead=lead)
+        stitched_while_held(visitor.pk, lead.pk)
+        # What the visitor did before giving its email counts for the lead now.
+        events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
+        announce(STITCHED, visitor=visitor, events=events)

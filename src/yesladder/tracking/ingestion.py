@@ -146,7 +146,12 @@ VISITOR_COLUMNS = tuple(f.attname for f in VISITOR_FIELDS)
 
 
 def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
-    """One plain SELECT per chunk of keys."""
+    """One plain SELECT per chunk of keys. On PostgreSQL the rows are locked FOR KEY SHARE (the
+    lock the events' foreign key takes anyway, taken before their lead is read): a stitch of
+    one of these visitors (tracking.identity, FOR UPDATE) then either waits for this batch to
+    commit and stitches its events too, or commits first and this SELECT, having waited, reads
+    the visitor's new lead. Without it an event written at the same moment as its visitor's
+    identify could stay anonymous. SQLite takes one writer at a time: no such race."""
     keys, visitors = list(keys), {}
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
@@ -154,6 +159,8 @@ def _load_visitors(site: Site, keys) -> dict[str, Visitor]:
             sql = _select_sql(connection.vendor, Visitor._meta.db_table,
                               tuple(f.column for f in VISITOR_FIELDS), "site_id",
                               "anonymous_id", len(chunk))  # fmt: skip
+            if connection.vendor == "postgresql":
+                sql += " FOR KEY SHARE"
             cursor.execute(sql, [site.pk, *chunk])
             for values in cursor.fetchall():  # as the backend gives them (a UUID as text)
                 values = [f.to_python(v) for f, v in zip(VISITOR_FIELDS, values, strict=True)]
