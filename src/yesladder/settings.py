@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "yesladder.offers",
     "yesladder.automation",
     "yesladder.analytics",
+    "yesladder.experiments",
     "yesladder.dashboard",
 ]
 
