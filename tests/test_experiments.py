@@ -226,3 +226,92 @@ def test_stitching_never_counts_a_person_twice(loaded):
     winner = counted.get().version_id
     # devices that had climbed nothing walk the lead's variant now
     assert set(Journey.objects.values_list("version_id", flat=True)) == {winner}
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def people(loaded, variant: str, exposed: int, converted: int, revenue: int = 0):
+    """`exposed` people of `variant`, `converted` of them climbed the whole ladder (bulk rows,
+    as the page tests above show they are written one by one)."""
+    from django.utils import timezone
+
+    from yesladder.analytics.models import Progress
+    from yesladder.experiments.assignment import live
+
+    current = live(loaded)[0]
+    version = current.versions[variant]
+    rungs = len(version.spec.ladder())
+    visitors = Visitor.objects.bulk_create([Visitor() for _ in range(exposed)])
+    now = timezone.now()
+    Exposure.objects.bulk_create([
+        Exposure(experiment=current.row, variant=variant, version=version, visitor=v,
+                 person=f"v{v.pk.hex}", exposed_at=now)
+        for v in visitors
+    ])  # fmt: skip
+    Progress.objects.bulk_create([
+        Progress(funnel_id=loaded.funnel_id, version=version, person=f"v{v.pk.hex}",
+                 visitor=v, level=rungs if i < converted else 1, source="ads" if i % 2 else "",
+                 revenue=revenue if i < converted else 0, gaps=[86400] * (rungs - 1))
+        for i, v in enumerate(visitors)
+    ])  # fmt: skip
+
+
+def test_results_per_variant_and_the_cli_names(loaded):
+    import json
+
+    from django.core.management import call_command
+
+    people(loaded, "education-first", 2000, 200, revenue=99000)
+    people(loaded, EXPERIMENT, 2000, 300, revenue=99000)
+    from io import StringIO
+
+    out = StringIO()
+    call_command("experiment", "results", "b2b-ladder", EXPERIMENT, "--format", "json", stdout=out)
+    found = json.loads(out.getvalue())
+    assert found["srm_p_value"] == pytest.approx(1.0) and not found["srm_flagged"]
+    control, variant = found["variants"]
+    assert (control["key"], control["exposed"], control["converted"]) == (
+        "education-first",
+        2000,
+        200,
+    )
+    assert (variant["exposed"], variant["converted"], variant["rate"]) == (2000, 300, 0.15)
+    assert variant["chance_to_beat_control"] > 0.99 and variant["expected_loss"] < 0.001
+    low, high = variant["uplift_interval"]
+    assert 0.2 < low < 0.5 < high < 0.8
+    assert found["decision"]["verdict"] == "variant_wins"
+    assert found["decision"]["variant"] == EXPERIMENT
+    assert variant["rungs"][0] == {"step": "assessment", "reached": 2000}
+    assert variant["revenue_per_person"] == 300 * 99000 / 2000
+    assert variant["sources"]["ads"]["exposed"] == 1000
+    assert variant["days_to_convert"] == 4.0
+    text = StringIO()
+    call_command("experiment", "results", "b2b-ladder", EXPERIMENT, stdout=text)
+    assert "assessment-early wins" in text.getvalue()
+
+
+def test_a_broken_split_is_flagged_before_any_result(loaded):
+    from yesladder.experiments.results import results
+
+    people(loaded, "education-first", 1000, 100)
+    people(loaded, EXPERIMENT, 850, 200)  # some of one variant's exposures dropped
+    r = results("b2b-ladder", EXPERIMENT)
+    assert r.analysis.srm.flagged and r.analysis.decision.verdict == "check_split"
+    assert r.sentence.startswith("check the split")
+
+
+def test_stop_sends_everyone_to_one_variant_and_ship_makes_a_version(client, loaded):
+    from django.core.management import call_command
+
+    call_command("experiment", "stop", "b2b-ladder", EXPERIMENT, EXPERIMENT)
+    for _ in range(5):
+        from django.test import Client
+
+        Client(**BROWSER).get("/f/b2b-ladder/")
+    assert Exposure.objects.count() == 0
+    assert {j.version.variant for j in Journey.objects.all()} == {f"{EXPERIMENT}/{EXPERIMENT}"}
+    call_command("experiment", "ship", "b2b-ladder", EXPERIMENT, EXPERIMENT)
+    current = Funnel.objects.get().current_version()
+    assert current.number == 2 and current.spec.steps[0].key == "assessment"
+    assert not current.spec.experiments

@@ -64,6 +64,26 @@ def load_funnel(sourced: SourcedSpec) -> Loaded:
     return Loaded(spec.funnel, version.number, True, len(spec.steps), stored)
 
 
+def store_next(funnel: Funnel, data: dict, source: str, source_file: str) -> FunnelVersion:
+    """`data` (a self-contained spec, as versions store it) as the funnel's next version: an
+    experiment's winner shipped becomes the ladder as written."""
+    spec = FunnelSpec.model_validate(data)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    with transaction.atomic():
+        latest = Funnel.objects.select_for_update().get(pk=funnel.pk).current_version()
+        version = FunnelVersion.objects.create(
+            funnel=funnel,
+            number=(latest.number + 1) if latest else 1,
+            digest=hashlib.sha256(canonical.encode()).hexdigest(),
+            spec_json=data,
+            source=source,
+            source_file=source_file,
+        )
+        sourced = SourcedSpec(spec, Positions(), source_file or "<stored>", source)
+        Step.objects.bulk_create(_step_rows(version, sourced, spec))
+    return version
+
+
 def _store_variants(version: FunnelVersion, data: dict, sourced: SourcedSpec) -> int:
     """Each experiment variant's ladder as a version beside `version` (the control is
     `version` itself). Built from the self-contained data, so a variant's files are the
