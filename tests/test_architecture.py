@@ -51,6 +51,7 @@ REACTORS = {
     "yesladder.analytics.progress": {"on_events", "on_stitched", "recount_visitor", "restitch"},
     "yesladder.automation.engine": {"on_events", "on_stitched"},
     "yesladder.automation.hooks": {"on_lead_created", "on_lead_updated"},
+    "yesladder.experiments.assignment": {"on_stitched"},
 }
 
 

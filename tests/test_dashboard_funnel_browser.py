@@ -46,7 +46,7 @@ def leaky_ladder():
     below), then 16, 9 and 6 climb on, and 3 buy the pilot for $2,900.00 each."""
     progress.ladder.cache_clear()  # cached by version id, which a flushed database reuses
     load_funnel(read_spec(EXAMPLES / "b2b-ladder.yaml"))
-    version = FunnelVersion.objects.get(funnel__key="b2b-ladder")
+    version = FunnelVersion.objects.get(funnel__key="b2b-ladder", variant="")
     plan = [5] * 6 + [4] * 3 + [3] * 7 + [2] * 24 + [1] * 160
     sources = ("newsletter", "solo-ads", "linkedin", "<script>alert(1)</script>")
     for n, rungs in enumerate(plan):

@@ -65,7 +65,7 @@ def b2b_with_people() -> FunnelVersion:
     the assessment, 3 book, 2 reach the pilot and 1 pays $2,900.00. One visitor came from a
     source that is a script, one from a spreadsheet formula."""
     load_funnel(read_spec(EXAMPLES / "b2b-ladder.yaml"))
-    version = FunnelVersion.objects.get(funnel__key="b2b-ladder")
+    version = FunnelVersion.objects.get(funnel__key="b2b-ladder", variant="")
     plan = [5] + [5] + [4] * 1 + [3] * 3 + [2] * 6 + [1] * 48  # 1 payer among the 2 at pilot
     for n, rungs in enumerate(plan):
         source = {0: HOSTILE, 1: FORMULA}.get(n, "newsletter" if n % 2 else "ads")

@@ -93,6 +93,7 @@ def test_the_export_holds_each_kind_of_row_and_nobody_else_s(ada):
         "automation.ScoreChange": 1, "automation.HookDelivery": 1,
         "automation.Suppression": 1, "automation.Bounce": 1,
         "analytics.Progress": 0,  # its events name no funnel: nothing to count
+        "experiments.Exposure": 0,  # ada walked no experiment
     }  # fmt: skip
     assert data["lead"]["email"] == ADA and data["lead"]["profile"]["company"] == "Acme"
     assert data["format"] == privacy.FORMAT

@@ -40,7 +40,7 @@ def test_unchanged_file_and_comment_edit_make_no_version(project):
     path.write_text(path.read_text() + "\n# a comment only\n")
     loaded = load_funnel(read_spec(path))
     assert (loaded.version, loaded.created) == (1, False)
-    assert FunnelVersion.objects.count() == 1
+    assert FunnelVersion.objects.filter(variant="").count() == 1
 
 
 def test_changed_spec_makes_a_new_version_and_keeps_the_old(project):
@@ -49,14 +49,14 @@ def test_changed_spec_makes_a_new_version_and_keeps_the_old(project):
     path.write_text(path.read_text().replace("price: 990", "price: 1490"))
     loaded = load_funnel(read_spec(path))
     assert (loaded.version, loaded.created) == (2, True)
-    v1, v2 = FunnelVersion.objects.order_by("number")
+    v1, v2 = FunnelVersion.objects.filter(variant="").order_by("number")
     assert v1.spec.step("pilot").price == 990 and v2.spec.step("pilot").price == 1490
     assert Step.objects.filter(version=v1).count() == Step.objects.filter(version=v2).count() == 5
 
 
 def test_referenced_files_belong_to_the_version(project):
     load_funnel(read_spec(project / "funnel.yaml"))
-    version = FunnelVersion.objects.get()
+    version = FunnelVersion.objects.get(variant="")
     guide = version.spec.step("guide")
     assert guide.file is None and guide.body.startswith("# The 5 leaks")
     asset = version.spec.step("checklist").asset.file
@@ -106,7 +106,7 @@ def test_load_strict_refuses_lint_errors(tmp_path):
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_loads_and_round_trips(example):
     load_funnel(read_spec(EXAMPLES / example))
-    version = FunnelVersion.objects.get()
+    version = FunnelVersion.objects.get(variant="")
     assert version.spec.model_dump(mode="json", exclude_unset=True) == version.spec_json
 
 

@@ -35,6 +35,7 @@ def test_the_map_registers_progress_first_then_automation():
     ]
     assert [r.name for r in reactions.reactors(reactions.STITCHED)] == [
         "yesladder.analytics.progress.on_stitched",
+        "yesladder.experiments.assignment.on_stitched",
         "yesladder.automation.engine.on_stitched",
     ]
     assert [r.name for r in reactions.reactors(reactions.SETTLED)] == [

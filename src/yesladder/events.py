@@ -30,6 +30,9 @@ class EventName(StrEnum):
     REFUNDED = "refunded"
     TRIAL_CONVERTED = "trial_converted"
     CONVERTED = "converted"
+    # A person's first sight of an experiment (issue 20): the denominator of its results,
+    # recorded once per person as their journey starts in their variant's ladder.
+    EXPOSED = "experiment_exposed"
     # The tracking API's own calls (Segment spec); a track call's name goes in Event.label.
     TRACKED = "tracked"
     PAGE_VIEWED = "page_viewed"

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "yesladder.offers",
     "yesladder.automation",
     "yesladder.analytics",
+    "yesladder.experiments",
     "yesladder.dashboard",
     "yesladder.demo",
     "yesladder.warehouse",

@@ -19,6 +19,7 @@ DIMENSIONS = {
     "campaign": ("campaign", "last_campaign"),
     "vendor": ("vendor", "last_vendor"),  # the source of solo-ad traffic
     "version": (EVERYONE, EVERYONE),  # every row carries its version
+    "variant": (EVERYONE, EVERYONE),  # and its version says which experiment variant it is
     "cohort": ("cohort", "cohort"),
     "device": ("device", "device"),
 }

@@ -156,7 +156,7 @@ def _funnel(key: str, number: int | None) -> tuple[Funnel, FunnelVersion | None]
         raise ReportError(f"funnel {key!r} has no stored version")
     if number is None:
         return funnel, None
-    chosen = funnel.versions.filter(number=number).first()
+    chosen = funnel.versions.filter(number=number, variant="").first()
     if chosen is None:
         raise ReportError(f"--only-version: funnel {key!r} has no version {number}")
     return funnel, chosen

@@ -16,6 +16,10 @@ from django.db.models import Sum
 from yesladder.analytics.footprint import DIMENSIONS, EVERYONE
 from yesladder.analytics.models import DayMark, DayMove, DayTally, TrafficCost
 
+# Breakdowns read from the version a rollup row belongs to, not from a value of its own; the
+# ladder as written is the variant "" (the control of each of its experiments).
+GROUPS = {"version": "version__number", "variant": "version__variant"}
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -88,7 +92,7 @@ class SqlStore:
         return rows
 
     def tallies(self, query: Query) -> list[Tally]:
-        group = "version__number" if query.by == "version" else "value"
+        group = GROUPS.get(query.by or "", "value")
         found = (
             self.rows(DayTally, query).filter(dimension=query.dimension())
             .values(group, "level")
@@ -96,7 +100,7 @@ class SqlStore:
             .order_by()
         )  # fmt: skip
         return [
-            Tally(str(row[group]) if query.by else "", row["level"], row["p"], row["o"],
+            Tally(_group_name(query.by, row[group]), row["level"], row["p"], row["o"],
                   row["e"], row["r"])
             for row in found if row["p"]
         ]  # fmt: skip
@@ -128,3 +132,9 @@ class SqlStore:
             rows = rows.filter(day__lte=query.until)
         found = rows.values("source", "currency").annotate(c=Sum("clicks"), m=Sum("cost"))
         return {(row["source"], row["currency"]): (row["c"], row["m"]) for row in found.order_by()}
+
+
+def _group_name(by: str | None, value) -> str:
+    if not by:
+        return ""
+    return "as written" if by == "variant" and not value else str(value)

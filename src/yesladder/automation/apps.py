@@ -20,3 +20,8 @@ class AutomationConfig(AppConfig):
         reactions.register(reactions.STITCHED, engine.on_stitched, order=20)
         reactions.register(reactions.LEAD_CREATED, hooks.on_lead_created, order=20)
         reactions.register(reactions.LEAD_UPDATED, hooks.on_lead_updated, order=20)
+        from yesladder.automation.guardrails import REASONS, counter
+        from yesladder.experiments import guardrails
+
+        for name in REASONS:
+            guardrails.register(name, counter(name))

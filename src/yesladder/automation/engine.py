@@ -213,7 +213,7 @@ def wake_due(now: dt.datetime) -> int:
 
 def _current_versions() -> list[FunnelVersion]:
     """Each funnel's newest version: where leads who start an automation now enter it."""
-    newest = FunnelVersion.objects.filter(funnel=OuterRef("funnel")).order_by("-number")
+    newest = FunnelVersion.objects.filter(funnel=OuterRef("funnel"), variant="").order_by("-number")
     return list(
         FunnelVersion.objects.filter(pk=Subquery(newest.values("pk")[:1]))
         .select_related("funnel")

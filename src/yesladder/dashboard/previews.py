@@ -65,7 +65,9 @@ def _current_versions() -> list[FunnelVersion]:
 
 def preview(funnel_key: str, email_key: str, lead: Lead | None = None) -> Preview:
     """The email `email_key` of the funnel's current version; LookupError when there is none."""
-    version = FunnelVersion.objects.filter(funnel__key=funnel_key).order_by("-number").first()
+    version = (
+        FunnelVersion.objects.filter(funnel__key=funnel_key, variant="").order_by("-number").first()
+    )
     if version is None or email_key not in version.spec.emails:
         raise LookupError(f"no email '{email_key}' in the funnel '{funnel_key}'")
     spec = version.spec

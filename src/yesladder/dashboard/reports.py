@@ -88,7 +88,9 @@ class ReportPage:
 
 
 def versions(funnel: Funnel) -> list[int]:
-    return list(funnel.versions.order_by("-number").values_list("number", flat=True))
+    return list(
+        funnel.versions.filter(variant="").order_by("-number").values_list("number", flat=True)
+    )
 
 
 def report(funnel: Funnel, query: FunnelQuery) -> Report:
@@ -204,7 +206,7 @@ def _group_table(found: Report) -> Table:
 
 def linted(funnel: Funnel, number: int | None) -> tuple[FunnelVersion | None, list[lint.Finding]]:
     """The version asked for (else the current one) and its lint findings."""
-    chosen = funnel.versions.filter(number=number).first() if number else None
+    chosen = funnel.versions.filter(number=number, variant="").first() if number else None
     version = chosen or funnel.current_version()
     return version, findings_of(version) if version else []
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("funnels/", views.funnels, name="funnels"),
     path("funnels/<slug:key>/", views.funnel, name="funnel"),
+    path("funnels/<slug:key>/experiments/", views.experiments, name="experiments"),
     path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),

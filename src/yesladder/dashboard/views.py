@@ -17,6 +17,7 @@ from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import previews, privacy, queues, reports, services
+from yesladder.dashboard.experiments import experiment_pages
 from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
@@ -185,6 +186,16 @@ def funnel(request: HttpRequest, key: str) -> HttpResponse:
         except ReportError as refused:
             context["problem"] = str(refused)
     return render(request, "yesladder/dashboard/funnel.html", context)
+
+
+@staff_page
+@require_safe
+def experiments(request: HttpRequest, key: str) -> HttpResponse:
+    """The funnel's experiments side by side: the split and the guardrails first, then each
+    variant's ladder, the uplift per rung with its interval, and the decision in words."""
+    found = get_object_or_404(Funnel, key=key)
+    context = {"section": "funnels", "funnel": found, "experiments": experiment_pages(found)}
+    return render(request, "yesladder/dashboard/experiments.html", context)
 
 
 @staff_page

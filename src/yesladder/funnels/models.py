@@ -26,7 +26,8 @@ class Funnel(models.Model):
         return self.key
 
     def current_version(self) -> "FunnelVersion | None":
-        return self.versions.order_by("-number").first()
+        """The newest version as written (never an experiment variant's ladder)."""
+        return self.versions.filter(variant="").order_by("-number").first()
 
 
 class FunnelVersion(models.Model):
@@ -36,16 +37,24 @@ class FunnelVersion(models.Model):
     spec_json = models.JSONField()
     source = models.TextField(help_text="the YAML as it was loaded")
     source_file = models.CharField(max_length=1000, blank=True)
+    # An experiment variant's ladder is a version of its own, beside the version it varies
+    # (same number): journeys, progress and reports then keep each variant apart unchanged.
+    variant = models.CharField(max_length=130, blank=True, help_text="experiment/variant")
+    base = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["funnel", "-number"]
+        ordering = ["funnel", "-number", "variant"]
         constraints = [
-            models.UniqueConstraint(fields=["funnel", "number"], name="one_number_per_version"),
+            models.UniqueConstraint(
+                fields=["funnel", "number", "variant"], name="one_number_per_version"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.funnel.key} v{self.number}"
+        return f"{self.funnel.key} v{self.number}" + (f" {self.variant}" if self.variant else "")
 
     @property
     def spec(self) -> FunnelSpec:

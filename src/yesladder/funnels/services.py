@@ -11,9 +11,11 @@ from django.db import transaction
 from yesladder.funnels.cost import step_cost
 from yesladder.funnels.lint import Ladder
 from yesladder.funnels.models import Funnel, FunnelVersion, Step
-from yesladder.funnels.spec import SourcedSpec, SpecError
+from yesladder.funnels.spec import SourcedSpec, SpecError, variant_sources
 from yesladder.funnels.spec.files import local_files, missing_files
 from yesladder.funnels.spec.schema import FunnelSpec
+from yesladder.funnels.spec.variants import variants
+from yesladder.funnels.spec.yamlsource import Positions
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Loaded:
     version: int
     created: bool
     steps: int
+    variants: int = 0  # experiment variants stored beside the version, each a ladder
 
 
 def load_funnel(sourced: SourcedSpec) -> Loaded:
@@ -57,7 +60,50 @@ def load_funnel(sourced: SourcedSpec) -> Loaded:
             source_file=str(sourced.file),
         )
         Step.objects.bulk_create(_step_rows(version, sourced, spec))
-    return Loaded(spec.funnel, version.number, created=True, steps=len(spec.steps))
+        stored = _store_variants(version, data, sourced)
+    return Loaded(spec.funnel, version.number, True, len(spec.steps), stored)
+
+
+def store_next(funnel: Funnel, data: dict, source: str, source_file: str) -> FunnelVersion:
+    """`data` (a self-contained spec, as versions store it) as the funnel's next version: an
+    experiment's winner shipped becomes the ladder as written."""
+    spec = FunnelSpec.model_validate(data)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    with transaction.atomic():
+        latest = Funnel.objects.select_for_update().get(pk=funnel.pk).current_version()
+        version = FunnelVersion.objects.create(
+            funnel=funnel,
+            number=(latest.number + 1) if latest else 1,
+            digest=hashlib.sha256(canonical.encode()).hexdigest(),
+            spec_json=data,
+            source=source,
+            source_file=source_file,
+        )
+        sourced = SourcedSpec(spec, Positions(), source_file or "<stored>", source)
+        Step.objects.bulk_create(_step_rows(version, sourced, spec))
+    return version
+
+
+def _store_variants(version: FunnelVersion, data: dict, sourced: SourcedSpec) -> int:
+    """Each experiment variant's ladder as a version beside `version` (the control is
+    `version` itself). Built from the self-contained data, so a variant's files are the
+    version's own."""
+    ladders = {s.variant: s for s in variant_sources(sourced)}
+    built = variants(data, Positions())
+    for variant in built:
+        canonical = json.dumps(variant.data, sort_keys=True, separators=(",", ":"))
+        row = FunnelVersion.objects.create(
+            funnel=version.funnel,
+            number=version.number,
+            variant=variant.name,
+            base=version,
+            digest=hashlib.sha256(canonical.encode()).hexdigest(),
+            spec_json=variant.data,
+            source=version.source,
+            source_file=version.source_file,
+        )
+        Step.objects.bulk_create(_step_rows(row, ladders[variant.name], variant.spec))
+    return len(built)
 
 
 def _self_contained(sourced: SourcedSpec) -> tuple[dict, list[tuple[str, bytes]]]:

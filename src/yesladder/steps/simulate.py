@@ -232,6 +232,9 @@ class Stats:
                 setattr(self, counter, value + n)
 
 
+VARIANT_LIFT = 1.4  # the first rung's chance on a reordered variant ladder, times this
+
+
 @dataclass(frozen=True)
 class Plan:
     """How the synthetic crowd behaves."""
@@ -269,13 +272,19 @@ class Visitor:
     def walk(self) -> str | None:
         """Walk the ladder; returns the visitor's cookie id, to spread its history in time."""
         response = self.browser.get(*self._entry())
+        # A visitor the server put on an experiment variant's ladder that starts elsewhere
+        # (seed 003's assessment early) takes its first rung more often: the demo's experiment
+        # has a real difference to find.
+        first = self._step_of(response)
+        lift = VARIANT_LIFT if first and first != self.plan.spec.steps[0].key else 1.0
         for _ in range(len(self.plan.spec.steps) * 2):
             step_key = self._step_of(response)
             if step_key is None or response.status != 200:
                 break
             self.stats.add("reached", step_key)
             self._keep_share_link(response)
-            if self.rng.random() >= self.plan.chance(step_key):
+            chance = min(1.0, self.plan.chance(step_key) * (lift if step_key == first else 1.0))
+            if self.rng.random() >= chance:
                 break
             after = self._act(response, step_key)
             if after is not None and ("end=1" in after.url or self._done(after, step_key)):

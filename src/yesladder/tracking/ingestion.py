@@ -20,7 +20,7 @@ from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import ConsentGiven, fill_profile
 from yesladder.tracking.identity import identify, stitch
-from yesladder.tracking.journeys import advance, current_version
+from yesladder.tracking.journeys import advance, current_version, starting_version
 from yesladder.tracking.models import Event, Journey, Site
 from yesladder.tracking.rows import (
     CHUNK,
@@ -181,18 +181,20 @@ def _select_sql(vendor: str, table: str, columns: tuple, equal: str, among: str,
 
 
 def _journeys(rows: list[Row], visitors: dict[str, Visitor]) -> None:
-    """Each step action's journey, started in the funnel's current version if it has none:
-    one query per funnel, not one per message."""
+    """Each step action's journey, started in the funnel's current version (or the person's
+    experiment variant) if it has none: one query per funnel, not one per message."""
     for funnel in {row.funnel for row in rows}:
         version = current_version(funnel)
         mine = [row for row in rows if row.funnel == funnel]
         wanted = {visitors[row.message.visitor_key].pk for row in mine}
         found = _load_journeys(version.funnel_id, wanted)
         if wanted - found.keys():
+            by_pk = {v.pk: v for v in visitors.values()}
+            starts = {pk: starting_version(by_pk[pk], version) for pk in wanted - found.keys()}
             Journey.objects.bulk_create(
-                [Journey(visitor_id=pk, funnel_id=version.funnel_id, version=version,
-                         current_step=version.spec.steps[0].key)
-                 for pk in sorted(wanted - found.keys())],
+                [Journey(visitor_id=pk, funnel_id=version.funnel_id, version=start,
+                         current_step=start.spec.steps[0].key)
+                 for pk, start in sorted(starts.items())],
                 ignore_conflicts=True,  # another request may start the same journey at once
             )  # fmt: skip
             found = _load_journeys(version.funnel_id, wanted)

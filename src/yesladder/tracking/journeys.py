@@ -1,6 +1,7 @@
 """A visitor's walk up the ladder: which version, which journey, what comes next."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -50,7 +51,7 @@ def current_version(funnel_key: str) -> FunnelVersion:
     if cached and time.monotonic() - cached[0] < CURRENT_VERSION_TTL:
         return cached[1]
     version = (
-        FunnelVersion.objects.filter(funnel__key=funnel_key)
+        FunnelVersion.objects.filter(funnel__key=funnel_key, variant="")
         .select_related("funnel")
         .defer("spec_json")  # parsed once per process by digest (FunnelVersion.spec)
         .order_by("-number")
@@ -67,22 +68,47 @@ def _forget_current_versions(**kwargs) -> None:
     _current_versions.clear()
 
 
+# Which version a new journey starts in: the current one, unless a part above this layer says
+# otherwise (experiments send a person to their variant's ladder). Registered in AppConfig.ready.
+Chooser = Callable[[Visitor, FunnelVersion], FunnelVersion]
+_chooser: list[Chooser] = []
+
+
+def choose_versions_with(chooser: Chooser) -> None:
+    _chooser[:] = [chooser]
+
+
+def starting_version(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
+    """The version a new journey of `visitor` starts in, `version` being the funnel's current
+    one. Called once per journey, as it starts (an experiment counts its exposure here)."""
+    return _chooser[0](visitor, version) if _chooser else version
+
+
+def _start(visitor: Visitor, version: FunnelVersion) -> dict:
+    version = starting_version(visitor, version)
+    return {"version": version, "current_step": version.spec.steps[0].key}
+
+
 def journey_for(
     visitor: Visitor, funnel_key: str, referral: str = "", address: str = ""
 ) -> Journey:
-    """The visitor's journey in this funnel; a new one starts in the current version, and is
-    attributed to the visitor whose share link (`?r=<code>`) brought it."""
+    """The visitor's journey in this funnel; a new one starts in the current version (or the
+    ladder of its experiment variant), and is attributed to the visitor whose share link
+    (`?r=<code>`) brought it."""
     version = current_version(funnel_key)
-    start = {"version": version, "current_step": version.spec.steps[0].key}
     if visitor.first_request:  # a visitor made by this very request has no journey to look up
-        journey = Journey.objects.create(visitor=visitor, funnel=version.funnel, **start)
+        journey = Journey.objects.create(
+            visitor=visitor, funnel=version.funnel, **_start(visitor, version)
+        )
         created = True
     else:
-        journey, created = (
-            Journey.objects.select_related("version", "funnel")
-            .defer("version__spec_json")
-            .get_or_create(visitor=visitor, funnel=version.funnel, defaults=start)
-        )
+        journeys = Journey.objects.select_related("version", "funnel").defer("version__spec_json")
+        journey = journeys.filter(visitor=visitor, funnel=version.funnel).first()
+        created = False
+        if journey is None:
+            journey, created = journeys.get_or_create(
+                visitor=visitor, funnel=version.funnel, defaults=_start(visitor, version)
+            )
     if created and referral and REFERRALS_PER_ADDRESS.allows(address):
         attribute_referral(journey, referral)
     return journey

@@ -6,7 +6,15 @@ through it, and at the automations that follow up on it. `core` holds what every
 on; each family of rules is one module, registered by being imported here.
 """
 
-from yesladder.funnels.lint import emails, entry, followups, money_and_time, runs, shape  # noqa: F401
+from yesladder.funnels.lint import (  # noqa: F401
+    emails,
+    entry,
+    experiments,
+    followups,
+    money_and_time,
+    runs,
+    shape,
+)
 from yesladder.funnels.lint.core import (
     ERROR,
     RULES,

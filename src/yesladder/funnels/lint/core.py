@@ -3,11 +3,11 @@ steps with every path from the entry, and `lint` itself (the rules are in the mo
 this one, one family each)."""
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 from yesladder.funnels.cost import CommitmentCost, delivers_value, step_cost
-from yesladder.funnels.spec import SourcedSpec, SpecError, SpecProblem
+from yesladder.funnels.spec import SourcedSpec, SpecError, SpecProblem, variant_sources
 from yesladder.funnels.spec.schema import (
     StepBase,
 )
@@ -26,6 +26,7 @@ class Finding:
     message: str
     hint: str
     file: str
+    variant: str = ""  # "experiment/variant" when found in an experiment's variant ladder
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -155,16 +156,32 @@ class Ladder:
             message=message,
             hint=hint,
             file=self.sourced.file,
+            variant=self.sourced.variant,
         )
 
 
 def lint(sourced: SourcedSpec, disable: Iterable[str] = ()) -> list[Finding]:
+    """Every rule on the funnel's ladder, then on each experiment variant's ladder on its own:
+    a variant's finding is reported once, naming the variant, unless the ladder as written has
+    the same finding (it is then the funnel's, said once)."""
     off = set(sourced.spec.lint.disable) | set(disable)
+    findings = _checked(sourced, off)
+    said = {(f.rule, f.step, f.message) for f in findings}
+    for variant in variant_sources(sourced):
+        findings |= {
+            replace(f, message=f"in variant {f.variant}: {f.message}")
+            for f in _checked(variant, off)
+            if (f.rule, f.step, f.message) not in said
+        }
+    return sorted(findings, key=lambda f: (f.file, f.line, f.rule, f.step or "", f.variant))
+
+
+def _checked(sourced: SourcedSpec, off: set[str]) -> set[Finding]:
     findings: set[Finding] = set()
     for rule_ in RULES.values():
         if rule_.id not in off:
             findings.update(rule_.check(Ladder(sourced, rule_.id)))
-    return sorted(findings, key=lambda f: (f.file, f.line, f.rule, f.step or ""))
+    return findings
 
 
 def check_settings(sourced: SourcedSpec) -> None:

@@ -6,9 +6,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from yesladder.funnels.spec.schema import KINDS, FunnelSpec
+from yesladder.funnels.spec.variants import Built, variants
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, dotted, parse
 
-__all__ = ["SpecProblem", "SpecError", "SourcedSpec", "read_spec", "parse_spec", "FunnelSpec"]
+__all__ = [
+    "SpecProblem", "SpecError", "SourcedSpec", "read_spec", "parse_spec", "FunnelSpec",
+    "variant_sources",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class SourcedSpec:
     positions: Positions
     file: str
     text: str
+    variant: str = ""  # "experiment/variant" for a variant's ladder; "" for the funnel's own
 
 
 def read_spec(path: str | Path) -> SourcedSpec:
@@ -66,7 +71,30 @@ def parse_spec(text: str, file: str = "<spec>") -> SourcedSpec:
     except ValidationError as exc:
         problems = [_problem(error, data, positions, file) for error in exc.errors()]
         raise SpecError(sorted(set(problems), key=lambda p: (p.line, p.field))) from None
-    return SourcedSpec(spec=spec, positions=positions, file=file, text=text)
+    sourced = SourcedSpec(spec=spec, positions=positions, file=file, text=text)
+    variant_sources(sourced)  # a variant that builds no valid ladder is a spec error
+    return sourced
+
+
+def variant_sources(sourced: SourcedSpec) -> list[SourcedSpec]:
+    """Every experiment variant's ladder (controls aside) as a spec of its own, with its steps
+    at the lines they were written on; raises SpecError if one cannot be built."""
+    if not sourced.spec.experiments:
+        return []
+    data = sourced.spec.model_dump(mode="json", exclude_unset=True)
+    built = variants(data, sourced.positions)
+    problems = [
+        SpecProblem(sourced.file, sourced.positions.line(where), dotted(where), message)
+        for b in built
+        for where, message in b.problems
+    ]
+    if problems:
+        raise SpecError(sorted(set(problems), key=lambda p: (p.line, p.field)))
+    return [_sourced(sourced, b) for b in built]
+
+
+def _sourced(sourced: SourcedSpec, built: Built) -> SourcedSpec:
+    return SourcedSpec(built.spec, built.positions, sourced.file, sourced.text, built.name)
 
 
 def _problem(error: dict, data: object, positions: Positions, file: str) -> SpecProblem:

@@ -30,6 +30,7 @@ from yesladder.funnels.spec.automations import (
     Scoring,
     Segments,
 )
+from yesladder.funnels.spec.experiments import Experiment
 from yesladder.funnels.spec.types import (
     Duration,
     FieldKey,
@@ -651,6 +652,7 @@ class FunnelSpec(Strict):
     automations: Annotated[list[Automation], Field(max_length=50)] = Field(default_factory=list)
     scoring: Scoring = Field(default_factory=Scoring)
     segments: Segments = Field(default_factory=dict)
+    experiments: Annotated[list[Experiment], Field(max_length=10)] = Field(default_factory=list)
     team: Annotated[
         list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]],
         Field(max_length=20),
@@ -740,6 +742,19 @@ class FunnelSpec(Strict):
                     {"key": key, "unknown": ", ".join(sorted(unknown or {key}))},
                 )
         return self
+
+    @model_validator(mode="after")
+    def _experiments_have_keys(self) -> "FunnelSpec":
+        keys = [e.key for e in self.experiments]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "duplicate_experiment", "two experiments share the key '{key}'", {"key": twice[0]}
+            )
+        return self
+
+    def experiment(self, key: str) -> Experiment | None:
+        return next((e for e in self.experiments if e.key == key), None)
 
     def step(self, key: str) -> StepBase | None:
         return next((s for s in self.steps if s.key == key), None)

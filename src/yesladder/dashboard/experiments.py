@@ -1,0 +1,93 @@
+"""The experiments page of a funnel: what the template shows, computed once per request."""
+
+from dataclasses import dataclass
+
+from yesladder.experiments.assignment import live
+from yesladder.experiments.results import Results, results
+from yesladder.funnels.models import Funnel
+
+
+@dataclass(frozen=True)
+class RungRow:
+    title: str
+    reached: int
+    share: float  # of the variant's exposed people
+    uplift: str  # against control, with its interval; "" for control or a rung it lacks
+
+
+@dataclass(frozen=True)
+class VariantColumn:
+    key: str
+    control: bool
+    exposed: int
+    converted: int
+    rate: str
+    chance: str
+    interval: str
+    revenue: str
+    rungs: tuple[RungRow, ...]
+
+
+@dataclass(frozen=True)
+class ExperimentPage:
+    key: str
+    name: str
+    state: str
+    version: int
+    split: str  # the split check, said first
+    split_broken: bool
+    warnings: tuple[str, ...]  # guardrails a variant raises
+    decision: str
+    variants: tuple[VariantColumn, ...]
+
+
+def experiment_pages(funnel: Funnel) -> list[ExperimentPage]:
+    current = funnel.current_version()
+    if current is None:
+        return []
+    return [_page(results(funnel.key, x.spec.key)) for x in live(current)]
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def _interval(c) -> str:
+    if c is None or c.bayesian is None:
+        return ""
+    low, high = c.bayesian.uplift_interval
+    return f"{c.bayesian.uplift:+.1%} ({low:+.1%} to {high:+.1%})"
+
+
+def _page(r: Results) -> ExperimentPage:
+    srm = r.analysis.srm
+    primary = {c.variant: c for c in r.analysis.primary}
+    warnings = tuple(
+        f"{c.variant} raises {name}: {_interval(c)} against control"
+        for name, comparisons in r.analysis.guardrails.items()
+        for c in comparisons
+        if c.settled() < 0
+    )
+    split = f"Split check: p = {srm.p_value:.3g}" + (
+        " — the variants did not get their share of people" if srm.flagged else " (fine)"
+    )
+    return ExperimentPage(
+        r.experiment.key, r.name, r.experiment.state, r.experiment.version.number, split,
+        srm.flagged, warnings, r.sentence,
+        tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
+    )  # fmt: skip
+
+
+def _column(r: Results, v, c) -> VariantColumn:
+    rows = []
+    for (key, title), reached in zip(v.ladder, v.reached, strict=True):
+        compared = {x.variant: x for x in r.rungs.get(key, ())}.get(v.key)
+        rows.append(RungRow(title, reached, reached / v.exposed if v.exposed else 0.0,
+                            _interval(compared)))  # fmt: skip
+    b = c.bayesian if c else None
+    per_person = v.revenue / v.exposed / 100 if v.exposed else 0
+    return VariantColumn(
+        v.key, v is r.variants[0], v.exposed, v.converted, _pct(v.rate),
+        _pct(b.chance_to_beat_control) if b else "", _interval(c),
+        f"{per_person:,.2f} {r.currency}", tuple(rows),
+    )  # fmt: skip

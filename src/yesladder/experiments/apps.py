@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ExperimentsConfig(AppConfig):
+    name = "yesladder.experiments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from yesladder import reactions
+        from yesladder.experiments import assignment
+        from yesladder.tracking.journeys import choose_versions_with
+
+        choose_versions_with(assignment.choose)
+        # After progress (10) has moved the visitor's rows to the lead.
+        reactions.register(reactions.STITCHED, assignment.on_stitched, order=15)

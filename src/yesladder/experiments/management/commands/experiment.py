@@ -1,0 +1,155 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.table import Table
+
+from yesladder.experiments import stats
+from yesladder.experiments.results import Results, ResultsError, find, results
+from yesladder.experiments.services import listed, ship, stop
+
+
+def _percent(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.1f}%"
+
+
+def _bayes(c: stats.Comparison | None) -> stats.Bayesian | None:
+    return c.bayesian if c is not None else None
+
+
+def _uplift(b: stats.Bayesian | None) -> str:
+    return f"{b.uplift_interval[0]:+.1%} to {b.uplift_interval[1]:+.1%}" if b else ""
+
+
+def _interval(c: stats.Comparison | None) -> list[float] | None:
+    if c is None or c.bayesian is None:
+        return None
+    return [round(x, 6) for x in c.bayesian.uplift_interval]
+
+
+def as_json(r: Results) -> dict:
+    """The names outside tests read: per variant key, exposed, converted, rate,
+    chance_to_beat_control, expected_loss, uplift_interval; srm_p_value and decision."""
+    by_key = {c.variant: c for c in r.analysis.primary}
+    revenue = {c.variant: c for c in r.revenue}
+    variants = []
+    for v in r.variants:
+        c = by_key.get(v.key)
+        variants.append({
+            "key": v.key, "control": v is r.variants[0], "weight": v.weight,
+            "exposed": v.exposed, "converted": v.converted, "rate": v.rate,
+            "chance_to_beat_control": b.chance_to_beat_control if (b := _bayes(c)) else None,
+            "expected_loss": b.expected_loss if b else None,
+            "uplift_interval": _interval(c),
+            "p_value": c.p_value_adjusted if c else None,
+            "revenue": v.revenue, "revenue_per_person": v.revenue / v.exposed if v.exposed else 0,
+            "revenue_chance_to_beat_control": (rb.chance_to_beat_control
+                                               if (rb := _bayes(revenue.get(v.key))) else None),
+            "days_to_convert": v.days_to_convert,
+            "rungs": [{"step": k, "reached": n}
+                      for (k, _), n in zip(v.ladder, v.reached, strict=True)],
+            "guardrails": v.harmed,
+            "sources": {s: {"exposed": e, "converted": c_} for s, (e, c_) in v.sources.items()},
+        })  # fmt: skip
+    d = r.analysis.decision
+    return {
+        "funnel": r.funnel, "experiment": r.experiment.key, "state": r.experiment.state,
+        "version": r.experiment.version.number, "srm_p_value": r.analysis.srm.p_value,
+        "srm_flagged": r.analysis.srm.flagged,
+        "decision": {"verdict": str(d.verdict), "variant": d.variant, "metric": d.metric,
+                     "days_left": d.days_left, "sentence": r.sentence},
+        "variants": variants,
+    }  # fmt: skip
+
+
+class Command(BaseCommand):
+    help = "Experiments on whole ladders: list, results, plan, stop, ship."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("list", help="every experiment and its state")
+        for name, text in (
+            ("results", "the results and the decision"),
+            ("plan", "how many people and days it takes"),
+            ("stop", "expose nobody more; new journeys walk one variant"),
+            ("ship", "make a variant's ladder the funnel's next version"),
+        ):
+            p = sub.add_parser(name, help=text)
+            p.add_argument("funnel")
+            p.add_argument("experiment")
+            if name == "results":
+                p.add_argument("--format", choices=["text", "json"], default="text")
+            if name == "plan":
+                p.add_argument("--daily", type=float, help="people a day into the funnel")
+            if name in ("stop", "ship"):
+                p.add_argument(
+                    "variant",
+                    nargs="?" if name == "stop" else None,
+                    help="the variant everyone new walks (stop: the control)",
+                )
+        # fmt: skip
+
+    def handle(self, *args, **options):
+        console = Console(file=self.stdout, highlight=False, width=160)
+        try:
+            getattr(self, "do_" + options["action"])(console, options)
+        except (ResultsError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+
+    def do_list(self, console, options):
+        table = Table("funnel", "version", "experiment", "name", "state", "variants")
+        for x in listed():
+            spec = x.version.spec.experiment(x.key)
+            table.add_row(x.funnel.key, f"v{x.version.number}", x.key, x.name, x.state,
+                          ", ".join(f"{v.key} {v.weight:g}%" for v in spec.variants))  # fmt: skip
+        console.print(table)
+
+    def do_results(self, console, options):
+        r = results(options["funnel"], options["experiment"])
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(as_json(r), indent=2))
+            return
+        srm = r.analysis.srm
+        console.print(f"[bold]{r.name}[/] ({r.funnel} v{r.experiment.version.number}, "
+                      f"{r.experiment.state})")  # fmt: skip
+        if srm.flagged:
+            console.print(f"[bold red]Sample-ratio mismatch (p = {srm.p_value:.2g}): the split "
+                          "is broken; read nothing below until it is explained.[/]")  # fmt: skip
+        table = Table("variant", "exposed", "converted", "rate", "chance to beat control",
+                      "uplift (95% interval)", "revenue/person", *r.guardrails)  # fmt: skip
+        by_key = {c.variant: c for c in r.analysis.primary}
+        for v in r.variants:
+            c = by_key.get(v.key)
+            b = c.bayesian if c else None
+            table.add_row(
+                v.key + (" (control)" if v is r.variants[0] else ""), str(v.exposed),
+                str(v.converted), _percent(v.rate),
+                _percent(b.chance_to_beat_control) if b else "", _uplift(b),
+                f"{v.revenue / v.exposed / 100:.2f}" if v.exposed else "–",
+                *(str(v.harmed.get(g, 0)) for g in r.guardrails),
+            )  # fmt: skip
+        console.print(table)
+        console.print(f"Decision: {r.sentence}")
+
+    def do_plan(self, console, options):
+        _, current = find(options["funnel"], options["experiment"])
+        spec = current.spec
+        if spec.plan is None:
+            raise CommandError("the experiment has no `plan:` (baseline and uplift) in its spec")
+        daily = options["daily"] or spec.plan.daily
+        if not daily:
+            raise CommandError("--daily: people a day into the funnel (or `plan: {daily: N}`)")
+        p = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily,
+                       len(spec.variants), share=spec.traffic / 100)  # fmt: skip
+        console.print(f"{spec.name}: {p.people_per_variant:,} people per variant, "
+                      f"{p.total_people:,} in all, about {p.days} days at {daily:g} a day "
+                      f"({spec.traffic:g}% in the experiment); a test read only once would need "
+                      f"{p.fixed_horizon_people_per_variant:,} per variant")  # fmt: skip
+
+    def do_stop(self, console, options):
+        row = stop(options["funnel"], options["experiment"], options["variant"])
+        console.print(f"Stopped {row.key}: every new journey walks {row.sends_to}.")
+
+    def do_ship(self, console, options):
+        version = ship(options["funnel"], options["experiment"], options["variant"])
+        console.print(f"Shipped {options['variant']}: {version} is the funnel's current version.")

@@ -1,0 +1,64 @@
+"""What the operator does with an experiment: list, stop, ship. Commands and the dashboard
+call these."""
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+
+from yesladder.experiments.assignment import Live, forget, live
+from yesladder.experiments.models import Experiment
+from yesladder.experiments.results import ResultsError, find
+from yesladder.funnels.models import Funnel, FunnelVersion
+from yesladder.funnels.services import store_next
+
+
+def listed() -> list[Experiment]:
+    """Every experiment of every funnel's current version, and those stopped or shipped."""
+    for funnel in Funnel.objects.all():
+        current = funnel.current_version()
+        if current is not None:
+            live(current)  # makes the rows of a version nobody has visited yet
+    return list(Experiment.objects.select_related("funnel", "version"))
+
+
+def _variant(current: Live, key: str | None) -> str:
+    key = key or current.spec.control
+    if current.spec.variant(key) is None:
+        keys = ", ".join(v.key for v in current.spec.variants)
+        raise ResultsError(f"experiment {current.spec.key!r} has no variant {key!r} ({keys})")
+    return key
+
+
+def stop(funnel_key: str, key: str, to: str | None = None) -> Experiment:
+    """Nobody more is exposed; every new journey walks `to`'s ladder (default: the control).
+    People already in a variant stay there: their journeys live in its version."""
+    _, current = find(funnel_key, key)
+    row = current.row
+    row.state, row.sends_to = Experiment.State.STOPPED, _variant(current, to)
+    row.stopped_at = row.stopped_at or timezone.now()
+    row.save(update_fields=["state", "sends_to", "stopped_at"])
+    forget()
+    return row
+
+
+def ship(funnel_key: str, key: str, winner: str) -> FunnelVersion:
+    """The winner's ladder becomes the funnel's next version (without experiments): new
+    journeys walk it; the experiment is over."""
+    funnel, current = find(funnel_key, key)
+    winner = _variant(current, winner)
+    ladder = current.versions[winner]
+    data = {k: v for k, v in ladder.spec_json.items() if k != "experiments"}
+    with transaction.atomic():
+        version = store_next(
+            funnel,
+            data,
+            f"# shipped: variant {winner} of experiment {key} (v{current.row.version.number})\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+            "",
+        )
+        row = current.row
+        row.state, row.winner, row.sends_to = Experiment.State.SHIPPED, winner, winner
+        row.stopped_at = row.stopped_at or timezone.now()
+        row.save(update_fields=["state", "winner", "sends_to", "stopped_at"])
+    forget()
+    return version
