@@ -94,8 +94,7 @@ def layout(settings, servers: list, k: int):
     from yesladder.warehouse.store import ClickHouseStore
 
     if k == len(servers):
-        store = ClickHouseStore(settings)
-        return store
+        return ClickHouseStore(settings)
     db = f"yesladder_k{k}"
     chosen = [replace(s, database=db, cluster="") for s in servers[:k]]
     for i, server in enumerate(chosen):
@@ -103,8 +102,9 @@ def layout(settings, servers: list, k: int):
         for statement in schema.statements(db, ""):
             run(client, server, statement)
         for name in schema.TABLES:
-            run(client, server, f"INSERT INTO {db}.{name}_local SELECT * FROM "  # noqa: S608
-                f"{settings.database}.{name} WHERE modulo(cityHash64(person), {k}) = {i}")  # fmt: skip
+            mine = f"modulo(cityHash64(person), {k}) = {i}"
+            run(client, server, f"INSERT INTO {db}.{name}_local SELECT * "  # noqa: S608
+                f"FROM {settings.database}.{name} WHERE {mine}")  # fmt: skip
     store = ClickHouseStore(replace(settings, database=db, cluster=""))
     store._shards = chosen  # the k servers answer together, each for its own people
     return store

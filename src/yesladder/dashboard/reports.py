@@ -6,12 +6,15 @@ dataclasses; every value is shown through autoescaping templates.
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from yesladder.analytics import render
 from yesladder.analytics.report import Report, ReportError, build
 from yesladder.funnels import lint
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec import SourcedSpec
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, parse
+from yesladder.warehouse.services import status
 
 # --- funnels ---------------------------------------------------------------------------------
 
@@ -96,6 +99,16 @@ def versions(funnel: Funnel) -> list[int]:
 def report(funnel: Funnel, query: FunnelQuery) -> Report:
     """The funnel's report, or ReportError saying what cannot be answered."""
     return build(funnel.key, query.version, query.since, query.until, query.by, query.touch)
+
+
+def store_lag() -> str:
+    """How far behind the event log the ClickHouse store is; "" when none is set up. Read from
+    the primary database only, so a store that is down never slows the page."""
+    if settings.CLICKHOUSE is None:
+        return ""
+    found = status()
+    error = f"; last error: {found.error}" if found.error else ""
+    return f"ClickHouse store ({settings.CLICKHOUSE.where()}): {found.lag()}{error}"
 
 
 def funnel_summaries() -> list[FunnelSummary]:

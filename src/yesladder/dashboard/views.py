@@ -164,7 +164,8 @@ def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
 @staff_page
 @require_safe
 def funnels(request: HttpRequest) -> HttpResponse:
-    context = {"section": "funnels", "funnels": reports.funnel_summaries()}
+    context = {"section": "funnels", "funnels": reports.funnel_summaries(),
+               "store": reports.store_lag()}  # fmt: skip
     return render(request, "yesladder/dashboard/funnels.html", context)
 
 
@@ -178,7 +179,7 @@ def funnel(request: HttpRequest, key: str) -> HttpResponse:
     asked = form.query() if form.is_valid() else None
     version, findings = reports.linted(found, asked.version if asked else None)
     context = {"section": "funnels", "funnel": found, "form": form, "version": version,
-               "findings": findings}  # fmt: skip
+               "findings": findings, "store": reports.store_lag()}  # fmt: skip
     if asked is not None:
         try:
             context["page"] = reports.report_page(reports.report(found, asked))

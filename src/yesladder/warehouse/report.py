@@ -30,10 +30,7 @@ def store_or_error() -> tuple[ClickHouseStore, str]:
     now = services.status()
     note = ""
     if not now.caught_up:
-        behind = f"{now.behind_seconds:,.0f} s, " if now.behind_seconds is not None else ""
-        note = (f"note: the ClickHouse store is behind the event log ({behind}"
-                f"{now.events_waiting:,} events and {now.identities_waiting:,} identity changes "
-                "not shipped yet; `yesladder clickhouse sync`)\n")  # fmt: skip
+        note = f"note: the ClickHouse store is {now.lag()}; `yesladder clickhouse sync`\n"
     return CheckedStore(settings.CLICKHOUSE), note
 
 

@@ -52,6 +52,14 @@ class Status:
     def caught_up(self) -> bool:
         return self.events_waiting == 0 and self.identities_waiting == 0
 
+    def lag(self) -> str:
+        """How far behind the event log the store is, in words (the CLI and the dashboard)."""
+        if self.caught_up:
+            return "caught up with the event log"
+        behind = f"{self.behind_seconds:,.0f} s, " if self.behind_seconds is not None else ""
+        return (f"behind the event log ({behind}{self.events_waiting:,} events and "
+                f"{self.identities_waiting:,} identity changes not shipped yet)")  # fmt: skip
+
 
 def status() -> Status:
     marks = {c.stream: c for c in Checkpoint.objects.all()}
