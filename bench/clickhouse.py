@@ -44,7 +44,7 @@ def arguments():
     parser.add_argument("--events-per-visitor", type=int, default=10)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--no-embedded", action="store_true",
-                        help="insert the events only; do not keep or time the embedded report")
+                        help="insert the events only; no embedded report")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="warm runs of each report")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--sources", type=int, default=20)
