@@ -7,9 +7,11 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         from yesladder import reactions
-        from yesladder.experiments import assignment
+        from yesladder.analytics import rollups
+        from yesladder.experiments import assignment, rollup
         from yesladder.tracking.journeys import choose_versions_with
 
         choose_versions_with(assignment.choose)
         # After progress (10) has moved the visitor's rows to the lead.
         reactions.register(reactions.STITCHED, assignment.on_stitched, order=15)
+        rollups.keep_also(rollup.rows_moved, rollup.rows_recounted)

@@ -18,6 +18,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from yesladder.events import EventName
+from yesladder.experiments import rollup
 from yesladder.experiments.models import Experiment, Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.experiments import Experiment as ExperimentSpec
@@ -142,7 +143,7 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         visitor.lead_id
         and Exposure.objects.filter(experiment=current.row, lead_id=visitor.lead_id).exists()
     )
-    _, created = Exposure.objects.get_or_create(
+    exposure, created = Exposure.objects.get_or_create(
         experiment=current.row,
         visitor=visitor,
         defaults={
@@ -151,6 +152,7 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         },
     )  # fmt: skip
     if created and not known:
+        rollup.exposure_moved(None, rollup.seen(exposure))
         record(
             EventName.EXPOSED, visitor, version, "",
             {"experiment": current.row.key, "variant": variant},
@@ -169,10 +171,12 @@ def on_stitched(visitor: Visitor, events, **_) -> None:
             .exclude(pk=exposure.pk)
             .first()
         )
+        before = rollup.seen(exposure)
         exposure.lead_id = lead_id
         exposure.person = f"l{lead_id}"
         exposure.counted = first is None
         exposure.save(update_fields=["lead", "person", "counted"])
+        rollup.exposure_moved(before, rollup.seen(exposure))
         if first is not None and first.variant != exposure.variant:
             Journey.objects.filter(visitor=visitor, version_id=exposure.version_id, done=[]).update(
                 version_id=first.version_id
