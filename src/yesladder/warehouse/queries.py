@@ -224,6 +224,7 @@ GROUPS = {
     "campaign": ("first.3", "last.6"),
     "vendor": ("first.1", "last.4"),
     "version": ("toString(version_id)", "toString(version_id)"),
+    "variant": ("toString(version_id)", "toString(version_id)"),  # named by its version
     # the Monday of the week of the first visit, as days since 1970-01-01 (a Thursday)
     "cohort": ("if(first.5 = 0, '', toString(intDiv(first.5, toUInt64(86400000000)) - "
                "modulo(intDiv(first.5, toUInt64(86400000000)) + 3, 7)))",) * 2,

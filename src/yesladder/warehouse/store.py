@@ -143,6 +143,9 @@ def _group_names(by: str):
     if by == "version":
         numbers = dict(FunnelVersion.objects.values_list("pk", "number"))
         return lambda value: str(numbers.get(int(value), value))
+    if by == "variant":  # as the embedded store names it: the ladder as written is no variant
+        variants = dict(FunnelVersion.objects.values_list("pk", "variant"))
+        return lambda value: variants.get(int(value)) or "as written"
     if by == "cohort":
         return lambda value: (
             (EPOCH_DAY + dt.timedelta(days=int(value))).isoformat() if value else ""
