@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+from django.urls import reverse
+
+from yesladder.experiments import preview
 from yesladder.experiments.assignment import live
 from yesladder.experiments.results import Results, results
 from yesladder.funnels.models import Funnel
@@ -13,6 +16,7 @@ class RungRow:
     reached: int
     share: float  # of the variant's exposed people
     uplift: str  # against control, with its interval; "" for control or a rung it lacks
+    preview: str  # a signed link showing the rung's page of this variant, counted nowhere
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,12 @@ def _page(r: Results) -> ExperimentPage:
 
 def _column(r: Results, v, c) -> VariantColumn:
     rows = []
+    token = preview.token(v.version_id)
     for (key, title), reached in zip(v.ladder, v.reached, strict=True):
         compared = {x.variant: x for x in r.rungs.get(key, ())}.get(v.key)
-        rows.append(RungRow(title, reached, reached / v.exposed if v.exposed else 0.0,
-                            _interval(compared)))  # fmt: skip
+        share = reached / v.exposed if v.exposed else 0.0
+        link = reverse("steps:preview", args=[token, key])
+        rows.append(RungRow(title, reached, share, _interval(compared), link))
     b = c.bayesian if c else None
     per_person = v.revenue / v.exposed / 100 if v.exposed else 0
     return VariantColumn(
