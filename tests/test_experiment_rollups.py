@@ -55,7 +55,8 @@ def test_the_rollups_equal_a_count_over_the_rows_after_random_activity(loaded): 
     leads = [Lead.objects.create(email=f"p{i}@example.com") for i in range(4)]
     visitors = []
     for i in range(24):
-        visitor = Visitor.objects.create(user_agent=BROWSER["HTTP_USER_AGENT"],
+        lead = rng.choice(leads) if i % 8 == 7 else None  # a known lead's new device
+        visitor = Visitor.objects.create(user_agent=BROWSER["HTTP_USER_AGENT"], lead=lead,
                                          utm_source=rng.choice(["", "ads", "news"]))  # fmt: skip
         journey = journey_for(visitor, "b2b-ladder")
         visitors.append((visitor, journey.version))

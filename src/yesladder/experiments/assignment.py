@@ -154,7 +154,7 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         },
     )  # fmt: skip
     if created and not known:
-        rollup.exposure_moved(None, rollup.seen(exposure))
+        rollup.first_exposure(rollup.seen(exposure), anonymous=not visitor.lead_id)
         record(
             EventName.EXPOSED, visitor, version, "",
             {"experiment": current.row.key, "variant": variant},
