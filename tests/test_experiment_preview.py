@@ -89,3 +89,18 @@ def test_a_preview_link_never_chooses_a_visitor_s_variant(base):
     for exposure in Exposure.objects.all():
         assert exposure.variant == pick(spec, f"v{exposure.visitor_id.hex}")
     assert Exposure.objects.count() == 6
+
+
+def test_each_variant_s_ladder_is_drawn_as_the_report_s_funnel_chart(staff, base):  # noqa: F811
+    from tests.test_experiments import people
+
+    people(base, "education-first", 40, 4)
+    html = staff.get("/dashboard/funnels/b2b-ladder/experiments/").content.decode()
+    charts = re.findall(r'<img class="variant-chart" src="([^"]+)"', html)
+    assert len(charts) == 2 and "<meter" not in html
+    answer = staff.get(charts[0])
+    assert answer["Content-Type"] == "image/svg+xml"
+    svg = answer.content.decode()
+    assert svg.startswith("<svg") and "Exposed" in svg and "40" in svg
+    assert staff.get(charts[0].replace("education-first", "nope")).status_code == 404
+    assert Client().get(charts[0]).status_code == 302  # strangers go to the sign-in

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
+from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.experiments import preview
 from yesladder.experiments.assignment import live
 from yesladder.experiments.results import Results, results
@@ -30,6 +31,7 @@ class VariantColumn:
     interval: str
     revenue: str
     rungs: tuple[RungRow, ...]
+    chart: str  # the address of its ladder drawn as the report's funnel chart (SVG)
 
 
 @dataclass(frozen=True)
@@ -96,4 +98,22 @@ def _column(r: Results, v, c) -> VariantColumn:
         v.key, v is r.variants[0], v.exposed, v.converted, _pct(v.rate),
         _pct(b.chance_to_beat_control) if b else "", _interval(c),
         f"{per_person:,.2f} {r.currency}", tuple(rows),
+        reverse("dashboard:experiment-chart", args=[r.funnel, r.experiment.key, v.key]),
     )  # fmt: skip
+
+
+def variant_chart(funnel: Funnel, key: str, variant: str) -> FunnelChart:
+    """One variant's ladder as the report draws a funnel: its exposed people, then each rung
+    reached and the share of the rung before (LookupError: no such experiment or variant)."""
+    found = results(funnel.key, key)
+    v = next((v for v in found.variants if v.key == variant), None)
+    if v is None:
+        raise LookupError(f"experiment {key!r} has no variant {variant!r}")
+    counts = [v.exposed, *v.reached]
+    labels = ["Exposed", *(title for _, title in v.ladder)]
+    bars = tuple(
+        Bar(label, n, (n / counts[i - 1] if counts[i - 1] else None) if i else None, None, "")
+        for i, (label, n) in enumerate(zip(labels, counts, strict=True))
+    )
+    subtitle = f"{v.exposed} exposed · {v.converted} converted ({_pct(v.rate)})"
+    return FunnelChart(f"{found.name}: {v.key}", bars, subtitle)
