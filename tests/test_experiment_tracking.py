@@ -59,3 +59,26 @@ def test_a_lead_s_second_device_is_named_the_lead_s_variant(tracker, b2b):
         assert answer["variants"][0]["variant"] == first.variant
     by_user = tracker.post("track", step("user-7", 0, key="userId")).json()
     assert by_user["variants"][0]["userId"] == "user-7"
+
+
+def test_the_report_by_variant_of_one_version_counts_every_variant_s_ladder(b2b):
+    from yesladder.analytics.report import build
+    from yesladder.events import EventName
+    from yesladder.tracking.journeys import journey_for
+    from yesladder.tracking.services import record
+
+    for i in range(10):
+        visitor = Visitor.objects.create(user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/130")
+        version = journey_for(visitor, "b2b-ladder").version
+        for key in [s.key for s in version.spec.ladder()][: 1 + i % 3]:
+            record(EventName.STEP_VIEWED, visitor, version, key)
+    exposed = {e.variant: 0 for e in Exposure.objects.all()}
+    for e in Exposure.objects.all():
+        exposed[e.variant] += 1
+    one = build("b2b-ladder", version=1, by="variant")
+    every = build("b2b-ladder", by="variant")
+    groups = {g.name: g.entered for g in one.groups}
+    assert groups == {g.name: g.entered for g in every.groups}
+    assert groups == {"as written": exposed["education-first"],
+                      f"{EXPERIMENT}/{EXPERIMENT}": exposed[EXPERIMENT]}  # fmt: skip
+    assert build("b2b-ladder", version=1).entered == exposed["education-first"]  # as written
