@@ -241,6 +241,7 @@ def people(loaded, variant: str, exposed: int, converted: int, revenue: int = 0)
 
     from yesladder.analytics.models import Progress
     from yesladder.experiments.assignment import live
+    from yesladder.experiments.rollup import rebuild
 
     current = live(loaded)[0]
     version = current.versions[variant]
@@ -258,6 +259,7 @@ def people(loaded, variant: str, exposed: int, converted: int, revenue: int = 0)
                  revenue=revenue if i < converted else 0, gaps=[86400] * (rungs - 1))
         for i, v in enumerate(visitors)
     ])  # fmt: skip
+    rebuild([current.row.pk])  # bulk rows pass no writer, so nothing kept the rollups
 
 
 def test_results_per_variant_and_the_cli_names(loaded):

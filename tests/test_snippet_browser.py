@@ -58,7 +58,8 @@ def blog(live_server):
     def answer(path: str):
         if path.endswith(".mp4"):
             return VIDEO.read_bytes(), "video/mp4"
-        return PAGE.format(server=live_server.url, key=served["key"]).encode(), "text/html"
+        page = served.get("page", PAGE)
+        return page.format(server=live_server.url, key=served["key"]).encode(), "text/html"
 
     with another_site(answer) as origin:
         yield origin, served
@@ -109,3 +110,32 @@ def test_the_snippet_counts_what_a_visitor_does_on_another_site(blog, browser_pa
     assert lead.consents.get().text == "Email me the checklist"
     assert lead.timeline().count() == len(events)  # the whole visit is the lead's now
     assert not any(e.is_bot for e in events)
+
+
+VARIANT_PAGE = """<!doctype html><html><head><title>The guide</title></head>
+<body data-yl-funnel="b2b-ladder" data-yl-step="guide"><h1>The guide</h1>
+<script>document.addEventListener("yesladder:variant", e => {{ window.told = e.detail; }});</script>
+<script src="{server}/static/yesladder/yl.js" data-key="{key}" defer></script>
+</body></html>"""
+
+
+@pytest.mark.experiments
+def test_the_snippet_shows_the_page_its_visitor_s_variant(blog, browser_page):
+    from yesladder.experiments.models import Exposure
+    from yesladder.funnels.spec import read_spec
+
+    load_funnel(read_spec(VIDEO.parents[1] / "b2b-ladder.yaml"))
+    api.forget_write_keys()
+    origin, served = blog
+    served["key"], served["page"] = sites.create_key("blog", [origin]).key, VARIANT_PAGE
+    page = browser_page
+    page.goto(f"{origin}/guide")
+    page.wait_for_function("() => window.told", timeout=15_000)
+    told = page.evaluate("() => window.told")
+    exposure = Exposure.objects.get()
+    assert told == {"funnel": "b2b-ladder", "experiment": "assessment-early",
+                    "variant": exposure.variant}  # fmt: skip
+    assert page.get_attribute("body", "data-yl-variant") == exposure.variant
+    assert page.evaluate("() => window.yesladder.variant('b2b-ladder')") == exposure.variant
+    page.goto(f"{origin}/guide?again")  # the next page has it before any answer
+    assert page.get_attribute("body", "data-yl-variant") == exposure.variant

@@ -103,6 +103,7 @@ def reports_equal(settings, version, seed: int) -> None:
         dict(since=T0.date(), until=T0.date(), by="source"),
         dict(since=T0.date() + dt.timedelta(days=1)),
         dict(version=version.number),
+        dict(version=version.number, by="variant"),  # the version with its variants beside it
     ]
     for case in cases:
         ours = build("clean", store=None, **case)

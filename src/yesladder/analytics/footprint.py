@@ -71,6 +71,24 @@ class Footprint:
         return found
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What of one stored Progress row the rollups of layers above read (experiments keeps its
+    per-variant rollups from it): who, where they came from, how far they went, what they paid."""
+
+    version_id: int
+    person: str
+    source: str
+    level: int
+    revenue: int
+    gaps: tuple[int, ...]
+
+
+def standing(row) -> Standing:
+    return Standing(row.version_id, row.person, row.source, row.level, row.revenue,
+                    tuple(row.gaps))  # fmt: skip
+
+
 def footprint(row) -> Footprint | None:
     """The row's footprint, or None when it counts nowhere: not yet on the first rung, or
     excluded by one of the funnel's exclusion events."""

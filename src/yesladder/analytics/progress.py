@@ -22,7 +22,7 @@ from django.utils import timezone
 from yesladder.analytics import rollups
 from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
-from yesladder.analytics.footprint import add, difference, footprint
+from yesladder.analytics.footprint import add, difference, footprint, standing
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
@@ -132,7 +132,7 @@ def on_events(events: list[Event]) -> None:
 
 def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
     found = {(p.version_id, p.person): p for p in _locked(groups)}
-    fresh, changed, change = [], [], {}
+    fresh, changed, change, moves = [], [], {}, []
     touches = _first_touches([k for k in groups if k not in found], groups)
     for key, group in groups.items():
         row = found.get(key)
@@ -142,11 +142,14 @@ def _count(groups: dict[tuple[int, str], list[Event]]) -> None:
         else:
             changed.append(row)
         before = footprint(row)
+        was = standing(row) if row.pk else None
         _apply(ladder(key[0]), row, group)
         add(change, difference(before, footprint(row)))
+        moves.append((was, standing(row)))
     Progress.objects.bulk_create(sorted(fresh, key=lambda row: (row.version_id, row.person)))
     _update(changed)
     rollups.apply(change)
+    rollups.rows_moved(moves)
 
 
 def _locked(groups) -> list[Progress]:
@@ -328,11 +331,13 @@ def recount_visitor(visitor: Visitor) -> None:
 
 def _recount_and_save(row, first: Visitor | None = None) -> None:
     before = footprint(row)  # a row not stored yet is on no rung: it counts nowhere
+    was = standing(row) if row.pk else None
     if first is not None:
         _first_touch(row, first)
     recount(row, ladder(row.version_id))
     row.save()
     rollups.apply(difference(before, footprint(row)))
+    rollups.rows_moved([(was, standing(row))])
 
 
 def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) -> int:
@@ -348,6 +353,7 @@ def recount_all(funnel_key: str | None = None, tick=lambda done, total: None) ->
             model.objects.filter(**mine).delete()
         rows = Progress.objects.filter(**mine)
         rows._raw_delete(rows.db)  # no per-row signal: the rollups are already gone
+        rollups.rows_recounted(funnel_key)
     ordered = events.select_related("visitor").order_by("occurred_at", "id")
     chunk: list[Event] = []
     for event in ordered.iterator(chunk_size=RECOUNT_CHUNK):

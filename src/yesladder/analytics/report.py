@@ -128,7 +128,9 @@ def build(
         raise ReportError("--since: the range starts after it ends")
     spec = (chosen or funnel.current_version()).spec
     store = store or SqlStore()
-    query = Query(funnel.pk, chosen.pk if chosen else None, since, until, by, touch)
+    # By variant, a version is counted with its experiments' variant ladders beside it.
+    query = Query(funnel.pk, chosen.pk if chosen else None, since, until, by, touch,
+                  with_variants=by == "variant")  # fmt: skip
     tallies, marks = store.tallies(replace(query, by=None)), store.marks(query)
     rungs = _rungs(spec, tallies, store.gaps(query), marks)
     entered = rungs[0].reached if rungs else 0

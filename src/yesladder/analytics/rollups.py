@@ -2,6 +2,7 @@
 caller's transaction: one `INSERT … ON CONFLICT … DO UPDATE` adding to what is there, the same
 statement on SQLite and PostgreSQL."""
 
+from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import islice
 
@@ -9,7 +10,7 @@ from django.db import connection
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from yesladder.analytics.footprint import Change, difference, footprint
+from yesladder.analytics.footprint import Change, Standing, difference, footprint, standing
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
 
 ROWS_PER_STATEMENT = 200
@@ -31,7 +32,7 @@ def apply(change: Change) -> None:
         while chunk := list(islice(found, ROWS_PER_STATEMENT)):
             params = [v for key, values in chunk for v in _params(key, values)]
             with connection.cursor() as cursor:
-                cursor.execute(_upsert(table, len(chunk), connection.vendor), params)
+                cursor.execute(_upsert(table, len(chunk)), params)
 
 
 def _params(key: tuple, values: tuple) -> tuple:
@@ -39,26 +40,57 @@ def _params(key: tuple, values: tuple) -> tuple:
     return (funnel_id, version_id, connection.ops.adapt_datefield_value(day), *rest, *values)
 
 
-@cache
-def _upsert(table: str, count: int, vendor: str) -> str:
+def _upsert(table: str, count: int) -> str:
     """The statement for `count` rows of one rollup (made once per size: every event batch
     and every tracked request runs it)."""
     model, keys, sums = TABLES[table]
+    unique = ("version_id", "day", *keys)
+    return adding(model, ("funnel_id", *unique), unique, sums, count)
+
+
+@cache
+def adding(model, columns: tuple, unique: tuple, sums: tuple, count: int) -> str:
+    """`INSERT` of `count` rows of `columns` then `sums`, adding the sums to a row already there
+    with the same `unique` columns (the rollups of layers above use it too)."""
     quote = connection.ops.quote_name
     name = quote(model._meta.db_table)
-    unique = ("version_id", "day", *keys)
-    columns = ("funnel_id", *unique, *sums)
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    adding = ", ".join(f"{quote(s)} = {name}.{quote(s)} + excluded.{quote(s)}" for s in sums)
+    row = "(" + ", ".join(["%s"] * (len(columns) + len(sums))) + ")"
+    added = ", ".join(f"{quote(s)} = {name}.{quote(s)} + excluded.{quote(s)}" for s in sums)
     # Names come from the models and every value is a parameter.
     return (
-        f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"INSERT INTO {name} ({', '.join(map(quote, (*columns, *sums)))}) "  # noqa: S608
         f"VALUES {', '.join([row] * count)} "
-        f"ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET {adding}"
+        f"ON CONFLICT ({', '.join(map(quote, unique))}) DO UPDATE SET {added}"
     )
+
+
+# Rollups that layers above keep from Progress rows (experiments: per variant), registered in
+# their AppConfig.ready: told every row's standing before and after (None: no row), in the
+# writer's transaction, and when rows are about to be counted again from the event log.
+Moves = Sequence[tuple[Standing | None, Standing | None]]
+_keepers: list[tuple[Callable[[Moves], None], Callable[[str | None], None]]] = []
+
+
+def keep_also(moved: Callable[[Moves], None], recounted: Callable[[str | None], None]) -> None:
+    if not any(m is moved for m, _ in _keepers):
+        _keepers.append((moved, recounted))
+
+
+def rows_moved(moves: Moves) -> None:
+    moves = [(a, b) for a, b in moves if a != b]
+    if moves:
+        for moved, _ in _keepers:
+            moved(moves)
+
+
+def rows_recounted(funnel_key: str | None) -> None:
+    """Every row of the funnel (or of all) is gone and about to be counted again."""
+    for _, recounted in _keepers:
+        recounted(funnel_key)
 
 
 @receiver(post_delete, sender=Progress)
 def _forget(instance, **kwargs) -> None:
     """A row deleted with its lead or visitor (erasure, stitching) leaves the rollups too."""
     apply(difference(footprint(instance), None))
+    rows_moved([(standing(instance), None)])

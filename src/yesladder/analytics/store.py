@@ -15,6 +15,7 @@ from django.db.models import Sum
 
 from yesladder.analytics.footprint import DIMENSIONS, EVERYONE
 from yesladder.analytics.models import DayMark, DayMove, DayTally, TrafficCost
+from yesladder.funnels.models import FunnelVersion
 
 # Breakdowns read from the version a rollup row belongs to, not from a value of its own; the
 # ladder as written is the variant "" (the control of each of its experiments).
@@ -41,6 +42,7 @@ class Query:
     until: dt.date | None = None  # ... and on or before this one
     by: str | None = None  # one of DIMENSIONS; None: everyone in one group
     touch: str = "first"  # first or last: which visit a person is credited to
+    with_variants: bool = False  # the version's experiment variants too (`--by variant`)
 
     def dimension(self) -> str:
         """The rollup rows that answer this query's breakdown."""
@@ -70,6 +72,17 @@ class Marks:
     optional: Counter = field(default_factory=Counter)
 
 
+def version_ids(query: Query) -> list[int] | None:
+    """The versions a query counts: None for every version; else the one asked for, and with
+    `with_variants` the ladders of its experiments' variants (stored beside it)."""
+    if query.version_id is None:
+        return None
+    if not query.with_variants:
+        return [query.version_id]
+    variants = FunnelVersion.objects.filter(base_id=query.version_id).values_list("pk", flat=True)
+    return [query.version_id, *variants]
+
+
 class Store(Protocol):
     def tallies(self, query: Query) -> list[Tally]: ...
     def marks(self, query: Query) -> Marks: ...
@@ -83,8 +96,8 @@ class SqlStore:
 
     def rows(self, model, query: Query):
         rows = model.objects.filter(funnel_id=query.funnel_id)
-        if query.version_id:
-            rows = rows.filter(version_id=query.version_id)
+        if (ids := version_ids(query)) is not None:
+            rows = rows.filter(version_id__in=ids)
         if query.since:
             rows = rows.filter(day__gte=query.since)
         if query.until:

@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 
+from django.urls import reverse
+
+from yesladder.analytics.chart import Bar, FunnelChart
+from yesladder.experiments import preview
 from yesladder.experiments.assignment import live
 from yesladder.experiments.results import Results, results
 from yesladder.funnels.models import Funnel
@@ -13,6 +17,7 @@ class RungRow:
     reached: int
     share: float  # of the variant's exposed people
     uplift: str  # against control, with its interval; "" for control or a rung it lacks
+    preview: str  # a signed link showing the rung's page of this variant, counted nowhere
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class VariantColumn:
     interval: str
     revenue: str
     rungs: tuple[RungRow, ...]
+    chart: str  # the address of its ladder drawn as the report's funnel chart (SVG)
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,34 @@ def _page(r: Results) -> ExperimentPage:
 
 def _column(r: Results, v, c) -> VariantColumn:
     rows = []
+    token = preview.token(v.version_id)
     for (key, title), reached in zip(v.ladder, v.reached, strict=True):
         compared = {x.variant: x for x in r.rungs.get(key, ())}.get(v.key)
-        rows.append(RungRow(title, reached, reached / v.exposed if v.exposed else 0.0,
-                            _interval(compared)))  # fmt: skip
+        share = reached / v.exposed if v.exposed else 0.0
+        link = reverse("steps:preview", args=[token, key])
+        rows.append(RungRow(title, reached, share, _interval(compared), link))
     b = c.bayesian if c else None
     per_person = v.revenue / v.exposed / 100 if v.exposed else 0
     return VariantColumn(
         v.key, v is r.variants[0], v.exposed, v.converted, _pct(v.rate),
         _pct(b.chance_to_beat_control) if b else "", _interval(c),
         f"{per_person:,.2f} {r.currency}", tuple(rows),
+        reverse("dashboard:experiment-chart", args=[r.funnel, r.experiment.key, v.key]),
     )  # fmt: skip
+
+
+def variant_chart(funnel: Funnel, key: str, variant: str) -> FunnelChart:
+    """One variant's ladder as the report draws a funnel: its exposed people, then each rung
+    reached and the share of the rung before (LookupError: no such experiment or variant)."""
+    found = results(funnel.key, key)
+    v = next((v for v in found.variants if v.key == variant), None)
+    if v is None:
+        raise LookupError(f"experiment {key!r} has no variant {variant!r}")
+    counts = [v.exposed, *v.reached]
+    labels = ["Exposed", *(title for _, title in v.ladder)]
+    bars = tuple(
+        Bar(label, n, (n / counts[i - 1] if counts[i - 1] else None) if i else None, None, "")
+        for i, (label, n) in enumerate(zip(labels, counts, strict=True))
+    )
+    subtitle = f"{v.exposed} exposed · {v.converted} converted ({_pct(v.rate)})"
+    return FunnelChart(f"{found.name}: {v.key}", bars, subtitle)

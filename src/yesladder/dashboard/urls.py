@@ -8,6 +8,11 @@ urlpatterns = [
     path("funnels/", views.funnels, name="funnels"),
     path("funnels/<slug:key>/", views.funnel, name="funnel"),
     path("funnels/<slug:key>/experiments/", views.experiments, name="experiments"),
+    path(
+        "funnels/<slug:key>/experiments/<slug:experiment>/<slug:variant>.svg",
+        views.experiment_chart,
+        name="experiment-chart",
+    ),  # fmt: skip
     path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),

@@ -17,7 +17,7 @@ from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import previews, privacy, queues, reports, services
-from yesladder.dashboard.experiments import experiment_pages
+from yesladder.dashboard.experiments import experiment_pages, variant_chart
 from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
@@ -197,6 +197,18 @@ def experiments(request: HttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(Funnel, key=key)
     context = {"section": "funnels", "funnel": found, "experiments": experiment_pages(found)}
     return render(request, "yesladder/dashboard/experiments.html", context)
+
+
+@staff_page
+@require_safe
+def experiment_chart(request: HttpRequest, key: str, experiment: str, variant: str):
+    """One variant's ladder as a funnel chart (shown through <img>, as the report's)."""
+    found = get_object_or_404(Funnel, key=key)
+    try:
+        drawn = variant_chart(found, experiment, variant)
+    except LookupError as missing:
+        raise Http404(str(missing)) from None
+    return HttpResponse(charting.svg(drawn), content_type="image/svg+xml")
 
 
 @staff_page

@@ -12,12 +12,14 @@ variant's ladder (a FunnelVersion of its own), which keeps them there on every l
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from yesladder.events import EventName
+from yesladder.experiments import rollup
 from yesladder.experiments.models import Experiment, Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.experiments import Experiment as ExperimentSpec
@@ -79,6 +81,7 @@ def forget(**kwargs) -> None:
     """A new version, or a stopped or shipped experiment, reaches new journeys at once in this
     process (and within LIVE_TTL in the others)."""
     _live.clear()
+    _named.cache_clear()  # ids come back after a rollback
 
 
 def _load(version: FunnelVersion) -> list[Live]:
@@ -142,7 +145,7 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         visitor.lead_id
         and Exposure.objects.filter(experiment=current.row, lead_id=visitor.lead_id).exists()
     )
-    _, created = Exposure.objects.get_or_create(
+    exposure, created = Exposure.objects.get_or_create(
         experiment=current.row,
         visitor=visitor,
         defaults={
@@ -151,10 +154,49 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         },
     )  # fmt: skip
     if created and not known:
+        rollup.first_exposure(rollup.seen(exposure), anonymous=not visitor.lead_id)
         record(
             EventName.EXPOSED, visitor, version, "",
             {"experiment": current.row.key, "variant": variant},
         )  # fmt: skip
+
+
+def variants_of(journeys: list[tuple[int, int]]) -> dict[int, tuple[str, str]]:
+    """(experiment, variant) of each journey (id, version id) in an experiment (for the tracking
+    API's answer). A variant's ladder names itself; a journey in the version the experiments
+    vary is the control of the experiment that exposed its visitor, or in none."""
+    found, bases = {}, {}
+    for journey_id, version_id in journeys:
+        named = _named(version_id)
+        if isinstance(named, tuple):
+            found[journey_id] = named
+        elif named:
+            bases[journey_id] = version_id
+    if not bases:
+        return found
+    visitors = dict(Journey.objects.filter(pk__in=bases).values_list("pk", "visitor_id"))
+    exposed = Exposure.objects.filter(
+        visitor_id__in=set(visitors.values()), experiment__version_id__in=set(bases.values())
+    ).values_list("visitor_id", "experiment__version_id", "experiment__key")
+    keys = {(visitor, version): key for visitor, version, key in exposed}
+    for journey_id, version_id in bases.items():
+        key = keys.get((visitors.get(journey_id), version_id))
+        if key is not None:
+            found[journey_id] = (key, _named(version_id)[key])
+    return found
+
+
+@cache
+def _named(version_id: int) -> tuple[str, str] | dict[str, str] | None:
+    """A variant's ladder: (experiment, variant); a version with experiments: experiment ->
+    its control; else None (versions never change)."""
+    version = FunnelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return None
+    if version.variant:
+        experiment, _, variant = version.variant.partition("/")
+        return experiment, variant
+    return {x.key: x.control for x in version.spec.experiments} or None
 
 
 def on_stitched(visitor: Visitor, events, **_) -> None:
@@ -169,10 +211,12 @@ def on_stitched(visitor: Visitor, events, **_) -> None:
             .exclude(pk=exposure.pk)
             .first()
         )
+        before = rollup.seen(exposure)
         exposure.lead_id = lead_id
         exposure.person = f"l{lead_id}"
         exposure.counted = first is None
         exposure.save(update_fields=["lead", "person", "counted"])
+        rollup.exposure_moved(before, rollup.seen(exposure))
         if first is not None and first.variant != exposure.variant:
             Journey.objects.filter(visitor=visitor, version_id=exposure.version_id, done=[]).update(
                 version_id=first.version_id

@@ -58,7 +58,55 @@ class Exposure(models.Model):
         indexes = [
             models.Index(fields=["experiment", "lead"], name="exposure_lead"),
             models.Index(fields=["experiment", "counted", "variant"], name="exposure_count"),
+            models.Index(fields=["version", "person"], name="exposure_person"),
         ]
 
     def __str__(self) -> str:
         return f"{self.person} saw {self.variant} of {self.experiment}"
+
+
+# Kept current with exposures and progress in the writer's transaction (experiments.rollup), so
+# results sum a few rows whatever the number of people exposed.
+
+
+class VariantTally(models.Model):
+    """Counted exposed people of one variant, from one first-touch source, stopped at one level
+    of their variant's ladder (0: no rung yet)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    variant = models.CharField(max_length=64)
+    source = models.CharField(max_length=200, blank=True)
+    level = models.PositiveSmallIntegerField()
+    people = models.BigIntegerField(default=0)
+    revenue = models.BigIntegerField(default=0, help_text="minor units: paid minus refunded")
+    revenue_squares = models.BigIntegerField(default=0, help_text="per person, summed")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "variant", "source", "level"], name="one_variant_tally"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant} {self.source!r} level {self.level}: {self.people}"
+
+
+class VariantMove(models.Model):
+    """Counted exposed people of one variant who reached its macro step, by the seconds from
+    their first rung to it (analytics' kept precision)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    variant = models.CharField(max_length=64)
+    seconds = models.BigIntegerField()
+    people = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "variant", "seconds"], name="one_variant_move"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant} in {self.seconds} s: {self.people}"

@@ -1,5 +1,6 @@
-"""An experiment's results, read from per-person progress and the exposures, never from the
-event log: one grouped query per experiment, whatever the number of people.
+"""An experiment's results, read from the per-variant rollups (experiments.rollup: kept from
+per-person progress and the exposures), never from the event log: a few rows per experiment,
+whatever the number of people.
 
 Each variant is counted on its own ladder (the version its people walk): every rung reached
 (the report's window semantics: Progress), the macro conversion, revenue per exposed person
@@ -9,16 +10,13 @@ breakdown by first-touch source. `stats.analyse` turns the counts into the decis
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from statistics import median
 
-from django.db import connection
 from django.utils import timezone
 
-from yesladder.analytics.models import Progress
 from yesladder.events import EventName
 from yesladder.experiments import guardrails, stats
 from yesladder.experiments.assignment import Live, live
-from yesladder.experiments.models import Experiment, Exposure
+from yesladder.experiments.models import Experiment, Exposure, VariantMove, VariantTally
 from yesladder.funnels.models import Funnel
 from yesladder.tracking.models import Event
 
@@ -98,7 +96,7 @@ def results(funnel_key: str, key: str, people_per_day: float | None = None) -> R
     primary = [stats.Totals.rate(v.exposed, v.converted) for v in listed]
     harm = {name: [stats.Totals.rate(v.exposed, min(v.harmed.get(name, 0), v.exposed))
                    for v in listed] for name in spec.guardrails}  # fmt: skip
-    planned, daily = _plan(spec, len(listed), people_per_day, current)
+    planned, daily = _plan(spec, listed, people_per_day, current)
     analysis = stats.analyse(
         order, [variants[k].weight for k in order], primary, harm,
         primary_name="conversion", planned=planned, people_per_day=daily,
@@ -121,45 +119,42 @@ def _variant(current: Live, key: str) -> Variant:
 
 
 def _count(current: Live, variants: dict[str, Variant]) -> None:
-    """One grouped query: the counted exposures joined to their progress on their ladder."""
-    quote = connection.ops.quote_name
-    x, p = quote(Exposure._meta.db_table), quote(Progress._meta.db_table)
-    # Table names from the models; every value is a parameter.
-    sql = (
-        f"SELECT x.variant, COALESCE(p.source, ''), COALESCE(p.level, 0), COUNT(*), "  # noqa: S608
-        f"COALESCE(SUM(p.revenue), 0), COALESCE(SUM(p.revenue * p.revenue), 0) "
-        f"FROM {x} x LEFT JOIN {p} p ON p.version_id = x.version_id AND p.person = x.person "
-        f"WHERE x.experiment_id = %s AND x.counted "
-        f"GROUP BY x.variant, COALESCE(p.source, ''), COALESCE(p.level, 0)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [current.row.pk])
-        rows = cursor.fetchall()
-    for key, source, level, people, revenue, squares in rows:
+    """From the per-variant rollups (experiments.rollup): a few rows whatever the people."""
+    tallies = VariantTally.objects.filter(experiment=current.row, people__gt=0)
+    for key, source, level, people, revenue, squares in tallies.values_list(
+        "variant", "source", "level", "people", "revenue", "revenue_squares"
+    ):
         v = variants.get(key)
         if v is None:  # a variant removed from the spec cannot be: specs are versions
             continue
         v.exposed += people
         v.levels[level] += people
-        v.revenue += int(revenue)
-        v.revenue_squares += int(squares)
+        v.revenue += revenue
+        v.revenue_squares += squares
         mine = v.sources.setdefault(source or "(direct)", [0, 0])
         mine[0] += people
         mine[1] += people if level > v.macro_rung else 0
-    for v in variants.values():
-        v.days_to_convert = _days_to_convert(current, v)
+    moves = VariantMove.objects.filter(experiment=current.row, people__gt=0)
+    times = defaultdict(list)
+    for key, seconds, people in moves.values_list("variant", "seconds", "people"):
+        times[key].append((seconds, people))
+    for key, v in variants.items():
+        middle = weighted_median(times[key])
+        v.days_to_convert = None if middle is None else middle / 86400
 
 
-def _days_to_convert(current: Live, v: Variant) -> float | None:
-    """The median days from the first rung to the macro step, over those who converted."""
-    people = Exposure.objects.filter(experiment=current.row, counted=True, variant=v.key).values(
-        "person"
-    )
-    gaps = Progress.objects.filter(
-        version_id=v.version_id, level__gt=v.macro_rung, person__in=people
-    ).values_list("gaps", flat=True)
-    days = [sum(g[: v.macro_rung]) / 86400 for g in gaps.iterator() if g]
-    return median(days) if days else None
+def weighted_median(counts: list[tuple[int, int]]) -> float | None:
+    """The median of values each counted `people` times."""
+    total = sum(n for _, n in counts)
+    if not total:
+        return None
+    wanted, found, passed = sorted({(total - 1) // 2, total // 2}), [], 0
+    for value, n in sorted(counts):
+        while wanted and wanted[0] < passed + n:
+            found.append(value)
+            wanted.pop(0)
+        passed += n
+    return sum(found) / len(found)
 
 
 def _harm(current: Live, variants: dict[str, Variant]) -> None:
@@ -181,17 +176,17 @@ def _harm(current: Live, variants: dict[str, Variant]) -> None:
             v.harmed[name] = len(found) if found is not None else 0
 
 
-def _plan(spec, count: int, people_per_day: float | None, current: Live):
+def _plan(spec, listed: list[Variant], people_per_day: float | None, current: Live):
     daily = people_per_day or (spec.plan.daily if spec.plan and spec.plan.daily else None)
     if daily is None:
         first = Exposure.objects.filter(experiment=current.row).order_by("exposed_at").first()
         if first is not None:
             days = max((timezone.now() - first.exposed_at).total_seconds() / 86400, 1.0)
-            daily = Exposure.objects.filter(experiment=current.row, counted=True).count() / days
+            daily = sum(v.exposed for v in listed) / days
     if spec.plan is None or not daily:
         return None, daily
     share = spec.traffic / 100
-    planned = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily, count,
+    planned = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily, len(listed),
                          share=share)  # fmt: skip
     return planned, daily * share
 

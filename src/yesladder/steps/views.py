@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from yesladder.database import write_together
 from yesladder.events import EventName
+from yesladder.experiments import preview as previews
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads import emails
 from yesladder.leads import services as leads
@@ -95,6 +97,29 @@ def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
 
     visitor, answer = write_together(writes)
     return _remember(_respond(request, answer), visitor)
+
+
+@require_GET
+def preview(request: HttpRequest, token: str, step: str = "") -> HttpResponse:
+    """A staff preview of one step of a variant's ladder (experiments.preview): shown as a
+    visitor would see it on a journey just started, counted nowhere: the journey and whatever
+    rendering writes are rolled back; its forms post here and are refused."""
+    version = previews.version_of(token)
+    if version is None:
+        raise Http404("This preview link is not valid or has expired.")
+    spec = version.spec
+    shown = next((s for s in spec.steps if s.key == (step or spec.steps[0].key)), None)
+    if shown is None:
+        raise Http404("No such step in this ladder.")
+    with transaction.atomic():  # a journey just started, for the step's context to read
+        journey = Journey.objects.create(visitor=Visitor.objects.create(), funnel=version.funnel,
+                                         version=version, current_step=shown.key)  # fmt: skip
+        page = Page(journey, version, spec, shown)
+        response = _respond(request, Show(page, f"yesladder/steps/{shown.kind}.html"))
+        transaction.set_rollback(True)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @dataclass(frozen=True)

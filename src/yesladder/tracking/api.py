@@ -25,6 +25,7 @@ from yesladder.database import one_thread_writing
 from yesladder.leads.limits import client_address
 from yesladder.tracking import ingestion, segment
 from yesladder.tracking.buckets import Buckets
+from yesladder.tracking.journeys import variants_of
 from yesladder.tracking.middleware import is_known_origin
 from yesladder.tracking.models import Site, WriteKey
 from yesladder.tracking.rows import Received, Row, prepare
@@ -87,9 +88,8 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
             site = _site(request, data, origin)
             received, rows, rejected = _sort(request, site, data, endpoint, origin)
         ingestion.store(received, rows)  # with what other threads of this process wait to write
-        answer = JsonResponse(
-            {"success": True, "accepted": len(rows), "rejected": [r.as_dict() for r in rejected]}
-        )
+        body = {"success": True, "accepted": len(rows), "rejected": [r.as_dict() for r in rejected]}
+        answer = JsonResponse(body | _variants(rows))
     except Refusal as refusal:
         answer = refusal.response()
     except DatabaseError:
@@ -102,6 +102,22 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
         answer["Access-Control-Allow-Origin"] = origin
     answer["Vary"] = "Origin"
     return answer
+
+
+def _variants(rows: list[Row]) -> dict:
+    """The experiment variant of each visitor's journey the messages started or used, so the
+    site can show the variant's copy (docs/tracking.md); nothing when none is in one."""
+    named = variants_of([(r.journey.id, r.journey.version_id) for r in rows if r.journey])
+    found = {}
+    for row in rows:
+        if row.journey and row.journey.id in named:
+            experiment, variant = named[row.journey.id]
+            who = {"anonymousId": row.message.anonymousId} if row.message.anonymousId else {
+                "userId": row.message.userId}  # fmt: skip
+            key = (row.message.visitor_key, row.funnel)
+            found[key] = {**who, "funnel": row.funnel, "experiment": experiment,
+                          "variant": variant}  # fmt: skip
+    return {"variants": list(found.values())} if found else {}
 
 
 def _sort(

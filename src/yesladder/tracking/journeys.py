@@ -84,6 +84,21 @@ def starting_version(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
     return _chooser[0](visitor, version) if _chooser else version
 
 
+# Which experiment and variant journeys stand for, for the tracking API's answer (the site
+# shows the variant's copy): (journey id, its version id) -> journey id -> (experiment, variant),
+# for the journeys in an experiment. Registered by experiments in AppConfig.ready.
+Namer = Callable[[list[tuple[int, int]]], dict[int, tuple[str, str]]]
+_namer: list[Namer] = []
+
+
+def name_variants_with(namer: Namer) -> None:
+    _namer[:] = [namer]
+
+
+def variants_of(journeys: list[tuple[int, int]]) -> dict[int, tuple[str, str]]:
+    return _namer[0](journeys) if _namer and journeys else {}
+
+
 def _start(visitor: Visitor, version: FunnelVersion) -> dict:
     version = starting_version(visitor, version)
     return {"version": version, "current_step": version.spec.steps[0].key}

@@ -48,7 +48,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Filter:
-    version_id: int | None = None
+    version_ids: tuple[int, ...] | None = None  # None: every version
     since_day: int | None = None  # days since 1970-01-01 (UTC), inclusive
     until_day: int | None = None
 
@@ -142,9 +142,9 @@ def people(plan: Plan, where: Filter, db: str, params: dict) -> str:
     rows are on one shard), and the sums add up."""
     params["funnel"] = plan.funnel_id
     version = ""
-    if where.version_id is not None:
-        params["version"] = where.version_id
-        version = "AND version_id = %(version)s "
+    if where.version_ids is not None:
+        params["versions"] = where.version_ids
+        version = "AND version_id IN %(versions)s "
     rung, click, optional, excluded, window = _columns(plan, params)
     sql = f"""
 SELECT version_id, person,

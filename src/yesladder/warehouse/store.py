@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from yesladder.analytics.progress import CONVERTED_RUNG, ladder
-from yesladder.analytics.store import Marks, Query, SqlStore, Tally
+from yesladder.analytics.store import Marks, Query, SqlStore, Tally, version_ids
 from yesladder.funnels.models import FunnelVersion
 from yesladder.warehouse import queries
 from yesladder.warehouse.client import Unreachable, WarehouseError, connect, run, shards
@@ -22,12 +22,12 @@ def _add(old: tuple | None, sums) -> tuple:
     return tuple(sums) if old is None else tuple(a + b for a, b in zip(old, sums, strict=True))
 
 
-def plan_for(funnel_id: int, version_id: int | None) -> Plan:
+def plan_for(funnel_id: int, version_ids: list[int] | None) -> Plan:
     """Rungs, clicks, optional steps, exclusions and windows of the versions asked for, as
     analytics.progress.Ladder counts them."""
     versions = FunnelVersion.objects.filter(funnel_id=funnel_id)
-    if version_id is not None:
-        versions = versions.filter(pk=version_id)
+    if version_ids is not None:
+        versions = versions.filter(pk__in=version_ids)
     ladders = [ladder(pk) for pk in versions.values_list("pk", flat=True)]
     plan = Plan(funnel_id, max((len(x.rungs) for x in ladders), default=1))
     for x in ladders:
@@ -43,6 +43,11 @@ def plan_for(funnel_id: int, version_id: int | None) -> Plan:
         plan.exclusions += [f"{v}:{name}" if label is None else f"{v}:{name}:{label}"
                             for name, label in x.exclusions]  # fmt: skip
     return plan
+
+
+def _versions(query: Query) -> tuple[int, ...] | None:
+    ids = version_ids(query)
+    return None if ids is None else tuple(ids)
 
 
 def day_number(day: dt.date | None) -> int | None:
@@ -77,12 +82,12 @@ class ClickHouseStore:
 
     @staticmethod
     def _filter(query: Query) -> Filter:
-        return Filter(query.version_id, day_number(query.since), day_number(query.until))
+        return Filter(_versions(query), day_number(query.since), day_number(query.until))
 
     def overview(self, query: Query) -> tuple[list[Tally], Marks, list[Counter]]:
         key = replace(query, by=None, touch="first")
         if key not in self._overview:
-            plan = plan_for(query.funnel_id, query.version_id)
+            plan = plan_for(query.funnel_id, version_ids(query))
             sql, params = queries.overview(plan, self._filter(query), self.settings.database)
             self._overview[key] = _read_overview(self._run(sql, params), plan)
         return self._overview[key]
@@ -102,7 +107,7 @@ class ClickHouseStore:
     def tallies(self, query: Query) -> list[Tally]:
         if query.by is None:
             return self.overview(query)[0]
-        plan = plan_for(query.funnel_id, query.version_id)
+        plan = plan_for(query.funnel_id, version_ids(query))
         sql, params = queries.breakdown(plan, self._filter(query), query.by, query.touch,
                                         self.settings.database)  # fmt: skip
         names, found = _group_names(query.by), Counter()

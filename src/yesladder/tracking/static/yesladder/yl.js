@@ -76,6 +76,7 @@
       .then(function (r) {
         sending = false;
         if (r.status === 429 || r.status >= 500) return retry();
+        if (r.ok) r.json().then(variantsIn, function () { /* an answer without a body */ });
         var done = {};  // a 4xx other than 429 will not get better by sending it again
         batch.forEach(function (m) { done[m.messageId] = 1; });
         queue = queue.filter(function (m) { return !done[m.messageId]; });
@@ -84,6 +85,36 @@
         if (queue.length) schedule(0);
       }, function () { sending = false; retry(); });
   }
+
+  // The experiment variant the visitor walks in each funnel, as the API names it: kept (so the
+  // next page shows it before any answer), set on the funnel's elements as data-yl-variant and
+  // data-yl-experiment (for CSS), and announced as a "yesladder:variant" event on document.
+  var variants = {};
+  try { variants = JSON.parse(get("localStorage", "yl_var") || "{}") || {}; } catch (e) { variants = {}; }
+  function mark() {
+    Array.prototype.forEach.call(d.querySelectorAll("[data-yl-funnel]"), function (el) {
+      var v = variants[el.getAttribute("data-yl-funnel")];
+      if (!v) return;
+      el.setAttribute("data-yl-experiment", v.experiment);
+      el.setAttribute("data-yl-variant", v.variant);
+    });
+  }
+  function variantsIn(answer) {
+    ((answer && answer.variants) || []).forEach(function (v) {
+      if (v.anonymousId !== anon || typeof v.funnel !== "string") return;
+      var known = variants[v.funnel], now = { experiment: String(v.experiment), variant: String(v.variant) };
+      variants[v.funnel] = now;
+      put("localStorage", "yl_var", JSON.stringify(variants));
+      mark();
+      if (!known || known.variant !== now.variant || !announced[v.funnel]) {
+        announced[v.funnel] = 1;
+        d.dispatchEvent(new CustomEvent("yesladder:variant", {
+          detail: { funnel: v.funnel, experiment: now.experiment, variant: now.variant } }));
+      }
+    });
+  }
+  var announced = {};
+  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", mark); else mark();
 
   function retry() { wait = Math.min(wait * 2, 60000); schedule(wait); }
 
@@ -178,7 +209,8 @@
     track: track,
     page: function (name, props) { send("page", { name: name || d.title, properties: props || {} }); },
     identify: function (userId, traits) { send("identify", { userId: userId, traits: traits || {} }); },
-    anonymousId: function () { return anon; }
+    anonymousId: function () { return anon; },
+    variant: function (funnel) { return variants[funnel] ? variants[funnel].variant : null; }
   };
   w.yesladder.page();
   if (pageWhere.funnel && pageWhere.step) track("step_viewed", pageWhere);
