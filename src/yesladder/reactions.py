@@ -24,6 +24,8 @@ The moments, with what they carry (keyword arguments):
 | REWRITTEN | a visitor's history was rewritten (moved in time) | visitor |
 | LEAD_CREATED | a lead is new (its profile filled) | lead |
 | LEAD_UPDATED | a lead's profile changed | lead, changed |
+| PROGRESS_MOVED | people's Progress rows changed standing (analytics) | moves: (before, after) |
+| PROGRESS_RECOUNTED | Progress rows about to be counted again | funnel_key (None: all) |
 
 A single recorded event is RECORDED then SETTLED at once; the tracking API's batch is RECORDED
 when inserted and SETTLED after its identify calls have stitched it.
@@ -41,7 +43,10 @@ STITCHED = "stitched"
 REWRITTEN = "rewritten"
 LEAD_CREATED = "lead created"
 LEAD_UPDATED = "lead updated"
-MOMENTS = (RECORDED, SETTLED, STITCHED, REWRITTEN, LEAD_CREATED, LEAD_UPDATED)
+PROGRESS_MOVED = "progress moved"
+PROGRESS_RECOUNTED = "progress recounted"
+MOMENTS = (RECORDED, SETTLED, STITCHED, REWRITTEN, LEAD_CREATED, LEAD_UPDATED, PROGRESS_MOVED,
+           PROGRESS_RECOUNTED)  # fmt: skip
 
 
 @dataclass(frozen=True)

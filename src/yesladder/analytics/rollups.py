@@ -2,7 +2,7 @@
 caller's transaction: one `INSERT … ON CONFLICT … DO UPDATE` adding to what is there, the same
 statement on SQLite and PostgreSQL."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from itertools import islice
 
@@ -12,6 +12,7 @@ from django.dispatch import receiver
 
 from yesladder.analytics.footprint import Change, Standing, difference, footprint, standing
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
+from yesladder.reactions import PROGRESS_MOVED, PROGRESS_RECOUNTED, announce
 
 ROWS_PER_STATEMENT = 200
 # table -> (model, key columns after funnel_id, version_id, day; summed columns)
@@ -64,29 +65,21 @@ def adding(model, columns: tuple, unique: tuple, sums: tuple, count: int) -> str
     )
 
 
-# Rollups that layers above keep from Progress rows (experiments: per variant), registered in
-# their AppConfig.ready: told every row's standing before and after (None: no row), in the
-# writer's transaction, and when rows are about to be counted again from the event log.
+# Rollups that layers above keep from Progress rows (experiments: per variant) hear every row's
+# standing before and after (None: no row), in the writer's transaction, and when rows are about
+# to be counted again from the event log: reactions.PROGRESS_MOVED and PROGRESS_RECOUNTED.
 Moves = Sequence[tuple[Standing | None, Standing | None]]
-_keepers: list[tuple[Callable[[Moves], None], Callable[[str | None], None]]] = []
-
-
-def keep_also(moved: Callable[[Moves], None], recounted: Callable[[str | None], None]) -> None:
-    if not any(m is moved for m, _ in _keepers):
-        _keepers.append((moved, recounted))
 
 
 def rows_moved(moves: Moves) -> None:
     moves = [(a, b) for a, b in moves if a != b]
     if moves:
-        for moved, _ in _keepers:
-            moved(moves)
+        announce(PROGRESS_MOVED, moves=moves)
 
 
 def rows_recounted(funnel_key: str | None) -> None:
     """Every row of the funnel (or of all) is gone and about to be counted again."""
-    for _, recounted in _keepers:
-        recounted(funnel_key)
+    announce(PROGRESS_RECOUNTED, funnel_key=funnel_key)
 
 
 @receiver(post_delete, sender=Progress)

@@ -7,7 +7,6 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         from yesladder import reactions
-        from yesladder.analytics import rollups
         from yesladder.experiments import assignment, rollup
         from yesladder.tracking.journeys import choose_versions_with, name_variants_with
 
@@ -15,4 +14,6 @@ class ExperimentsConfig(AppConfig):
         name_variants_with(assignment.variants_of)
         # After progress (10) has moved the visitor's rows to the lead.
         reactions.register(reactions.STITCHED, assignment.on_stitched, order=15)
-        rollups.keep_also(rollup.rows_moved, rollup.rows_recounted)
+        # Per-variant rollups follow each Progress row, in the writer's transaction.
+        reactions.register(reactions.PROGRESS_MOVED, rollup.rows_moved, order=20)
+        reactions.register(reactions.PROGRESS_RECOUNTED, rollup.rows_recounted, order=20)

@@ -5,7 +5,7 @@ What they hold is always a count over the rows: every counted exposure adds its 
 the exposure and its person's Progress row on the variant's ladder (none yet: level 0, no
 source). Either side changing changes the rollups by the difference of the two shares, read
 with the other side as it stands: analytics tells every Progress row's move
-(`rollups.keep_also`), assignment every exposure's (`exposure_moved`), and a deleted exposure
+(`reactions.PROGRESS_MOVED`), assignment every exposure's (`exposure_moved`), and a deleted exposure
 (erasure) leaves on its own signal. `rebuild` makes them again from the rows.
 """
 
