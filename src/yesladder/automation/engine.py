@@ -103,11 +103,23 @@ def _by_version(lead: Lead, events: list[Event]) -> dict[FunnelVersion, list[Eve
     ids = {e.funnel_version_id for e in events if e.funnel_version_id}
     if any(e.funnel_version_id is None for e in events):
         ids |= set(Journey.objects.filter(visitor__lead=lead).values_list("version_id", flat=True))
-    versions = FunnelVersion.objects.filter(pk__in=ids).select_related("funnel")
+    loaded = _loaded_versions(events)  # a page's events carry theirs: no query to read them again
+    versions = [loaded[i] for i in ids if i in loaded]
+    if len(versions) < len(ids):
+        missing = ids - loaded.keys()
+        versions += FunnelVersion.objects.filter(pk__in=missing).select_related("funnel")
     return {
         version: [e for e in events if e.funnel_version_id in (version.pk, None)]
         for version in versions
     }
+
+
+def _loaded_versions(events: list[Event]) -> dict[int, FunnelVersion]:
+    return {
+        e.funnel_version_id: e.funnel_version for e in events
+        if Event.funnel_version.is_cached(e) and e.funnel_version is not None
+        and FunnelVersion.funnel.is_cached(e.funnel_version)
+    }  # fmt: skip
 
 
 def refresh(lead: Lead, version: FunnelVersion, events: list[Event] = (), now=None) -> Facts:

@@ -2,8 +2,10 @@
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.core import signing
@@ -30,6 +32,7 @@ from yesladder.tracking.journeys import Page, journey_for, page_for
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import reacting_together, record
 
+T = TypeVar("T")
 KINDS = {**kinds.KINDS, **time_and_money.KINDS}
 VISITOR_COOKIE = "yl_vid"
 VISITOR_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
@@ -84,7 +87,7 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
             return visitor, redirect("steps:step", funnel, journey.current_step)
         return visitor, _step_page(request, page_for(journey, first))
 
-    visitor, answer = write_together(writes)
+    visitor, answer = _written(writes)
     return _remember(_respond(request, answer), visitor)
 
 
@@ -95,8 +98,22 @@ def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
         page = page_for(journey_for(visitor, funnel, *_referral(request)), step)
         return visitor, _step_page(request, page)
 
-    visitor, answer = write_together(writes)
+    visitor, answer = _written(writes)
     return _remember(_respond(request, answer), visitor)
+
+
+def _written(writes: Callable[[], T]) -> T:
+    """Everything a page's request changes, in one transaction (on SQLite written together
+    with the other requests of this process waiting for the writer: a group commit),
+    committed before the page answers. The parts that react to events hear all the request's
+    events once, at its end (`tracking.services.reacting_together`): the experiment's
+    exposure, the step's view and what a form records."""
+
+    def reacting() -> T:
+        with reacting_together():
+            return writes()
+
+    return write_together(reacting)
 
 
 @require_GET
@@ -135,15 +152,6 @@ class Show:
 
 
 def _step_page(request: HttpRequest, page: Page) -> HttpResponse | Show:
-    """Everything a step's request changes, in the caller's one transaction (on SQLite written
-    together with the other requests of this process waiting for the writer: a group commit),
-    committed before the page answers. What the parts that react to events do is done once
-    for all the request's events (`tracking.services.reacting_together`)."""
-    with reacting_together():
-        return _step_writes(request, page)
-
-
-def _step_writes(request: HttpRequest, page: Page) -> HttpResponse | Show:
     kind = KINDS[page.step.kind]
     template = f"yesladder/steps/{page.step.kind}.html"
     if request.method == "POST":

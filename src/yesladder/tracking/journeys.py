@@ -124,6 +124,8 @@ def journey_for(
             journey, created = journeys.get_or_create(
                 visitor=visitor, funnel=version.funnel, defaults=_start(visitor, version)
             )
+        journey.visitor = visitor  # the rows just read, not a second query for each
+        journey.version.funnel = journey.funnel
     if created and referral and REFERRALS_PER_ADDRESS.allows(address):
         attribute_referral(journey, referral)
     return journey

@@ -34,22 +34,25 @@ def record(
     message_id: str | None = None,
     site=None,
 ) -> Event:
+    event = Event(
+        **({"message_id": message_id} if message_id else {}),
+        name=EventName(name).value,
+        visitor=visitor,
+        lead_id=visitor.lead_id,
+        funnel_version=version,
+        step_key=step_key,
+        properties=bounded(properties or {}),
+        occurred_at=occurred_at or timezone.now(),
+        is_bot=visitor.is_bot,
+        site=site,
+    )
+    if _held(event):  # one insert: what is decided from it comes at the block's end
+        event.save(force_insert=True)
+        return event
     with transaction.atomic():  # the event and what is decided from it, or neither
-        event = Event.objects.create(
-            **({"message_id": message_id} if message_id else {}),
-            name=EventName(name).value,
-            visitor=visitor,
-            lead_id=visitor.lead_id,
-            funnel_version=version,
-            step_key=step_key,
-            properties=bounded(properties or {}),
-            occurred_at=occurred_at or timezone.now(),
-            is_bot=visitor.is_bot,
-            site=site,
-        )
-        if not _held(event):
-            written([event])
-            settled([event])
+        event.save(force_insert=True)
+        written([event])
+        settled([event])
     return event
 
 
