@@ -145,14 +145,17 @@ def _expose(current: Live, visitor: Visitor, variant: str, person: str) -> None:
         visitor.lead_id
         and Exposure.objects.filter(experiment=current.row, lead_id=visitor.lead_id).exists()
     )
-    exposure, created = Exposure.objects.get_or_create(
-        experiment=current.row,
-        visitor=visitor,
-        defaults={
-            "variant": variant, "version": version, "lead_id": visitor.lead_id,
-            "person": person, "counted": not known, "exposed_at": timezone.now(),
-        },
-    )  # fmt: skip
+    seen = {
+        "variant": variant, "version": version, "lead_id": visitor.lead_id,
+        "person": person, "counted": not known, "exposed_at": timezone.now(),
+    }  # fmt: skip
+    if visitor.first_request:  # made by this request (a journey starts once): none to find
+        exposure, created = Exposure.objects.create(experiment=current.row, visitor=visitor,
+                                                    **seen), True  # fmt: skip
+    else:
+        exposure, created = Exposure.objects.get_or_create(
+            experiment=current.row, visitor=visitor, defaults=seen
+        )
     if created and not known:
         rollup.first_exposure(rollup.seen(exposure), anonymous=not visitor.lead_id)
         record(

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
@@ -63,9 +63,27 @@ def current_version(funnel_key: str) -> FunnelVersion:
     return version
 
 
+_stored_versions: dict[int, FunnelVersion] = {}
+
+
+def stored_version(version_id: int) -> FunnelVersion:
+    """A version by id, read once per process: versions never change once stored (their spec
+    is parsed once per process by digest, so its JSON and YAML are not read here)."""
+    version = _stored_versions.get(version_id)
+    if version is None:
+        version = _stored_versions[version_id] = (
+            FunnelVersion.objects.select_related("funnel").defer("spec_json", "source")
+            .get(pk=version_id)
+        )  # fmt: skip
+    return version
+
+
 @receiver(post_save, sender=FunnelVersion)
+@receiver(post_delete, sender=FunnelVersion)
 def _forget_current_versions(**kwargs) -> None:
+    # Ids come back after a rollback (tests, a failed load): no copy outlives its row.
     _current_versions.clear()
+    _stored_versions.clear()
 
 
 # Which version a new journey starts in: the current one, unless a part above this layer says
@@ -117,15 +135,15 @@ def journey_for(
         )
         created = True
     else:
-        journeys = Journey.objects.select_related("version", "funnel").defer("version__spec_json")
-        journey = journeys.filter(visitor=visitor, funnel=version.funnel).first()
+        journey = Journey.objects.filter(visitor=visitor, funnel=version.funnel).first()
         created = False
         if journey is None:
-            journey, created = journeys.get_or_create(
+            journey, created = Journey.objects.get_or_create(
                 visitor=visitor, funnel=version.funnel, defaults=_start(visitor, version)
             )
-        journey.visitor = visitor  # the rows just read, not a second query for each
-        journey.version.funnel = journey.funnel
+        # The rows this request has already read, not a query (and a join) for each again.
+        journey.visitor, journey.funnel = visitor, version.funnel
+        journey.version = stored_version(journey.version_id)
     if created and referral and REFERRALS_PER_ADDRESS.allows(address):
         attribute_referral(journey, referral)
     return journey
