@@ -16,7 +16,7 @@ from yesladder.automation import compose, hooks, outbox, standing
 from yesladder.automation.hooks import lead_summary
 from yesladder.automation.models import Enrollment, Message
 from yesladder.automation.standing import Facts
-from yesladder.funnels.models import Funnel
+from yesladder.funnels.models import Funnel, stored_version
 from yesladder.funnels.spec.automations import Action, Automation
 from yesladder.funnels.spec.schema import FunnelSpec
 from yesladder.leads.models import Lead
@@ -113,7 +113,7 @@ def check_exits(lead: Lead, funnel: Funnel, facts: Facts, now) -> None:
     """A lead who reached an exit goal leaves its waiting runs now, not when they wake."""
     for enrollment in Enrollment.objects.filter(
         lead=lead, funnel=funnel, state=Enrollment.State.WAITING
-    ).select_related("version"):
+    ):
         automation = _automation(enrollment)
         reason = _exit_goal(automation, facts) if automation else ""
         if reason:
@@ -121,7 +121,7 @@ def check_exits(lead: Lead, funnel: Funnel, facts: Facts, now) -> None:
 
 
 def _automation(enrollment: Enrollment) -> Automation | None:
-    spec = enrollment.version.spec
+    spec = stored_version(enrollment.version_id).spec
     return next((a for a in spec.automations if a.key == enrollment.automation), None)
 
 

@@ -5,6 +5,8 @@ changed ladder never rewrites the history of the old one.
 """
 
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from yesladder.funnels.spec.schema import FunnelSpec
 
@@ -84,3 +86,27 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} / {self.key}"
+
+
+_STORED_VERSIONS: dict[int, FunnelVersion] = {}
+
+
+def stored_version(version_id: int) -> FunnelVersion:
+    """A version by id, read once per process, with its funnel: versions never change once
+    stored (the spec is parsed once per process by digest, so its JSON and YAML are not read
+    here). Pages, progress and automation ask on every request."""
+    version = _STORED_VERSIONS.get(version_id)
+    if version is None:
+        version = _STORED_VERSIONS[version_id] = (
+            FunnelVersion.objects.select_related("funnel").defer("spec_json", "source")
+            .get(pk=version_id)
+        )  # fmt: skip
+    return version
+
+
+@receiver(post_save, sender=FunnelVersion)
+@receiver(post_delete, sender=FunnelVersion)
+@receiver(post_save, sender=Funnel)
+def _forget_stored_versions(**kwargs) -> None:
+    # Ids come back after a rollback (tests, a failed load): no copy outlives its row.
+    _STORED_VERSIONS.clear()

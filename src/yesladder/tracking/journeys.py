@@ -5,13 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 
 from yesladder.events import EventName
-from yesladder.funnels.models import FunnelVersion
+from yesladder.funnels.models import FunnelVersion, stored_version
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
 from yesladder.leads.limits import REFERRALS_PER_ADDRESS
 from yesladder.leads.models import Visitor
@@ -63,27 +63,9 @@ def current_version(funnel_key: str) -> FunnelVersion:
     return version
 
 
-_stored_versions: dict[int, FunnelVersion] = {}
-
-
-def stored_version(version_id: int) -> FunnelVersion:
-    """A version by id, read once per process: versions never change once stored (their spec
-    is parsed once per process by digest, so its JSON and YAML are not read here)."""
-    version = _stored_versions.get(version_id)
-    if version is None:
-        version = _stored_versions[version_id] = (
-            FunnelVersion.objects.select_related("funnel").defer("spec_json", "source")
-            .get(pk=version_id)
-        )  # fmt: skip
-    return version
-
-
 @receiver(post_save, sender=FunnelVersion)
-@receiver(post_delete, sender=FunnelVersion)
 def _forget_current_versions(**kwargs) -> None:
-    # Ids come back after a rollback (tests, a failed load): no copy outlives its row.
     _current_versions.clear()
-    _stored_versions.clear()
 
 
 # Which version a new journey starts in: the current one, unless a part above this layer says
