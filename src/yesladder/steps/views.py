@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 from pydantic import BaseModel
 
-from yesladder.database import write_together
+from yesladder.database import only_row, write_together
 from yesladder.events import EventName
 from yesladder.experiments import preview as previews
 from yesladder.funnels.models import FunnelVersion
@@ -40,9 +40,7 @@ VISITOR_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 
 def _visitor(request: HttpRequest) -> Visitor:
     try:
-        visitor = Visitor.objects.filter(
-            pk=uuid.UUID(request.COOKIES.get(VISITOR_COOKIE, ""))
-        ).first()
+        visitor = only_row(Visitor, id=uuid.UUID(request.COOKIES.get(VISITOR_COOKIE, "")))
     except ValueError:
         visitor = None
     return visitor or new_visitor(

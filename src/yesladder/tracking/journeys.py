@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 
+from yesladder.database import only_row
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion, stored_version
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
@@ -117,7 +118,7 @@ def journey_for(
         )
         created = True
     else:
-        journey = Journey.objects.filter(visitor=visitor, funnel=version.funnel).first()
+        journey = only_row(Journey, visitor_id=visitor.pk, funnel_id=version.funnel_id)
         created = False
         if journey is None:
             journey, created = Journey.objects.get_or_create(
