@@ -4,8 +4,11 @@ The crowd walks the real pages within a minute; people take hours to days from o
 the next, come on weekdays more than at weekends and by day more than at night, and wait out a
 trial before its first full payment. Each walked visitor gets a start time drawn from that
 weekly rhythm, and its events keep their order and the seconds between them on one step, with
-a gap of hours to days put before each new rung (the trial's days before the payment that
-ends it). Then the funnels' counts are made again from the rewritten event log.
+a gap of hours to days put before each new rung (none after a payment: the buyer is sent on at
+once; the trial's days before the payment that ends it; a cancelled trial's refund inside its
+week, other refunds days later). Before that, the weeks after the walk are played through the
+real offer services (`after_the_walk`); after it, the funnels' counts are made again from the
+rewritten event log.
 """
 
 import contextlib
@@ -13,14 +16,19 @@ import datetime as dt
 import math
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from yesladder.analytics.progress import recount_all
+from yesladder.automation import bounces
+from yesladder.automation.models import Suppression
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
+from yesladder.offers.models import Charge, Order
+from yesladder.offers.services import RefundRefused, collect_due, refund
 from yesladder.tracking.models import Event, Journey
 
 # Relative traffic by weekday (Monday first) and by hour of the day (UTC).
@@ -30,7 +38,6 @@ HOURS = (0.15, 0.1, 0.1, 0.1, 0.15, 0.25, 0.45, 0.7, 0.9, 1.0, 1.0, 0.95,
 RUNG_GAP_MEDIAN_HOURS = 5.0  # half of those who go on take the next rung within ~5 hours
 RUNG_GAP_SPREAD = 1.4  # lognormal sigma: minutes for some, several days for others
 MAX_GAP_ON_A_STEP = dt.timedelta(minutes=3)  # between two actions on one page
-LATE = (EventName.REFUNDED,)  # after days of use, inside the guarantee
 
 
 def weekly_start(rng: random.Random, days: float, now: dt.datetime) -> dt.datetime:
@@ -46,25 +53,39 @@ def rung_gap(rng: random.Random) -> dt.timedelta:
     return dt.timedelta(hours=min(hours, 24 * 12))
 
 
+def refund_gap(rng: random.Random, trial_days: int | None) -> dt.timedelta:
+    """From the payment to the refund: inside the week of a trial it cancels, else after days
+    of use, inside the guarantee."""
+    if trial_days:
+        return dt.timedelta(days=rng.uniform(0.5, trial_days - 0.5))
+    return dt.timedelta(days=rng.uniform(2, 20))
+
+
 def trial_days(version: FunnelVersion) -> dict[str, int]:
     """By offer step: the days of its trial (the first full payment comes after them)."""
     return {s.key: s.trial.days for s in version.spec.steps if getattr(s, "trial", None)}
 
 
 def new_times(events: list[tuple], start: dt.datetime, rng: random.Random, trials: dict) -> list:
-    """`events`: (id, name, step_key, version_id, occurred_at) in order. Their new times."""
-    clock, previous, seen, times = start, events[0][4], set(), []
+    """`events`: (id, name, step_key, version_id, occurred_at) in order. Their new times. A
+    buyer is sent on the moment they pay (an upsell, a trial's program): no gap comes between
+    a payment and the page after it."""
+    clock, previous, seen, converted, times = start, events[0][4], set(), set(), []
+    sent_on = False  # paid, and the next page is not seen yet
     for _, name, step_key, version_id, occurred_at in events:
         clock += min(occurred_at - previous, MAX_GAP_ON_A_STEP)
         previous = occurred_at
+        trial = trials.get(version_id, {}).get(step_key)
         if name == EventName.STEP_VIEWED and step_key not in seen:
-            if seen:
+            if seen and not sent_on:
                 clock += rung_gap(rng)
             seen.add(step_key)
         elif name == EventName.TRIAL_CONVERTED:
-            clock += dt.timedelta(days=trials.get(version_id, {}).get(step_key, 7))
-        elif name in LATE:
-            clock += dt.timedelta(days=rng.uniform(2, 20))
+            clock += dt.timedelta(days=trial or 7)
+            converted.add(step_key)
+        elif name == EventName.REFUNDED:
+            clock += refund_gap(rng, None if step_key in converted else trial)
+        sent_on = name == EventName.PAID or (sent_on and name != EventName.STEP_VIEWED)
         times.append(clock)
     return times
 
@@ -132,33 +153,59 @@ def _people(firsts: dict) -> None:
             Consent.objects.filter(lead_id=lead_id).update(given_at=gave[0])
 
 
-REFUNDS = 0.05  # of the orders paid, asked back inside the guarantee
+TRIAL_CANCELS = 0.25  # of the trials started, stopped inside the trial week
+REFUNDS = 0.05  # of the other orders paid, asked back inside the guarantee
 UNSUBSCRIBES = 0.04  # of the leads
+TRIAL_END_DAYS = 8  # past a one-week trial, before the next weekly payment
+STEPS_AFTER_THE_WALK = 4
 
 
-def after_the_walk(rng: random.Random, tick) -> None:
-    """What the weeks after a walk bring: trials end and their first full payment is charged
-    (so a checkout that counts when the trial converts has buyers), a few buyers ask for their
-    money back, a few leads unsubscribe."""
-    from yesladder.automation import bounces
-    from yesladder.automation.models import Suppression
-    from yesladder.offers.models import Order
-    from yesladder.offers.services import RefundRefused, collect_due, refund
+@dataclass(frozen=True)
+class Aftermath:
+    """What the weeks after the walk brought, counted for the demo's summary."""
 
-    collect_due(timezone.now() + dt.timedelta(days=TRIAL_END_DAYS))
+    trials: int
+    cancelled: int  # trials stopped in their first week (refunded)
+    charged: int  # later charges paid (a trial's first full payment converts it)
+    declined: int  # later charges the buyer's card declined
+    refunded: int  # other orders paid back inside the guarantee
+    unsubscribed: int
+
+
+def after_the_walk(rng: random.Random, tick) -> Aftermath:
+    """What the weeks after a walk bring, through the real services: some trial buyers cancel
+    in the trial week (a refund inside the guarantee, today's way to stop a trial: it cancels
+    the later charges), the other trials end and their first full payment is charged (the
+    test provider declines it for a `+decline` address, and the order is marked failed), a few
+    buyers ask for their money back later, a few leads unsubscribe. Orders and leads are
+    taken in the order of their emails, so a seeded run picks the same ones."""
+    now = timezone.now()
+    paid = Order.objects.filter(started_at__isnull=False).order_by("lead__email", "pk")
+    trials = paid.filter(pk__in=Charge.objects.filter(after_trial=True).values("order_id"))
+    cancelled = _refund_some(trials, TRIAL_CANCELS, rng, now)
     tick()
-    for order in Order.objects.filter(started_at__isnull=False).order_by("pk"):
-        if rng.random() < REFUNDS:
-            with contextlib.suppress(RefundRefused):
-                refund(order)
+    collected = collect_due(now + dt.timedelta(days=TRIAL_END_DAYS))
     tick()
-    for lead in Lead.objects.filter(status=Lead.Status.CONFIRMED).order_by("pk"):
+    refunded = _refund_some(paid.exclude(state=Order.State.REFUNDED), REFUNDS, rng, now)
+    tick()
+    unsubscribed = 0
+    for lead in Lead.objects.filter(status=Lead.Status.CONFIRMED).order_by("email"):
         if rng.random() < UNSUBSCRIBES:
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
+            unsubscribed += 1
     tick()
+    return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, refunded,
+                     unsubscribed)  # fmt: skip
 
 
-TRIAL_END_DAYS = 8  # past a one-week trial, before the next weekly payment
+def _refund_some(orders, share: float, rng: random.Random, now: dt.datetime) -> int:
+    done = 0
+    for order in list(orders):
+        if rng.random() < share:
+            with contextlib.suppress(RefundRefused):  # an offer without a guarantee
+                refund(order, now)
+                done += 1
+    return done
 
 
 def count_again(tick) -> int:

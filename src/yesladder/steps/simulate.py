@@ -244,6 +244,7 @@ class Plan:
     chances: dict[str, float]  # by step key; missing keys use `default_chance`
     default_chance: float = DEFAULT_CHANCE
     bot_share: float = BOT_SHARE
+    declines: float = 0.0  # of the crowd: a card the test provider declines later charges on
 
     def chance(self, step_key: str) -> float:
         return self.chances.get(step_key, self.default_chance)
@@ -266,7 +267,10 @@ class Visitor:
         agent = BOT_AGENT if self.bot else rng.choice(USER_AGENTS)
         address = ".".join(str(rng.randint(1, 223)) for _ in range(4))
         self.browser = Browser(plan.origin, agent, address, stats)
-        self.email = f"sim{number}.{rng.randint(1000, 9999)}@example.test"
+        name = f"sim{number}.{rng.randint(1000, 9999)}"
+        # drawn only when asked for, so a crowd without declines walks as it always has
+        declined = plan.declines and rng.random() < plan.declines
+        self.email = f"{name}{'+decline' if declined else ''}@example.test"
         self.gave_email = self.has_shared = False
 
     def walk(self) -> str | None:

@@ -9,15 +9,20 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
+from yesladder.analytics.management.commands.report import VERDICT_STYLE
+from yesladder.analytics.render import duration, percent, spread
+from yesladder.analytics.report import Report, build
 from yesladder.database import migrate_embedded
-from yesladder.demo import history
+from yesladder.demo import crowd, history
 from yesladder.examples import example_files
 from yesladder.funnels.models import Funnel
 from yesladder.localserver import local_server
-from yesladder.steps.management.commands.simulate import crowd_progress, summary
-from yesladder.steps.simulate import OffSite, Plan, Stats, Visitor, benchmark_chances
+from yesladder.steps.management.commands.simulate import crowd_progress
+from yesladder.steps.simulate import OffSite, Stats, Visitor
 from yesladder.tracking.models import Journey
 
 DEMO_USER = "demo"
@@ -68,8 +73,9 @@ class Command(BaseCommand):
         """A short-lived server for the synthetic crowd, trusting the addresses it sends, so
         the per-address limits see many visitors rather than one. Follow-ups its worker sends
         link to where the demo will be served, not to this server. The crowd of every funnel
-        walks at once; then trials run out, a few buyers ask for their money back, a few leads
-        unsubscribe, and the history is spread over `days` as real traffic would be."""
+        walks at once; then some trials are cancelled and the others run out, a few buyers ask
+        for their money back, a few leads unsubscribe, and the history is spread over `days` as
+        real traffic would be. What it shows is each funnel's ladder as the report counts it."""
         # The crowd buys through the built-in test provider, as the served demo sells.
         paying = os.environ.get("YESLADDER_PAYMENTS") or "test"
         trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR",
@@ -82,24 +88,26 @@ class Command(BaseCommand):
                     walked, stats = self._walk(funnels, visitors, base, progress)
             except RuntimeError as exc:
                 raise CommandError(f"demo: {exc}") from None
-            task = progress.add_task("Trials ending, refunds, unsubscribes", total=3)
-            history.after_the_walk(rng, lambda: progress.advance(task))
+            task = progress.add_task("Trials ending, refunds, unsubscribes",
+                                     total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
+            aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
             task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
             history.spread(walked, days, rng, timezone.now(),
                            lambda n: progress.advance(task, n))  # fmt: skip
             task = progress.add_task("Counting the funnels", total=None)
             history.count_again(lambda done, total: progress.update(task, completed=done,
                                                                     total=total))  # fmt: skip
-        for plan, figures in stats:
-            summary(console, plan, figures)
-        errors = sum((figures.errors for _, figures in stats), Counter())
+        for funnel in funnels:
+            console.print(ladder(build(funnel.key)))
+        console.print(after_words(aftermath))
+        errors = sum((figures.errors for figures in stats), Counter())
         if errors:
             raise CommandError(f"demo: the server answered with errors: {dict(errors)}")
 
     def _walk(self, funnels, visitors: int, base: str, progress) -> tuple[list, list]:
         """Every funnel's share of the crowd, interleaved, CROWD visitors at a time."""
         specs = [f.current_version().spec for f in funnels]
-        plans = [Plan(origin=base, spec=spec, chances=benchmark_chances(spec)) for spec in specs]
+        plans = [crowd.plan(spec, base) for spec in specs]
         stats, shared, tasks, order = [], [], [], []
         for n, plan in enumerate(plans):
             share = visitors // len(plans) + (1 if n < visitors % len(plans) else 0)
@@ -122,7 +130,7 @@ class Command(BaseCommand):
         with ThreadPoolExecutor(max_workers=CROWD) as pool:
             jobs = [pool.submit(walk, number, n, rng.random()) for number, n in enumerate(order)]
             walked = [job.result() for job in jobs]
-        return [w for w in walked if w], list(zip(plans, stats, strict=True))
+        return [w for w in walked if w], stats
 
     def _staff_user(self) -> str:
         """The demo's staff account, with a fresh password printed each run."""
@@ -132,3 +140,30 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return password
+
+
+LADDER_COLUMNS = ("step", "reached", "from previous", "benchmark", "from start", "median to next")
+
+
+def ladder(report: Report) -> Table:
+    """One funnel's ladder as its report counts it, narrow enough for a terminal; the move
+    into a rung is coloured by its verdict, as in `yesladder report`."""
+    table = Table(title=f"{report.name} ({report.funnel}): {report.entered:,} people entered",
+                  box=box.SIMPLE_HEAD, title_justify="left")  # fmt: skip
+    table.add_column(LADDER_COLUMNS[0], no_wrap=True)  # a step's key is never cut short
+    for column in LADDER_COLUMNS[1:]:
+        table.add_column(column, justify="right")
+    for rung in report.rungs:
+        moved, style = percent(rung.from_previous), VERDICT_STYLE.get(rung.verdict)
+        table.add_row(rung.key, f"{rung.reached:,}", f"[{style}]{moved}[/]" if style else moved,
+                      spread(rung.benchmark), percent(rung.from_start),
+                      duration(rung.median_seconds))  # fmt: skip
+    return table
+
+
+def after_words(done: history.Aftermath) -> str:
+    return (
+        f"After the walk: trials {done.trials}, cancelled in their first week {done.cancelled}; "
+        f"later charges paid {done.charged}, declined {done.declined}; other refunds "
+        f"{done.refunded}; unsubscribes {done.unsubscribed}."
+    )
