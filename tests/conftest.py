@@ -268,3 +268,22 @@ def journey_with_lead(data: dict, email: str = "ada@example.com"):
     return Journey.objects.create(
         visitor=visitor, funnel=version.funnel, version=version, current_step=first
     )
+
+
+@pytest.fixture
+def heard(monkeypatch):
+    """A reactor of every moment, registered the way an app does, removed after the test."""
+    from django.db import transaction
+
+    from yesladder import reactions
+
+    log = []
+    for moment in reactions.MOMENTS:
+        monkeypatch.setitem(reactions._reactors, moment, reactions.reactors(moment))
+
+        def react(moment=moment, **what):
+            log.append((moment, what, transaction.get_connection().in_atomic_block))
+
+        react.__qualname__ = f"heard_{moment.replace(' ', '_')}"
+        reactions.register(moment, react, order=99)
+    return log

@@ -14,21 +14,6 @@ from yesladder.tracking.services import record
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def heard(monkeypatch):
-    """A reactor of every moment, registered the way an app does, removed after the test."""
-    log = []
-    for moment in reactions.MOMENTS:
-        monkeypatch.setitem(reactions._reactors, moment, reactions.reactors(moment))
-
-        def react(moment=moment, **what):
-            log.append((moment, what, transaction.get_connection().in_atomic_block))
-
-        react.__qualname__ = f"heard_{moment.replace(' ', '_')}"
-        reactions.register(moment, react, order=99)
-    return log
-
-
 def test_the_map_registers_progress_first_then_automation():
     assert [r.name for r in reactions.reactors(reactions.RECORDED)] == [
         "yesladder.analytics.progress.on_events"

