@@ -177,20 +177,21 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
     in the trial week (a refund inside the guarantee, today's way to stop a trial: it cancels
     the later charges), the other trials end and their first full payment is charged (the
     test provider declines it for a `+decline` address, and the order is marked failed), a few
-    buyers ask for their money back later, a few leads unsubscribe. Orders and leads are
-    taken in the order of their emails, so a seeded run picks the same ones."""
-    now = timezone.now()
-    paid = Order.objects.filter(started_at__isnull=False).order_by("lead__email", "pk")
+    buyers ask for their money back later, a few leads unsubscribe. Who is picked depends on
+    the seed and their email only, not on who else walked: a seeded run picks the same ones."""
+    seed, now = rng.random(), timezone.now()
+    paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
     trials = paid.filter(pk__in=Charge.objects.filter(after_trial=True).values("order_id"))
-    cancelled = _refund_some(trials, TRIAL_CANCELS, rng, now)
+    cancelled = _refund_some(trials, TRIAL_CANCELS, f"{seed}:cancel", now)
     tick()
     collected = collect_due(now + dt.timedelta(days=TRIAL_END_DAYS))
     tick()
-    refunded = _refund_some(paid.exclude(state=Order.State.REFUNDED), REFUNDS, rng, now)
+    others = paid.exclude(state=Order.State.REFUNDED)
+    refunded = _refund_some(others, REFUNDS, f"{seed}:refund", now)
     tick()
     unsubscribed = 0
-    for lead in Lead.objects.filter(status=Lead.Status.CONFIRMED).order_by("email"):
-        if rng.random() < UNSUBSCRIBES:
+    for lead in Lead.objects.filter(status=Lead.Status.CONFIRMED).order_by("pk"):
+        if picked(f"{seed}:unsubscribe", lead.email, UNSUBSCRIBES):
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
             unsubscribed += 1
     tick()
@@ -198,10 +199,14 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
                      unsubscribed)  # fmt: skip
 
 
-def _refund_some(orders, share: float, rng: random.Random, now: dt.datetime) -> int:
+def picked(draw: str, email: str, share: float) -> bool:
+    return random.Random(f"{draw}:{email}").random() < share
+
+
+def _refund_some(orders, share: float, draw: str, now: dt.datetime) -> int:
     done = 0
-    for order in list(orders):
-        if rng.random() < share:
+    for order in orders:
+        if picked(draw, order.lead.email, share):
             with contextlib.suppress(RefundRefused):  # an offer without a guarantee
                 refund(order, now)
                 done += 1
