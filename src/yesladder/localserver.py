@@ -20,13 +20,19 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(
-    env: dict[str, str], workers: int = 1, timeout: float = 60, threads: int = 2
+    env: dict[str, str],
+    workers: int = 1,
+    timeout: float = 60,
+    threads: int = 2,
+    follow_ups: bool = True,
 ) -> Iterator[str]:
-    """Serve in a child process with `env` added to ours; yields its base address."""
+    """Serve in a child process with `env` added to ours; yields its base address. Without
+    `follow_ups` no worker runs beside it (the caller sends the outbox itself)."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", "yesladder.cli", "serve", "--port", str(port),
-         "--workers", str(workers), "--threads", str(threads)],
+         "--workers", str(workers), "--threads", str(threads),
+         *([] if follow_ups else ["--no-worker"])],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

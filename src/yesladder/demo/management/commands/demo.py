@@ -16,6 +16,7 @@ from rich.table import Table
 from yesladder.analytics.management.commands.report import VERDICT_STYLE
 from yesladder.analytics.render import duration, percent, spread
 from yesladder.analytics.report import Report, build
+from yesladder.automation.worker import Loop
 from yesladder.database import migrate_embedded
 from yesladder.demo import crowd, history
 from yesladder.examples import example_files
@@ -28,6 +29,8 @@ from yesladder.tracking.models import Journey
 DEMO_USER = "demo"
 DEMO_SEED = 22
 CROWD = 24  # visitors walking at once: the server's threads are never idle
+# Threads per server process: more only queue for SQLite's one writer and take the GIL from it.
+SERVER_THREADS = 4
 
 
 class Command(BaseCommand):
@@ -84,10 +87,16 @@ class Command(BaseCommand):
         rng = random.Random(DEMO_SEED)
         with crowd_progress(console) as progress:
             try:
-                with local_server(trusting, workers=2, threads=CROWD // 2) as base:
+                # No worker beside it: on SQLite its writes would make the pages' writers sleep
+                # in SQLite's busy handler; the follow-ups go out right after the walk instead.
+                with local_server(trusting, workers=2, threads=SERVER_THREADS,
+                                  follow_ups=False) as base:  # fmt: skip
                     walked, stats = self._walk(funnels, visitors, base, progress)
             except RuntimeError as exc:
                 raise CommandError(f"demo: {exc}") from None
+            task = progress.add_task("Sending the follow-ups", total=None)
+            os.environ.setdefault("YESLADDER_SERVED_AT", served_at)  # where their links point
+            progress.update(task, completed=Loop().until_idle(), total=1)
             task = progress.add_task("Trials ending, refunds, unsubscribes",
                                      total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
             aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
