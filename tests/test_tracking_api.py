@@ -256,6 +256,14 @@ def test_a_timestamp_a_day_ahead_is_flagged_and_received_time_used(tracker):
     assert event.future_timestamp and abs(event.occurred_at - event.received_at).seconds < 2
 
 
+def test_a_clock_far_east_of_utc_is_stored_as_the_same_moment_in_utc(tracker):
+    # Found by the OpenAPI fuzzing on PostgreSQL: an offset past +15:59 was a 503 there.
+    answer = tracker.post("track", track(originalTimestamp="2026-01-01T00:00:00+21:11"))
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    event = Event.objects.get()
+    assert event.occurred_at.isoformat() == "2025-12-31T02:49:00+00:00"
+
+
 def test_page_calls_keep_url_referrer_and_utm_tags(tracker):
     page = {"anonymousId": "a", "name": "Pricing", "context": {
         "page": {"url": f"{BLOG}/pricing?utm_source=nl", "referrer": "https://google.com/"},

@@ -41,9 +41,10 @@ EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 
 
 
 def _sane_time(value: dt.datetime) -> dt.datetime:
+    """In UTC: ISO 8601 lets a clock say +21:11, which PostgreSQL refuses to store."""
     if not EARLIEST <= _aware(value) < LATEST:
         raise ValueError("a time between 1970 and 2200, like 2026-11-21T10:00:00Z")
-    return value
+    return _aware(value).astimezone(dt.UTC)
 
 
 Moment = Annotated[dt.datetime, AfterValidator(_sane_time)]
