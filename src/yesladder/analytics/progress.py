@@ -316,7 +316,7 @@ def restitch(visitor: Visitor) -> None:
             _recount_and_save(row, first)
 
 
-def on_stitched(visitor: Visitor, events: list[Event]) -> None:
+def on_stitched(visitor: Visitor, events: list[Event], **_) -> None:
     """Reactor (reactions.STITCHED): the visitor's rows fold into its lead's."""
     restitch(visitor)
 

@@ -7,8 +7,9 @@ checkpoint in the primary database:
   one when shipped, else the visitor) and its visitor's first touch; the visitors it names go
   to `identities` (person, first visit, source, device) in the same batch;
 - identities: visitors that joined a lead after their rows were shipped (IdentityChange, kept
-  by a signal while a store is set up): their identity and events are shipped again under the
-  lead, and tombstones replace the copies under the visitor.
+  by `on_stitched`, a reactor of reactions.STITCHED, while a store is set up): their identity
+  and events are shipped again under the lead, and tombstones replace the copies under the
+  visitor.
 
 A checkpoint only moves past rows older than `settle` seconds: ids are given before commit, so
 a row with a smaller id may still appear for a moment; younger rows are simply sent again.
@@ -23,7 +24,6 @@ from types import SimpleNamespace
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
@@ -195,11 +195,12 @@ def _now() -> int:
 # --- wiring ----------------------------------------------------------------------------------
 
 
-def _identity_changed(sender, instance: Visitor, created: bool, update_fields, **kwargs) -> None:
-    if configured() is None or instance.lead_id is None:
-        return
-    if created or (update_fields is not None and "lead" in update_fields):
-        IdentityChange.objects.create(visitor_id=instance.pk)
+def on_stitched(visitor: Visitor, events: list[Event], joined: bool, **_) -> None:
+    """Reactor (reactions.STITCHED), in the stitch's transaction: a visitor that joined a lead,
+    or whose anonymous events became the lead's, is shipped again under the lead. A visitor
+    identified again by the lead it has is not (the tracking API may say so on every page)."""
+    if configured() is not None and (joined or events):
+        IdentityChange.objects.create(visitor_id=visitor.pk)
 
 
 def ship_round() -> int:
@@ -214,12 +215,7 @@ def ship_round() -> int:
         return 0
 
 
-def connect_signals() -> None:
-    post_save.connect(_identity_changed, sender=Visitor, dispatch_uid="warehouse-identity")
-
-
 def wire() -> None:
     from yesladder.automation import worker
 
-    connect_signals()
     worker.register("clickhouse", lambda: django_settings.CLICKHOUSE_SHIP_SECONDS, ship_round)
