@@ -119,8 +119,8 @@ def _layers(rungs: int) -> list[list[str]]:
     layers += [
         [f"[{chains}] AS S", f"toUInt8({reached}) AS level"],
         ["S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start"],
-        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((b, t, r) -> r = m AND b = start "
-               "AND t - start <= W, S[m], ts, rs)), arrayMap(x -> toUInt8(x + 1), "
+        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((t, b, r) -> r = m AND b = start "
+               "AND t - start <= W, ts, S[m], rs)), arrayMap(x -> toUInt8(x + 1), "
                "range(toUInt32(if(level > 1, level - 1, 0)))))", "ends",
                "S", "start", "W", "ts", "rs")],
         ["arrayConcat([start], ends) AS times"],
