@@ -5,7 +5,9 @@ checkpoint in the primary database:
 
 - events: every event that is not a bot's, in id order, with its person (the lead if it had
   one when shipped, else the visitor) and its visitor's first touch; the visitors it names go
-  to `identities` (person, first visit, source, device) in the same batch;
+  to `identities` (person, first visit, source, device) in the same batch, and their
+  experiment exposures to `exposures` (an exposure is made with its visitor's first event in
+  the variant's ladder, so it is shipped with that event at the latest);
 - identities: visitors that joined a lead after their rows were shipped (IdentityChange, kept
   by `on_stitched`, a reactor of reactions.STITCHED, while a store is set up): their identity
   and events are shipped again under the lead, and tombstones replace the copies under the
@@ -28,6 +30,7 @@ from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
 from yesladder.analytics.progress import REVENUE, engaged, gave_email, micros
+from yesladder.experiments.models import Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.models import Event
@@ -122,6 +125,7 @@ class Shipper:
     def send_events(self, rows: list[dict], version: int, tombstones: bool = False) -> None:
         visitors = {r["visitor_id"] for r in rows}
         self.send_identities(Visitor.objects.filter(pk__in=visitors), version)
+        self.send_exposures(visitors, version, tombstones)
         out = []
         for r in rows:
             out.append(self._event_row(r, person(r["lead_id"], r["visitor_id"]), version, 0))
@@ -159,6 +163,22 @@ class Shipper:
             if tombstones and v.lead_id:
                 out.append((person(None, v.pk), *row, 1))
         insert(self.client, self.settings, self._insert(IDENTITIES, schema.IDENTITY_COLUMNS), out)
+
+    def send_exposures(self, visitors: set, version: int, tombstones: bool = False) -> None:
+        """The visitors' exposures as they stand: a stitched one under its lead (counted or
+        not, as experiments.assignment decided), its copy under the visitor a tombstone."""
+        found = Exposure.objects.filter(visitor_id__in=visitors).values_list(
+            "experiment_id", "person", "visitor_id", "variant", "version_id", "counted"
+        )
+        out = []
+        for experiment, who, visitor, variant, version_id, counted in found:
+            row = (visitor.hex, variant, version_id, int(counted), version)
+            out.append((experiment, who, *row, 0))
+            if tombstones and who != person(None, visitor):
+                out.append((experiment, person(None, visitor), *row, 1))
+        if out:
+            columns = schema.EXPOSURE_COLUMNS
+            insert(self.client, self.settings, self._insert("exposures", columns), out)
 
     def _identities(self, after: int) -> tuple[int, int | None, bool]:
         changes = list(IdentityChange.objects.filter(id__gt=after).order_by("id")
