@@ -52,6 +52,7 @@ REACTORS = {
     "yesladder.automation.engine": {"on_events", "on_stitched"},
     "yesladder.automation.hooks": {"on_lead_created", "on_lead_updated"},
     "yesladder.experiments.assignment": {"on_stitched"},
+    "yesladder.warehouse.shipping": {"on_stitched"},
 }
 
 

@@ -22,6 +22,7 @@ def test_the_map_registers_progress_first_then_automation():
         "yesladder.analytics.progress.on_stitched",
         "yesladder.experiments.assignment.on_stitched",
         "yesladder.automation.engine.on_stitched",
+        "yesladder.warehouse.shipping.on_stitched",
     ]
     assert [r.name for r in reactions.reactors(reactions.SETTLED)] == [
         "yesladder.automation.engine.on_events"

@@ -4,12 +4,12 @@ SQL on current ClickHouse (chdb)."""
 
 import datetime as dt
 import io
-import json
 from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.clickhouse_fixtures import on_current_clickhouse
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.analytics.climb import Hit, climb
 from yesladder.analytics.progress import micros, person_of
@@ -135,34 +135,13 @@ def test_adhoc_funnel_counts_what_the_climb_counts(clickhouse, version):
 def test_the_same_sql_runs_on_current_clickhouse(clickhouse, version):
     """Rows shipped to the 18.16 cluster, copied into chdb (current ClickHouse), answer the
     report's query the same."""
-    chdb = pytest.importorskip("chdb.session")
-    from clickhouse_driver import Client
-
-    from yesladder.warehouse import schema
-    from yesladder.warehouse.client import connect
-
     crowd(version, 10)
     Shipper(clickhouse, settle=0).sync()
     plan = plan_for(version.funnel_id, None)
     sql, params = queries.overview(plan, queries.Filter(), clickhouse.database)
     cluster = ClickHouseStore(clickhouse)._run(sql, params)
-    session = chdb.Session()
-    offline = Client("localhost")
-    source = connect(clickhouse)
-    for statement in schema.statements(clickhouse.database, ""):
-        session.query(statement)
-    for name in schema.TABLES:
-        rows = source.execute(f"SELECT * FROM {clickhouse.database}.{name}")
-        values = ", ".join(offline.substitute_params("%(r)s", {"r": tuple(r)}, None)
-                           for r in rows)  # fmt: skip
-        session.query(f"INSERT INTO {clickhouse.database}.{name}_local VALUES {values}")
-    text = offline.substitute_params(sql, params, None)
-    current = session.query(
-        text + " SETTINGS optimize_move_to_prewhere = 0, "
-        "output_format_json_quote_64bit_integers = 0",
-        "JSONCompact",
-    )
-    found = [(*row[:-1], tuple(row[-1])) for row in json.loads(str(current))["data"]]
+    current = on_current_clickhouse(clickhouse, sql, params)
+    found = [(*row[:-1], tuple(row[-1])) for row in current]
     assert _summed(found, plan) == _summed(cluster, plan)
     assert _summed(found, plan)[0]  # someone was counted
 

@@ -126,3 +126,42 @@ def test_report_from_clickhouse_equals_the_embedded_engine(clickhouse, seed):
     Checkpoint.objects.update(position=0)
     Shipper(clickhouse, settle=0).sync()
     reports_equal(clickhouse, version, seed)
+
+
+LADDER = ["guide", "checklist", "score", "call", "program"]
+
+
+def climbers(rng: random.Random, version, people: int, crowd: list) -> None:
+    """People who climb several rungs, each move taking no time, seconds, minutes, exactly
+    the window or just past it (the times to the next rung and the last touch come from the
+    counted chain's hits)."""
+    for _ in range(people):
+        source, medium = rng.choice(SOURCES)
+        visitor = new_visitor(rng.choice(AGENTS[:2]), "https://example.com/", "",
+                              {"utm_source": source, "utm_medium": medium})  # fmt: skip
+        crowd.append(visitor)
+        at = T0 + dt.timedelta(minutes=rng.randrange(0, 600))
+        for step in LADDER[: rng.randrange(1, 6)]:
+            at += rng.choice([dt.timedelta(0), dt.timedelta(seconds=rng.randrange(1, 119)),
+                              dt.timedelta(minutes=rng.randrange(2, 59)), WINDOW,
+                              WINDOW + dt.timedelta(seconds=1)])  # fmt: skip
+            record(EventName.STEP_VIEWED, visitor, version, step, occurred_at=at)
+            if rng.random() < 0.2:  # back to an earlier or later rung
+                record(EventName.STEP_VIEWED, visitor, version, rng.choice(LADDER),
+                       occurred_at=at + dt.timedelta(minutes=rng.randrange(0, 30)))  # fmt: skip
+        if rng.random() < 0.3:
+            record(EventName.CONVERTED, visitor, version, "program",
+                   occurred_at=at + dt.timedelta(minutes=5))  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+def test_times_to_the_next_rung_from_clickhouse_equal_the_embedded_engines(clickhouse, seed):
+    rng = random.Random(100 + seed)
+    version = funnel()
+    crowd, leads = [], []
+    climbers(rng, version, 20, crowd)
+    Shipper(clickhouse, settle=0).sync()
+    stitch_some(rng, crowd, leads)
+    climbers(rng, version, 10, crowd)
+    Shipper(clickhouse, settle=0).sync()
+    reports_equal(clickhouse, version, seed)

@@ -221,6 +221,8 @@ CLICKHOUSE = _clickhouse(
     env_str("YESLADDER_CLICKHOUSE_URL"), env_str("YESLADDER_CLICKHOUSE_CLUSTER")
 )
 CLICKHOUSE_SHIP_SECONDS = env_int("YESLADDER_CLICKHOUSE_SHIP_SECONDS", 5, minimum=1)
+# The dashboard's reports come from the store while it is at most this far behind the log.
+CLICKHOUSE_MAX_LAG_SECONDS = env_int("YESLADDER_CLICKHOUSE_MAX_LAG_SECONDS", 120, minimum=0)
 # Who gets `notify` actions (the team), besides any `team:` a funnel names.
 TEAM_EMAILS = env_list("YESLADDER_TEAM_EMAILS")
 # CRM webhooks may reach loopback and private networks only when the operator says so.

@@ -234,6 +234,12 @@ def _flags(row, rungs: Ladder, event: Event) -> None:
         row.revenue += sign * amount
 
 
+# The events whose properties gave_email, engaged and the revenue read: every other event's
+# flags follow from its name alone (the ClickHouse shipper reads no other properties).
+PROPERTIES_READ = frozenset({EventName.FIELDS_GIVEN, EventName.VIDEO_PROGRESS,
+                             EventName.READ_PROGRESS, *REVENUE})  # fmt: skip
+
+
 def gave_email(event: Event) -> bool:
     """Opted in on one of the funnel's steps: its opt-in, or a magnet, quiz or form that asked
     for the address, or an `identify` from a tracked page of the funnel."""
@@ -316,7 +322,7 @@ def restitch(visitor: Visitor) -> None:
             _recount_and_save(row, first)
 
 
-def on_stitched(visitor: Visitor, events: list[Event]) -> None:
+def on_stitched(visitor: Visitor, events: list[Event], **_) -> None:
     """Reactor (reactions.STITCHED): the visitor's rows fold into its lead's."""
     restitch(visitor)
 

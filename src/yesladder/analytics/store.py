@@ -34,6 +34,14 @@ class Engine:
 ENGINES: dict[str, Engine] = {}
 
 
+def engine(name: str) -> Engine:
+    """The engine called `name`; LookupError when the app that brings it is not installed."""
+    found = ENGINES.get(name)
+    if found is None:
+        raise LookupError(f"--engine {name}: that engine's app is not installed")
+    return found
+
+
 @dataclass(frozen=True)
 class Query:
     funnel_id: int

@@ -90,7 +90,7 @@ def on_events(events: list[Event]) -> None:
             _publish_event(event, lead)
 
 
-def on_stitched(visitor, events: list[Event]) -> None:
+def on_stitched(visitor, events: list[Event], **_) -> None:
     """Reactor (reactions.STITCHED): what the visitor did before giving its email counts for
     the lead's automations now."""
     if events:

@@ -14,7 +14,8 @@ from yesladder.funnels import lint
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec import SourcedSpec
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, parse
-from yesladder.warehouse.services import status
+from yesladder.warehouse.client import WarehouseError
+from yesladder.warehouse.services import reporting_store, status
 
 # --- funnels ---------------------------------------------------------------------------------
 
@@ -96,9 +97,18 @@ def versions(funnel: Funnel) -> list[int]:
     )
 
 
-def report(funnel: Funnel, query: FunnelQuery) -> Report:
-    """The funnel's report, or ReportError saying what cannot be answered."""
-    return build(funnel.key, query.version, query.since, query.until, query.by, query.touch)
+def report(funnel: Funnel, query: FunnelQuery) -> tuple[Report, str]:
+    """The funnel's report (or ReportError saying what cannot be answered) and where its
+    numbers come from: ClickHouse when a store is set up and keeping up with the event log,
+    else the embedded engine, saying why ("" when no store is set up)."""
+    asked = (funnel.key, query.version, query.since, query.until, query.by, query.touch)
+    store, why = reporting_store(settings.CLICKHOUSE, settings.CLICKHOUSE_MAX_LAG_SECONDS)
+    if store is not None:
+        try:
+            return build(*asked, store=store), "These numbers are from ClickHouse."
+        except WarehouseError as exc:
+            why = f"ClickHouse did not answer ({exc})"
+    return build(*asked), f"These numbers are from the embedded engine: {why}." if why else ""
 
 
 def store_lag() -> str:
@@ -123,7 +133,7 @@ def _summary(funnel: Funnel) -> FunnelSummary:
     counts = {"errors": errors, "warnings": len(findings) - errors}
     number = current.number if current else None
     try:
-        found = report(funnel, FunnelQuery())
+        found = build(funnel.key)  # the embedded engine: one report per funnel on this page
     except ReportError as refused:
         return FunnelSummary(funnel.key, funnel.name, number, 0, "–", "–", "", **counts,
                              problem=str(refused))  # fmt: skip

@@ -182,7 +182,8 @@ def funnel(request: HttpRequest, key: str) -> HttpResponse:
                "findings": findings, "store": reports.store_lag()}  # fmt: skip
     if asked is not None:
         try:
-            context["page"] = reports.report_page(reports.report(found, asked))
+            answer, context["engine"] = reports.report(found, asked)
+            context["page"] = reports.report_page(answer)
             context["query"] = form.query_string()
         except ReportError as refused:
             context["problem"] = str(refused)
@@ -256,7 +257,7 @@ def _download(request: HttpRequest, key: str) -> tuple[Report | None, HttpRespon
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return None, _refused(problems)
     try:
-        return reports.report(found, form.query()), None
+        return reports.report(found, form.query())[0], None
     except ReportError as refused:
         return None, _refused(str(refused))
 

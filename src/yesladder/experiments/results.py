@@ -10,6 +10,7 @@ breakdown by first-touch source. `stats.analyse` turns the counts into the decis
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.utils import timezone
 
@@ -85,12 +86,27 @@ def find(funnel_key: str, key: str, number: int | None = None) -> tuple[Funnel, 
     raise ResultsError(f"funnel {funnel_key!r} has no experiment {key!r}")
 
 
-def results(funnel_key: str, key: str, people_per_day: float | None = None) -> Results:
+class CountingStore(Protocol):
+    """An analytical engine that counts an experiment's exposed people itself: the rows of
+    `_rollups`, from its own copy of the exposures and events."""
+
+    def variant_counts(self, funnel_id: int, experiment_id: int, macros: dict[int, int]
+                       ) -> tuple[list[tuple], list[tuple]]: ...  # fmt: skip
+
+
+def results(funnel_key: str, key: str, people_per_day: float | None = None,
+            store: CountingStore | None = None) -> Results:  # fmt: skip
+    """The results and the decision; exposures and conversions counted by `store` (an
+    analytical engine: analytics.store.ENGINES) or, by default, the per-variant rollups."""
     funnel, current = find(funnel_key, key)
     spec = current.spec
     order = [spec.control] + [v.key for v in spec.variants if v.key != spec.control]
     variants = {k: _variant(current, k) for k in order}
-    _count(current, variants)
+    if store is None:
+        _count(variants, *_rollups(current))
+    else:
+        macros = {v.version_id: v.macro_rung for v in variants.values()}
+        _count(variants, *store.variant_counts(funnel.pk, current.row.pk, macros))
     _harm(current, variants)
     listed = [variants[k] for k in order]
     primary = [stats.Totals.rate(v.exposed, v.converted) for v in listed]
@@ -118,12 +134,19 @@ def _variant(current: Live, key: str) -> Variant:
     return Variant(key, weight, current.versions[key].pk, pairs, macro)
 
 
-def _count(current: Live, variants: dict[str, Variant]) -> None:
-    """From the per-variant rollups (experiments.rollup): a few rows whatever the people."""
-    tallies = VariantTally.objects.filter(experiment=current.row, people__gt=0)
-    for key, source, level, people, revenue, squares in tallies.values_list(
+def _rollups(current: Live) -> tuple[list[tuple], list[tuple]]:
+    """The per-variant rollups (experiments.rollup): a few rows whatever the people."""
+    tallies = VariantTally.objects.filter(experiment=current.row, people__gt=0).values_list(
         "variant", "source", "level", "people", "revenue", "revenue_squares"
-    ):
+    )
+    moves = VariantMove.objects.filter(experiment=current.row, people__gt=0)
+    return list(tallies), list(moves.values_list("variant", "seconds", "people"))
+
+
+def _count(variants: dict[str, Variant], tallies: list[tuple], moves: list[tuple]) -> None:
+    """Per variant: (variant, source, level, people, revenue, revenue squares) of exposed
+    people, and (variant, seconds to convert, people)."""
+    for key, source, level, people, revenue, squares in tallies:
         v = variants.get(key)
         if v is None:  # a variant removed from the spec cannot be: specs are versions
             continue
@@ -134,9 +157,8 @@ def _count(current: Live, variants: dict[str, Variant]) -> None:
         mine = v.sources.setdefault(source or "(direct)", [0, 0])
         mine[0] += people
         mine[1] += people if level > v.macro_rung else 0
-    moves = VariantMove.objects.filter(experiment=current.row, people__gt=0)
     times = defaultdict(list)
-    for key, seconds, people in moves.values_list("variant", "seconds", "people"):
+    for key, seconds, people in moves:
         times[key].append((seconds, people))
     for key, v in variants.items():
         middle = weighted_median(times[key])

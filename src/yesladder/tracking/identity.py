@@ -61,7 +61,8 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
     with transaction.atomic():
         locked = Visitor.objects.select_for_update().filter(pk=visitor.pk)
         list(locked.values_list("pk", flat=True))
-        if visitor.lead_id != lead.pk:
+        joined = visitor.lead_id != lead.pk
+        if joined:
             visitor.lead = lead
             visitor.save(update_fields=["lead", "last_seen_at"])
         anonymous = Event.objects.filter(visitor=visitor, lead__isnull=True)
@@ -70,4 +71,4 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
         stitched_while_held(visitor.pk, lead.pk)
         # What the visitor did before giving its email counts for the lead now.
         events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
-        announce(STITCHED, visitor=visitor, events=events)
+        announce(STITCHED, visitor=visitor, events=events, joined=joined)

@@ -8,9 +8,12 @@ class WarehouseConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from yesladder import reactions
         from yesladder.analytics.store import ENGINES, Engine
         from yesladder.warehouse import shipping
         from yesladder.warehouse.report import adhoc_text, store_or_error
 
+        # After progress, experiments and automation: the change is only a row to ship later.
+        reactions.register(reactions.STITCHED, shipping.on_stitched, order=30)
         shipping.wire()
         ENGINES["clickhouse"] = Engine(open=store_or_error, adhoc=adhoc_text)

@@ -119,8 +119,8 @@ def _layers(rungs: int) -> list[list[str]]:
     layers += [
         [f"[{chains}] AS S", f"toUInt8({reached}) AS level"],
         ["S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start"],
-        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((b, t, r) -> r = m AND b = start "
-               "AND t - start <= W, S[m], ts, rs)), arrayMap(x -> toUInt8(x + 1), "
+        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((t, b, r) -> r = m AND b = start "
+               "AND t - start <= W, ts, S[m], rs)), arrayMap(x -> toUInt8(x + 1), "
                "range(toUInt32(if(level > 1, level - 1, 0)))))", "ends",
                "S", "start", "W", "ts", "rs")],
         ["arrayConcat([start], ends) AS times"],
@@ -210,8 +210,17 @@ GROUP BY level ORDER BY level
 
 def _kept_seconds(gap: str) -> str:
     """analytics.footprint.kept_seconds of Python's round(µs / 10⁶) (half to even), in SQL."""
-    q, r = f"intDiv({gap}, 1000000)", f"modulo({gap}, 1000000)"
-    s = f"({q} + (({r} > 500000) OR ({r} = 500000 AND modulo({q}, 2) = 1)))"
+    return _kept_at_precision(_rounded_seconds(gap))
+
+
+def _rounded_seconds(micros: str) -> str:
+    """Python's round(µs / 10⁶), half to even, as analytics.progress keeps a gap."""
+    q, r = f"intDiv({micros}, 1000000)", f"modulo({micros}, 1000000)"
+    return f"({q} + (({r} > 500000) OR ({r} = 500000 AND modulo({q}, 2) = 1)))"
+
+
+def _kept_at_precision(s: str) -> str:
+    """analytics.footprint.kept_seconds."""
     cases = ", ".join(f"{s} < {bound}, {s} - modulo({s}, {unit})" for bound, unit in TIME_UNITS)
     return f"multiIf({cases}, {s} - modulo({s}, {LONG_TIME_UNIT}))"
 
@@ -246,5 +255,37 @@ def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[
 SELECT {group} AS grp, level, count(), sum(opted_in), sum(engaged_any), sum(money)
 FROM ({inner}) WHERE {condition}
 GROUP BY grp, level
+"""
+    return sql, params
+
+
+NOT_CONVERTED = -1  # the seconds of an exposed person who has not reached the macro step
+
+
+def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
+               ) -> tuple[str, dict]:  # fmt: skip
+    """Per variant, first-touch source, level and time to convert: the experiment's counted
+    exposures, each with its person's climb on its variant's ladder (none yet: level 0, no
+    source), as experiments.rollup keeps VariantTally and VariantMove. `macros` is the index
+    of the macro step in each version's ladder; the time to convert is the sum of the person's
+    gaps below it, each rounded to the second, kept at the report's precision."""
+    params: dict = {"experiment": experiment_id}
+    inner = people(plan, Filter(tuple(sorted(macros))), db, params)
+    macro = _lookup("toString(version_id)", {str(v): m for v, m in macros.items()}, "macro",
+                    params)  # fmt: skip
+    converted = f"level > {macro} AND length(gaps) > 0"
+    seconds = (f"if({converted}, toInt64(arraySum(arrayMap(g -> {_rounded_seconds('g')}, "
+               f"arraySlice(gaps, 1, {macro})))), toInt64({NOT_CONVERTED}))")  # fmt: skip
+    sql = f"""
+SELECT variant, source, level, if(secs = {NOT_CONVERTED}, secs, {_kept_at_precision("secs")}),
+  count(), sum(money), sum(money * money)
+FROM (
+  SELECT variant, first.1 AS source, level, money, {seconds} AS secs
+  FROM (
+    SELECT variant, version_id, person FROM {db}.exposures_local FINAL
+    WHERE experiment_id = %(experiment)s AND counted = 1 AND deleted = 0
+  ) AS exposed ANY LEFT JOIN ({inner}) AS climbs USING (version_id, person)
+)
+GROUP BY variant, source, level, secs
 """
     return sql, params

@@ -9,6 +9,8 @@ highest `shipped` (a number that grows with every shipping), and queries read wi
 batch shipped twice or a crash between insert and checkpoint counts once. When a visitor
 becomes part of a lead after its events were shipped, its rows are shipped again under the
 lead (to the lead's shard) and a tombstone (`deleted` = 1) replaces the visitor's old copy.
+Experiment exposures (the denominator of results, one per visitor and experiment) travel
+with their visitor's events, under the same person, so results join them on their shard.
 """
 
 EVENTS = """
@@ -28,22 +30,30 @@ CREATE TABLE IF NOT EXISTS {db}.identities_local (
     shipped UInt64, deleted UInt8
 ) ENGINE = ReplacingMergeTree(shipped) ORDER BY (person, visitor)
 """
+EXPOSURES = """
+CREATE TABLE IF NOT EXISTS {db}.exposures_local (
+    experiment_id UInt32, person String, visitor String, variant String, version_id UInt32,
+    counted UInt8, shipped UInt64, deleted UInt8
+) ENGINE = ReplacingMergeTree(shipped) ORDER BY (experiment_id, person, visitor)
+"""
 DISTRIBUTED = """
 CREATE TABLE IF NOT EXISTS {db}.{table} AS {db}.{table}_local
 ENGINE = Distributed({cluster}, {db}, {table}_local, cityHash64(person))
 """
-TABLES = ("events", "identities")
+TABLES = ("events", "identities", "exposures")
 EVENT_COLUMNS = ("funnel_id", "person", "event_id", "version_id", "visitor", "name", "label",
                  "step", "at", "opted", "engaged", "revenue", "source", "medium", "campaign",
                  "shipped", "deleted")  # fmt: skip
 IDENTITY_COLUMNS = ("person", "visitor", "created", "source", "medium", "campaign", "device",
+                    "shipped", "deleted")  # fmt: skip
+EXPOSURE_COLUMNS = ("experiment_id", "person", "visitor", "variant", "version_id", "counted",
                     "shipped", "deleted")  # fmt: skip
 
 
 def statements(db: str, cluster: str) -> list[str]:
     """What `init` runs on each server (names were checked by warehouse.config)."""
     found = [f"CREATE DATABASE IF NOT EXISTS {db}", EVENTS.format(db=db),
-             IDENTITIES.format(db=db)]  # fmt: skip
+             IDENTITIES.format(db=db), EXPOSURES.format(db=db)]  # fmt: skip
     if cluster:
         found += [DISTRIBUTED.format(db=db, table=t, cluster=cluster) for t in TABLES]
     return found

@@ -1,4 +1,5 @@
-"""Setting the store up and asking how far behind it is (the CLI and the dashboard call these)."""
+"""Setting the store up, asking how far behind it is, and whether reports may come from it
+(the CLI and the dashboard call these)."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from yesladder.warehouse.client import connect, run, shards
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
+from yesladder.warehouse.store import ClickHouseStore
 
 
 def init(settings: Settings) -> list[str]:
@@ -44,7 +46,7 @@ class Status:
     events_shipped_to: int
     events_waiting: int
     identities_waiting: int
-    behind_seconds: float | None  # age of the oldest event not yet shipped; None: caught up
+    behind_seconds: float | None  # age of the oldest row not yet shipped; None: caught up
     synced_at: dt.datetime | None
     error: str
 
@@ -66,14 +68,31 @@ def status() -> Status:
     events = marks.get(EVENTS)
     position = events.position if events else 0
     waiting = Event.objects.filter(id__gt=position, is_bot=False)
-    oldest = waiting.aggregate(at=Min("received_at"))["at"]
     identities = marks.get(IDENTITIES)
     changes = IdentityChange.objects.filter(id__gt=identities.position if identities else 0)
+    oldest = [at for at in (waiting.aggregate(at=Min("received_at"))["at"],
+                            changes.aggregate(at=Min("at"))["at"]) if at]  # fmt: skip
     synced = [c.synced_at for c in marks.values() if c.synced_at]
     return Status(
         events_shipped_to=position, events_waiting=waiting.count(),
         identities_waiting=changes.count(),
-        behind_seconds=(timezone.now() - oldest).total_seconds() if oldest else None,
+        behind_seconds=(timezone.now() - min(oldest)).total_seconds() if oldest else None,
         synced_at=min(synced) if synced else None,
         error="; ".join(c.error for c in marks.values() if c.error),
     )  # fmt: skip
+
+
+def reporting_store(
+    settings: Settings | None, max_lag: float
+) -> tuple[ClickHouseStore | None, str]:
+    """The store a page's report may come from, and why not when it may not: none set up, its
+    last shipping failed (it is likely down: not waiting for it keeps the page fast), or it is
+    further behind the event log than `max_lag` seconds. Read from the primary database only."""
+    if settings is None:
+        return None, ""
+    now = status()
+    if now.error:
+        return None, "the store's last shipping failed"
+    if now.behind_seconds is not None and now.behind_seconds > max_lag:
+        return None, f"the store is more than {max_lag:,.0f} s behind the event log"
+    return ClickHouseStore(settings), ""

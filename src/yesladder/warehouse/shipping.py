@@ -5,54 +5,55 @@ checkpoint in the primary database:
 
 - events: every event that is not a bot's, in id order, with its person (the lead if it had
   one when shipped, else the visitor) and its visitor's first touch; the visitors it names go
-  to `identities` (person, first visit, source, device) in the same batch;
+  to `identities` (person, first visit, source, device) in the same batch, and their
+  experiment exposures to `exposures` (an exposure is made with its visitor's first event in
+  the variant's ladder, so it is shipped with that event at the latest);
 - identities: visitors that joined a lead after their rows were shipped (IdentityChange, kept
-  by a signal while a store is set up): their identity and events are shipped again under the
-  lead, and tombstones replace the copies under the visitor.
+  by `on_stitched`, a reactor of reactions.STITCHED, while a store is set up): their identity
+  and events are shipped again under the lead, and tombstones replace the copies under the
+  visitor.
 
 A checkpoint only moves past rows older than `settle` seconds: ids are given before commit, so
 a row with a smaller id may still appear for a moment; younger rows are simply sent again.
 """
 
 import datetime as dt
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from types import SimpleNamespace
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
-from yesladder.analytics.progress import REVENUE, engaged, gave_email, micros
+from yesladder.analytics.progress import REVENUE, engaged, gave_email
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
-from yesladder.tracking.models import Event
-from yesladder.warehouse import schema
+from yesladder.warehouse import reading, schema
 from yesladder.warehouse.client import WarehouseError, connect, insert
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, IdentityChange
+from yesladder.warehouse.reading import EventRow, hexed, to_micros
 
 logger = logging.getLogger(__name__)
 
 BATCH = 5_000
 SETTLE_SECONDS = 30
 EVENTS, IDENTITIES = "events", "identities"
-EVENT_FIELDS = ("id", "name", "label", "step_key", "properties", "occurred_at", "received_at",
-                "lead_id", "visitor_id", "funnel_version_id", "visitor__utm_source",
-                "visitor__utm_medium", "visitor__utm_campaign")  # fmt: skip
 
 
 def configured() -> Settings | None:
     return django_settings.CLICKHOUSE
 
 
-def person(lead_id: int | None, visitor_id) -> str:
-    """The same key analytics.progress counts people by."""
-    return f"l{lead_id}" if lead_id else f"v{visitor_id.hex}"
+def person(lead_id: int | None, visitor: str) -> str:
+    """The same key analytics.progress counts people by (`visitor`: the id's hex)."""
+    return f"l{lead_id}" if lead_id else f"v{visitor}"
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Shipper:
         self.settings, self.settle, self.batch = settings, settle, batch
         self.client = connect(settings)
         self._funnels: dict[int, int] = {}
+        self._by_name: dict[str, tuple[int, int, int]] = {}
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -100,46 +102,43 @@ class Shipper:
             raise
         return (sent if moved else 0), full
 
-    def _settled(self, rows: list, at) -> int | None:
-        """The id up to which every row is older than the settle margin."""
-        cutoff = timezone.now() - dt.timedelta(seconds=self.settle)
-        position = None
-        for row in rows:
-            if at(row) > cutoff:
-                break
-            position = row["id"]
-        return position
+    def _cutoff(self) -> dt.datetime:
+        """Rows received after this may still be joined by a smaller id (module docstring)."""
+        return timezone.now() - dt.timedelta(seconds=self.settle)
 
     # --- events ------------------------------------------------------------------------------
 
     def _events(self, after: int) -> tuple[int, int | None, bool]:
-        rows = list(Event.objects.filter(id__gt=after, is_bot=False).order_by("id")
-                    .values(*EVENT_FIELDS)[: self.batch])  # fmt: skip
+        rows = reading.events(after, self.batch, self._cutoff())
         if rows:
             self.send_events(rows, version=_now())
-        return len(rows), self._settled(rows, lambda r: r["received_at"]), len(rows) == self.batch
+        position = _settled((r.id, r.settled) for r in rows)
+        return len(rows), position, len(rows) == self.batch
 
-    def send_events(self, rows: list[dict], version: int, tombstones: bool = False) -> None:
-        visitors = {r["visitor_id"] for r in rows}
-        self.send_identities(Visitor.objects.filter(pk__in=visitors), version)
+    def send_events(self, rows: list[EventRow], version: int, tombstones: bool = False) -> None:
+        visitors = list({r.visitor for r in rows})
+        self.send_identities(visitors, version)
+        self.send_exposures(visitors, version, tombstones)
         out = []
         for r in rows:
-            out.append(self._event_row(r, person(r["lead_id"], r["visitor_id"]), version, 0))
-            if tombstones and r["lead_id"]:
-                out.append(self._event_row(r, person(None, r["visitor_id"]), version, 1))
+            visitor = hexed(r.visitor)
+            row = (r.id, r.version_id or 0, visitor, r.name, r.label, r.step, to_micros(r.at),
+                   *self._flags(r.name, r.properties), r.source, r.medium, r.campaign,
+                   version)  # fmt: skip
+            funnel = self._funnel(r.version_id)
+            out.append((funnel, person(r.lead_id, visitor), *row, 0))
+            if tombstones and r.lead_id:
+                out.append((funnel, person(None, visitor), *row, 1))
         insert(self.client, self.settings, self._insert(EVENTS, schema.EVENT_COLUMNS), out)
 
-    def _event_row(self, r: dict, who: str, version: int, deleted: int) -> tuple:
-        event = SimpleNamespace(name=r["name"], properties=r["properties"] or {})
-        amount = event.properties.get("amount")
-        sign = REVENUE.get(r["name"])
-        revenue = sign * amount if sign and isinstance(amount, int) else 0
-        return (
-            self._funnel(r["funnel_version_id"]), who, r["id"], r["funnel_version_id"] or 0,
-            r["visitor_id"].hex, r["name"], r["label"], r["step_key"], micros(r["occurred_at"]),
-            int(gave_email(event)), int(engaged(event)), revenue, r["visitor__utm_source"],
-            r["visitor__utm_medium"], r["visitor__utm_campaign"], version, deleted,
-        )  # fmt: skip
+    def _flags(self, name: str, properties) -> tuple[int, int, int]:
+        """Opted in, engaged, revenue: from the name alone (once per name) unless the counts
+        read the event's properties (reading.events gives them only then)."""
+        if properties is None:
+            if name not in self._by_name:
+                self._by_name[name] = flags(name, {})
+            return self._by_name[name]
+        return flags(name, json.loads(properties) if isinstance(properties, str) else properties)
 
     def _funnel(self, version_id: int | None) -> int:
         if not version_id:
@@ -150,41 +149,75 @@ class Shipper:
 
     # --- identities --------------------------------------------------------------------------
 
-    def send_identities(self, visitors, version: int, tombstones: bool = False) -> None:
+    def send_identities(self, visitors: list, version: int, tombstones: bool = False) -> None:
+        """Identity rows of these visitors (ids as stored)."""
         out = []
-        for v in visitors:
-            row = (v.pk.hex, micros(v.created_at), v.utm_source, v.utm_medium, v.utm_campaign,
-                   device_type(v.user_agent), version)  # fmt: skip
-            out.append((person(v.lead_id, v.pk), *row, 0))
+        for v in reading.visitors(visitors):
+            visitor = hexed(v.id)
+            row = (visitor, to_micros(v.created), v.source, v.medium, v.campaign,
+                   _device(v.user_agent), version)  # fmt: skip
+            out.append((person(v.lead_id, visitor), *row, 0))
             if tombstones and v.lead_id:
-                out.append((person(None, v.pk), *row, 1))
+                out.append((person(None, visitor), *row, 1))
         insert(self.client, self.settings, self._insert(IDENTITIES, schema.IDENTITY_COLUMNS), out)
 
+    def send_exposures(self, visitors: list, version: int, tombstones: bool = False) -> None:
+        """The visitors' exposures as they stand: a stitched one under its lead (counted or
+        not, as experiments.assignment decided), its copy under the visitor a tombstone."""
+        out = []
+        for experiment, who, visitor, variant, version_id, counted in reading.exposures(visitors):
+            row = (hexed(visitor), variant, version_id, int(counted), version)
+            out.append((experiment, who, *row, 0))
+            if tombstones and who != person(None, hexed(visitor)):
+                out.append((experiment, person(None, hexed(visitor)), *row, 1))
+        if out:
+            columns = schema.EXPOSURE_COLUMNS
+            insert(self.client, self.settings, self._insert("exposures", columns), out)
+
     def _identities(self, after: int) -> tuple[int, int | None, bool]:
+        cutoff = self._cutoff()
         changes = list(IdentityChange.objects.filter(id__gt=after).order_by("id")
-                       .values("id", "visitor_id", "at")[: self.batch])  # fmt: skip
-        visitors = {c["visitor_id"] for c in changes}
+                       .values_list("id", "visitor_id", "at")[: self.batch])  # fmt: skip
+        visitors = list({reading.stored(visitor) for _, visitor, _ in changes})
         if visitors:
             version = _now()
-            self.send_identities(Visitor.objects.filter(pk__in=visitors), version, True)
-            events = Event.objects.filter(visitor_id__in=visitors, is_bot=False).order_by("id")
-            for chunk in _chunks(events.values(*EVENT_FIELDS).iterator(self.batch), self.batch):
-                self.send_events(chunk, version, tombstones=True)
-        return len(changes), self._settled(changes, lambda c: c["at"]), len(changes) == self.batch
+            self.send_identities(visitors, version, True)
+            last, full = 0, True
+            while full:  # the visitors' whole history, again under their person
+                rows = reading.events(last, self.batch, cutoff, visitors)
+                if rows:
+                    self.send_events(rows, version, tombstones=True)
+                    last = rows[-1].id
+                full = len(rows) == self.batch
+        position = _settled((pk, at <= cutoff) for pk, _, at in changes)
+        return len(changes), position, len(changes) == self.batch
 
     def _insert(self, name: str, columns) -> str:
         return schema.insert_sql(self.settings.database, name, self.settings.cluster, columns)
 
 
-def _chunks(rows, size: int):
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _settled(rows: Iterable[tuple[int, bool]]) -> int | None:
+    """The id up to which every row (id, received before the cutoff), in id order, is older
+    than the settle margin."""
+    position = None
+    for pk, settled in rows:
+        if not settled:
+            break
+        position = pk
+    return position
+
+
+def flags(name: str, properties: dict) -> tuple[int, int, int]:
+    """Opted in, engaged and revenue (minor units) of one event, as analytics.progress counts
+    them."""
+    event = SimpleNamespace(name=name, properties=properties or {})
+    amount = event.properties.get("amount")
+    sign = REVENUE.get(name)
+    revenue = sign * amount if sign and isinstance(amount, int) else 0
+    return int(gave_email(event)), int(engaged(event)), revenue
+
+
+_device = lru_cache(maxsize=4096)(device_type)  # a crowd has far fewer browsers than people
 
 
 def _now() -> int:
@@ -195,11 +228,12 @@ def _now() -> int:
 # --- wiring ----------------------------------------------------------------------------------
 
 
-def _identity_changed(sender, instance: Visitor, created: bool, update_fields, **kwargs) -> None:
-    if configured() is None or instance.lead_id is None:
-        return
-    if created or (update_fields is not None and "lead" in update_fields):
-        IdentityChange.objects.create(visitor_id=instance.pk)
+def on_stitched(visitor: Visitor, events: list, joined: bool, **_) -> None:
+    """Reactor (reactions.STITCHED), in the stitch's transaction: a visitor that joined a lead,
+    or whose anonymous events became the lead's, is shipped again under the lead. A visitor
+    identified again by the lead it has is not (the tracking API may say so on every page)."""
+    if configured() is not None and (joined or events):
+        IdentityChange.objects.create(visitor_id=visitor.pk)
 
 
 def ship_round() -> int:
@@ -214,12 +248,7 @@ def ship_round() -> int:
         return 0
 
 
-def connect_signals() -> None:
-    post_save.connect(_identity_changed, sender=Visitor, dispatch_uid="warehouse-identity")
-
-
 def wire() -> None:
     from yesladder.automation import worker
 
-    connect_signals()
     worker.register("clickhouse", lambda: django_settings.CLICKHOUSE_SHIP_SECONDS, ship_round)

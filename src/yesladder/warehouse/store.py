@@ -115,6 +115,21 @@ class ClickHouseStore:
             found[(names(group), level)] = _add(found.get((names(group), level)), sums)
         return [Tally(group, level, *sums) for (group, level), sums in found.items()]
 
+    def variant_counts(self, funnel_id: int, experiment_id: int, macros: dict[int, int]
+                       ) -> tuple[list[tuple], list[tuple]]:  # fmt: skip
+        """An experiment's exposed people per variant, source and level (with their revenue and
+        its squares), and per variant and time to convert: the rows experiments.results reads
+        from its rollups, counted here from the shipped exposures and events."""
+        plan = plan_for(funnel_id, list(macros))
+        sql, params = queries.experiment(plan, experiment_id, macros, self.settings.database)
+        tallies, moves = {}, Counter()
+        for variant, source, level, seconds, *sums in self._run(sql, params):
+            key = (variant, source, level)
+            tallies[key] = _add(tallies.get(key), sums)
+            if seconds != queries.NOT_CONVERTED:
+                moves[(variant, seconds)] += sums[0]
+        return [(*k, *v) for k, v in tallies.items()], [(*k, n) for k, n in moves.items()]
+
     def marks(self, query: Query) -> Marks:
         return self.overview(query)[1]
 

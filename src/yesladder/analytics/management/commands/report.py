@@ -10,7 +10,8 @@ from rich.table import Table
 
 from yesladder.analytics import chart, render
 from yesladder.analytics.report import Report, ReportError, build
-from yesladder.analytics.store import DIMENSIONS, ENGINES, Engine
+from yesladder.analytics.store import DIMENSIONS, Engine
+from yesladder.analytics.store import engine as engine_called
 
 VERDICT_STYLE = {"below": "bold red", "within": "green", "above": "blue", "small": "dim"}
 
@@ -93,10 +94,10 @@ def adhoc(options, store) -> str:
 
 
 def _engine(options) -> Engine:
-    found = ENGINES.get(options["engine"])
-    if found is None:
-        raise CommandError(f"--engine {options['engine']}: that engine's app is not installed")
-    return found
+    try:
+        return engine_called(options["engine"])
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def wide() -> int:

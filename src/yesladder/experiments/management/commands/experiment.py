@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
+from yesladder.analytics.store import engine
 from yesladder.experiments import stats
 from yesladder.experiments.results import Results, ResultsError, find, results
 from yesladder.experiments.services import listed, ship, stop
@@ -79,6 +80,9 @@ class Command(BaseCommand):
             p.add_argument("experiment")
             if name == "results":
                 p.add_argument("--format", choices=["text", "json"], default="text")
+                p.add_argument("--engine", choices=["embedded", "clickhouse"],
+                               default="embedded", help="where exposures and conversions are "
+                               "counted (docs/scale.md)")  # fmt: skip
             if name == "plan":
                 p.add_argument("--daily", type=float, help="people a day into the funnel")
             if name in ("stop", "ship"):
@@ -105,7 +109,7 @@ class Command(BaseCommand):
         console.print(table)
 
     def do_results(self, console, options):
-        r = results(options["funnel"], options["experiment"])
+        r = results(options["funnel"], options["experiment"], store=self._store(options))
         if options["format"] == "json":
             self.stdout.write(json.dumps(as_json(r), indent=2))
             return
@@ -130,6 +134,18 @@ class Command(BaseCommand):
             )  # fmt: skip
         console.print(table)
         console.print(f"Decision: {r.sentence}")
+
+    def _store(self, options):
+        """The engine's store (None: the per-variant rollups); a note when it is behind."""
+        if options["engine"] == "embedded":
+            return None
+        try:
+            store, note = engine(options["engine"]).open()
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+        if note:
+            self.stderr.write(note, ending="")
+        return store
 
     def do_plan(self, console, options):
         _, current = find(options["funnel"], options["experiment"])

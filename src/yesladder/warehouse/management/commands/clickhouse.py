@@ -64,7 +64,7 @@ class Command(BaseCommand):
                           f"{now.identities_waiting:,}")  # fmt: skip
         behind = now.behind_seconds
         self.stdout.write("caught up" if now.caught_up else
-                          f"behind by {behind:,.0f} s (the oldest event not shipped)")  # fmt: skip
+                          f"behind by {behind:,.0f} s (the oldest row not shipped)")  # fmt: skip
         if now.synced_at:
             self.stdout.write(f"last shipped: {now.synced_at:%Y-%m-%d %H:%M:%S} UTC")
         if now.error:
