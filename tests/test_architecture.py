@@ -15,6 +15,7 @@ PACKAGE = SRC / "yesladder"
 # neighbour on its own layer or anything above.
 LAYERS = [
     {"env", "events", "reactions", "database", "localserver", "examples"},
+    {"sqlite_backend"},
     {"funnels", "leads"},
     {"tracking"},
     {"analytics", "offers", "scheduling"},

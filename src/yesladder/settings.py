@@ -106,7 +106,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "yesladder.sqlite_backend",
             "NAME": SQLITE_PATH,
             # Kept open as on PostgreSQL: opening the file and its four PRAGMAs cost more than
             # a small request's own queries (docs/benchmarks.md, "The outbox").
