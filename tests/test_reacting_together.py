@@ -3,7 +3,7 @@ at once, and the parts that react hear them all once, when the outermost block e
 same transaction; what is rolled back inside the block is neither in the log nor heard."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from yesladder.events import EventName
@@ -83,3 +83,11 @@ def test_a_part_rolled_back_inside_the_block_is_not_heard(heard, lead_visitor):
     assert sorted(Event.objects.values_list("pk", flat=True)) == both
     assert moments(heard) == [("recorded", both, True), ("settled", both, True)]
     assert len(read_back(queries)) == 1  # written inside a savepoint: checked once
+
+
+def test_an_event_whose_insert_failed_is_not_heard(heard, lead_visitor):
+    with transaction.atomic(), reacting_together():
+        kept = record(EventName.TRACKED, lead_visitor, message_id="m-1")
+        with pytest.raises(IntegrityError), transaction.atomic():  # a replay, caught
+            record(EventName.TRACKED, lead_visitor, message_id="m-1")
+    assert moments(heard) == [("recorded", [kept.pk], True), ("settled", [kept.pk], True)]

@@ -46,8 +46,9 @@ def record(
         is_bot=visitor.is_bot,
         site=site,
     )
-    if _held(event):  # one insert: what is decided from it comes at the block's end
+    if _holding_events():  # one insert: what is decided from it comes at the block's end
         event.save(force_insert=True)
+        _hold(event)
         return event
     with transaction.atomic():  # the event and what is decided from it, or neither
         event.save(force_insert=True)
@@ -74,13 +75,15 @@ def settled(events: list[Event]) -> None:
 _holding = threading.local()
 
 
-def _held(event: Event) -> bool:
+def _holding_events() -> bool:
     """Inside `reacting_together`, the parts that react get the event when the block ends."""
-    held = getattr(_holding, "events", None)
-    if held is not None:
-        held.append(event)
-        _holding.deeper = _holding.deeper or _depth() > _holding.depth
-    return held is not None
+    return getattr(_holding, "events", None) is not None
+
+
+def _hold(event: Event) -> None:
+    """An event written (never one whose insert failed) waits for the block's end."""
+    _holding.events.append(event)
+    _holding.deeper = _holding.deeper or _depth() > _holding.depth
 
 
 def _depth() -> int:
