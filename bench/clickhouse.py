@@ -3,14 +3,16 @@ beside the embedded engine and chdb's windowFunnel on the same events.
 
     uv run python bench/clickhouse.py [--visitors 100000] [--events-per-visitor 10]
         [--shards 2] [--no-embedded] [--runs 3] [--days 30] [--sources 20] [--chunk 5000]
+        [--memory-gb 8]
 
 Starts a cluster of `--shards` clickhouse-server processes on loopback, as the tests do
 (warehouse.localcluster; the Debian package's server), and makes the crowd of
 bench/analytics.py (a five-step funnel, 20 sources, 30 days) in a fresh SQLite data
 directory. With the embedded engine (the default) the events go through the event log's bulk
-write, so progress and rollups are kept as in production; `--no-embedded` only inserts them
-(the embedded report is then not timed: the write path is the slow part at 10M events).
-Then:
+write, so progress and rollups are kept as in production; `--no-embedded` only loads them, as
+a bulk load would (`bulk_load`: prepared statements in large transactions, the event table's
+secondary indexes built afterwards, no rollups, so the embedded report is not timed): at 100M
+events the event log's own write path would take longer than the rest together. Then:
 
 - ships everything with the code of `yesladder clickhouse sync` (warehouse.shipping.Shipper)
   into the sharded tables, and reports events/s;
@@ -33,6 +35,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import analytics  # noqa: E402 (bench/analytics.py: the crowd, its writing and chdb)
@@ -50,6 +54,9 @@ def arguments():
     parser.add_argument("--sources", type=int, default=20)
     parser.add_argument("--chunk", type=int, default=5_000, help="events per transaction")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--memory-gb", type=float, default=8,
+                        help="what one query may take on each server (half of it in memory "
+                        "before a GROUP BY goes on on disk)")  # fmt: skip
     return parser.parse_args()
 
 
@@ -64,6 +71,124 @@ def timed(run, runs: int) -> tuple[float, float, object]:
         run()
         warm.append(time.perf_counter() - t0)
     return first, statistics.median(warm) if warm else first, answer
+
+
+def bulk_load(crowd) -> None:
+    """The crowd's visitors and events straight into SQLite's tables, as a bulk load of a
+    history would: one prepared statement per table in transactions of a million rows,
+    without the event table's secondary indexes while it fills (none serves shipping, which
+    reads by id; they are built at the end, as they would be after a restore)."""
+    from django.db import connection
+    from rich.progress import Progress
+
+    from yesladder.funnels.services import load_funnel
+    from yesladder.funnels.spec import parse_spec
+    from yesladder.leads.models import Visitor
+    from yesladder.tracking.journeys import current_version
+    from yesladder.tracking.models import Event
+
+    if connection.vendor != "sqlite":
+        sys.exit("--no-embedded loads SQLite only")
+    load_funnel(parse_spec(analytics.FUNNEL, "bench.yaml"))
+    version = current_version("bench").pk
+    rng = np.random.default_rng(1)
+    ids = _visitor_ids(rng, crowd)
+    t0 = time.perf_counter()
+    with connection.cursor() as cursor, Progress(transient=True) as bar:
+        for pragma in ("foreign_keys=OFF", "synchronous=OFF", "cache_size=-2000000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        indexes = _drop_indexes(cursor, Event._meta.db_table)
+        task = bar.add_task("visitors", total=len(ids))
+        for begin in range(0, len(ids), MILLION):
+            _insert(cursor, Visitor, _visitor_rows(crowd, ids, begin, begin + MILLION))
+            bar.advance(task, min(MILLION, len(ids) - begin))
+        task = bar.add_task("events", total=len(crowd))
+        for begin in range(0, len(crowd), MILLION):
+            _insert(cursor, Event, _event_rows(crowd, ids, version, begin, begin + MILLION))
+            bar.advance(task, min(MILLION, len(crowd) - begin))
+        loaded = time.perf_counter() - t0
+        bar.add_task("indexes", total=None)
+        for statement in indexes:
+            cursor.execute(statement)
+        cursor.execute("PRAGMA foreign_keys=ON")
+    n = len(crowd)
+    print(f"loaded {len(ids):,} visitors and {n:,} events into SQLite in {loaded:.0f} s "
+          f"({n / loaded:,.0f} events/s), indexes in {time.perf_counter() - t0 - loaded:.0f} s",
+          flush=True)  # fmt: skip
+
+
+MILLION = 1_000_000
+
+
+def _visitor_ids(rng, crowd) -> list[str]:
+    raw = rng.bytes(16 * len(crowd.first))
+    return [raw[i : i + 16].hex() for i in range(0, len(raw), 16)]
+
+
+def _drop_indexes(cursor, table: str) -> list[str]:
+    """Drop the table's own indexes (not the primary key's or a unique column's); return the
+    statements that build them again."""
+    cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                   "AND sql IS NOT NULL", [table])  # fmt: skip
+    statements = [sql for (sql,) in cursor.fetchall()]
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                   "AND sql IS NOT NULL", [table])  # fmt: skip
+    for (name,) in cursor.fetchall():
+        cursor.execute(f'DROP INDEX "{name}"')
+    return statements
+
+
+def _insert(cursor, model, rows: tuple[list[str], list]) -> None:
+    """One transaction: the rows (values for `columns`; every other column its default)."""
+    from django.db import connection
+
+    columns, values = rows
+    fields = [f for f in model._meta.concrete_fields if f.column not in columns]
+    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in fields]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in [*columns, *(f.column for f in fields)])
+    marks = ", ".join(["%s"] * (len(columns) + len(fields)))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"  # noqa: S608
+    cursor.execute("BEGIN")
+    cursor.executemany(sql, [(*row, *defaults) for row in values])
+    cursor.execute("COMMIT")
+
+
+def _stamp(micros: np.ndarray, start: dt.datetime) -> list[str]:
+    """Times as Django keeps them in SQLite: UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    base = np.datetime64(start.replace(tzinfo=None), "us")
+    return [s.replace("T", " ") for s in np.datetime_as_string(base + micros, unit="us").tolist()]
+
+
+def _visitor_rows(crowd, ids: list[str], begin: int, end: int):
+    people = range(begin, min(end, len(ids)))
+    created = _stamp(crowd.first[begin:end], crowd.start)
+    sources = crowd.source[begin:end].tolist()
+    agents = crowd.agent[begin:end].tolist()
+    rows = [
+        (ids[p], created[i], created[i], analytics.AGENTS[agents[i]], f"source-{sources[i]:02d}",
+         "solo_ad" if sources[i] % 5 == 4 else "cpc", f"campaign-{sources[i]:02d}-{p % 3}")
+        for i, p in enumerate(people)
+    ]  # fmt: skip
+    return ["id", "created_at", "last_seen_at", "user_agent", "utm_source", "utm_medium",
+            "utm_campaign"], rows  # fmt: skip
+
+
+def _event_rows(crowd, ids: list[str], version: int, begin: int, end: int):
+    from django.db import connection
+
+    table = {key: (str(name), step, connection.ops.adapt_json_value(p, None))
+             for key, (name, step, p) in analytics.kinds().items()}  # fmt: skip
+    at = _stamp(crowd.at[begin:end], crowd.start)
+    what = zip(crowd.kind[begin:end].tolist(), crowd.rung[begin:end].tolist(), strict=True)
+    received = str(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    rows = [
+        (f"bench:{begin + i:012d}", name, ids[who], version, step, properties, at[i], received)
+        for i, (who, (name, step, properties)) in enumerate(
+            zip(crowd.who[begin:end].tolist(), map(table.__getitem__, what), strict=True))
+    ]  # fmt: skip
+    return ["message_id", "name", "visitor_id", "funnel_version_id", "step_key", "properties",
+            "occurred_at", "received_at"], rows  # fmt: skip
 
 
 def ship(settings) -> None:
@@ -147,9 +272,13 @@ def main() -> None:
     crowd = analytics.Crowd(args, dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
     print(f"generated {len(crowd):,} events for {args.visitors:,} visitors in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
-    analytics.ingest(crowd, args, react=embedded)
+    if embedded:
+        analytics.ingest(crowd, args)
+    else:
+        bulk_load(crowd)
     counts, ok = {}, True
-    with local_cluster(Path(tempfile.mkdtemp(prefix="yesladder-ch-")), args.shards) as cluster:
+    root = Path(tempfile.mkdtemp(prefix="yesladder-ch-"))
+    with local_cluster(root, args.shards, memory=int(args.memory_gb * 1e9)) as cluster:
         settings = parse(cluster.nodes[0].url, cluster.name)
         ship(settings)
         servers = shards(settings)

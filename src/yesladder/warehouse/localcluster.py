@@ -15,9 +15,12 @@ from pathlib import Path
 from yesladder.localserver import free_port
 
 CLUSTER = "yesladder_test"
+MEMORY = 4_000_000_000  # bytes a query may take on one server
 USERS = """<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>{memory}</max_memory_usage>
+    <max_bytes_before_external_group_by>{spill}</max_bytes_before_external_group_by>
+  </default></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
     <profile>default</profile><quota>default</quota></default></users>
   <quotas><default></default></quotas>
@@ -111,8 +114,10 @@ def _wait_for(node: Node, timeout: float) -> None:
 
 
 @contextmanager
-def local_cluster(root: Path, shards: int = 2, name: str = CLUSTER) -> Iterator[LocalCluster]:
-    """Start `shards` servers (one shard each) under `root`; stop them on exit."""
+def local_cluster(root: Path, shards: int = 2, name: str = CLUSTER, memory: int = MEMORY
+                  ) -> Iterator[LocalCluster]:  # fmt: skip
+    """Start `shards` servers (one shard each) under `root`; stop them on exit. A query may
+    take `memory` bytes on each; a GROUP BY past half of it goes on in files on disk."""
     if server_binary() is None:
         raise RuntimeError("clickhouse-server is not installed")
     nodes = []
@@ -123,7 +128,7 @@ def local_cluster(root: Path, shards: int = 2, name: str = CLUSTER) -> Iterator[
     cluster = LocalCluster(nodes, name)
     for node in nodes:
         (node.directory / "config.xml").write_text(_config(node, nodes, name))
-        (node.directory / "users.xml").write_text(USERS)
+        (node.directory / "users.xml").write_text(USERS.format(memory=memory, spill=memory // 2))
     try:
         for i in range(shards):
             cluster.start(i)
