@@ -22,6 +22,7 @@ The moments, with what they carry (keyword arguments):
 | SETTLED | a writer's new events once its identities are settled (stitching done) | events |
 | STITCHED | a visitor's history joined a lead | visitor, events (that were anonymous), joined |
 | REWRITTEN | a visitor's history was rewritten (moved in time) | visitor |
+| ERASED | a lead is being erased (its rows are still there, gone at commit) | lead, visitors |
 | LEAD_CREATED | a lead is new (its profile filled) | lead |
 | LEAD_UPDATED | a lead's profile changed | lead, changed |
 | PROGRESS_MOVED | people's Progress rows changed standing (analytics) | moves: (before, after) |
@@ -43,12 +44,13 @@ RECORDED = "recorded"
 SETTLED = "settled"
 STITCHED = "stitched"
 REWRITTEN = "rewritten"
+ERASED = "erased"
 LEAD_CREATED = "lead created"
 LEAD_UPDATED = "lead updated"
 PROGRESS_MOVED = "progress moved"
 PROGRESS_RECOUNTED = "progress recounted"
-MOMENTS = (RECORDED, SETTLED, STITCHED, REWRITTEN, LEAD_CREATED, LEAD_UPDATED, PROGRESS_MOVED,
-           PROGRESS_RECOUNTED)  # fmt: skip
+MOMENTS = (RECORDED, SETTLED, STITCHED, REWRITTEN, ERASED, LEAD_CREATED, LEAD_UPDATED,
+           PROGRESS_MOVED, PROGRESS_RECOUNTED)  # fmt: skip
 
 
 @dataclass(frozen=True)

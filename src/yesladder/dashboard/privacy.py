@@ -18,6 +18,7 @@ from django.utils import timezone
 from yesladder.automation.models import Bounce, Message, Suppression, email_hash
 from yesladder.leads.models import Lead, RateCount, Visitor
 from yesladder.offers.models import Order
+from yesladder.reactions import ERASED, announce
 from yesladder.tracking.models import Event
 
 FORMAT = "yesladder.lead-export/1"
@@ -131,6 +132,10 @@ def erase(lead: Lead) -> Erased:
         _refuse_active_orders(lead)
         address = lead.email
         _keep_only_the_hash(address)
+        # Copies of the history elsewhere (the analytics store) go too; told while the rows
+        # are still here to say whose they are.
+        visitors = list(Visitor.objects.filter(lead=lead).values_list("pk", flat=True))
+        announce(ERASED, lead=lead, visitors=visitors)
         rows = _delete_history(lead) + _delete_related(lead) + _delete_traces(address)
         kept = Order.objects.filter(lead=lead).count()
         if kept:

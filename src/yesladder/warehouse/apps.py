@@ -15,5 +15,7 @@ class WarehouseConfig(AppConfig):
 
         # After progress, experiments and automation: the change is only a row to ship later.
         reactions.register(reactions.STITCHED, shipping.on_stitched, order=30)
+        reactions.register(reactions.REWRITTEN, shipping.on_rewritten, order=30)
+        reactions.register(reactions.ERASED, shipping.on_erased, order=30)
         shipping.wire()
         ENGINES["clickhouse"] = Engine(open=store_or_error, adhoc=adhoc_text)

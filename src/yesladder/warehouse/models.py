@@ -25,3 +25,15 @@ class IdentityChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visitor_id} at {self.at}"
+
+
+class Erasure(models.Model):
+    """People erased in the primary database whose rows ClickHouse may still hold: their keys
+    as the store names them ("l<lead id>", "v<visitor id>"), kept only until the shards have
+    deleted them. Recorded only while a store is set up."""
+
+    persons = models.JSONField(default=list)
+    at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{len(self.persons)} people at {self.at}"

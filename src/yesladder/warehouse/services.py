@@ -12,7 +12,7 @@ from yesladder.tracking.models import Event
 from yesladder.warehouse import schema
 from yesladder.warehouse.client import connect, run, shards
 from yesladder.warehouse.config import Settings
-from yesladder.warehouse.models import Checkpoint, IdentityChange
+from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
 from yesladder.warehouse.store import ClickHouseStore
 
@@ -38,6 +38,7 @@ def from_scratch(settings: Settings) -> None:
     with transaction.atomic():
         Checkpoint.objects.all().delete()
         IdentityChange.objects.all().delete()
+        Erasure.objects.all().delete()
     init(settings)
 
 
@@ -46,21 +47,26 @@ class Status:
     events_shipped_to: int
     events_waiting: int
     identities_waiting: int
+    erasures_waiting: int
     behind_seconds: float | None  # age of the oldest row not yet shipped; None: caught up
     synced_at: dt.datetime | None
     error: str
 
     @property
     def caught_up(self) -> bool:
-        return self.events_waiting == 0 and self.identities_waiting == 0
+        return not (self.events_waiting or self.identities_waiting or self.erasures_waiting)
 
     def lag(self) -> str:
         """How far behind the event log the store is, in words (the CLI and the dashboard)."""
         if self.caught_up:
             return "caught up with the event log"
         behind = f"{self.behind_seconds:,.0f} s, " if self.behind_seconds is not None else ""
-        return (f"behind the event log ({behind}{self.events_waiting:,} events and "
-                f"{self.identities_waiting:,} identity changes not shipped yet)")  # fmt: skip
+        waiting = [f"{self.events_waiting:,} events",
+                   f"{self.identities_waiting:,} identity changes"]  # fmt: skip
+        if self.erasures_waiting:
+            waiting.append(f"{self.erasures_waiting:,} erasures")
+        return (f"behind the event log ({behind}{', '.join(waiting[:-1])} and {waiting[-1]} "
+                "not shipped yet)")  # fmt: skip
 
 
 def status() -> Status:
@@ -70,12 +76,14 @@ def status() -> Status:
     waiting = Event.objects.filter(id__gt=position, is_bot=False)
     identities = marks.get(IDENTITIES)
     changes = IdentityChange.objects.filter(id__gt=identities.position if identities else 0)
+    erasures = Erasure.objects.all()
     oldest = [at for at in (waiting.aggregate(at=Min("received_at"))["at"],
-                            changes.aggregate(at=Min("at"))["at"]) if at]  # fmt: skip
+                            changes.aggregate(at=Min("at"))["at"],
+                            erasures.aggregate(at=Min("at"))["at"]) if at]  # fmt: skip
     synced = [c.synced_at for c in marks.values() if c.synced_at]
     return Status(
         events_shipped_to=position, events_waiting=waiting.count(),
-        identities_waiting=changes.count(),
+        identities_waiting=changes.count(), erasures_waiting=erasures.count(),
         behind_seconds=(timezone.now() - min(oldest)).total_seconds() if oldest else None,
         synced_at=min(synced) if synced else None,
         error="; ".join(c.error for c in marks.values() if c.error),

@@ -9,9 +9,12 @@ checkpoint in the primary database:
   experiment exposures to `exposures` (an exposure is made with its visitor's first event in
   the variant's ladder, so it is shipped with that event at the latest);
 - identities: visitors that joined a lead after their rows were shipped (IdentityChange, kept
-  by `on_stitched`, a reactor of reactions.STITCHED, while a store is set up): their identity
-  and events are shipped again under the lead, and tombstones replace the copies under the
-  visitor.
+  by `on_stitched`, a reactor of reactions.STITCHED, while a store is set up), or whose
+  history was moved in time (`on_rewritten`, reactions.REWRITTEN): their identity and events
+  are shipped again under the lead, and tombstones replace the copies under the visitor.
+
+Then erasures (Erasure, kept by `on_erased`, reactions.ERASED): every row of an erased person
+is deleted on every shard (a mutation, awaited), and only then is the Erasure row deleted.
 
 A checkpoint only moves past rows older than `settle` seconds: ids are given before commit, so
 a row with a smaller id may still appear for a moment; younger rows are simply sent again.
@@ -35,15 +38,16 @@ from yesladder.analytics.progress import REVENUE, engaged, gave_email
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.warehouse import reading, schema
-from yesladder.warehouse.client import WarehouseError, connect, insert
+from yesladder.warehouse.client import WarehouseError, connect, insert, run, shards
 from yesladder.warehouse.config import Settings
-from yesladder.warehouse.models import Checkpoint, IdentityChange
+from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.reading import EventRow, hexed, to_micros
 
 logger = logging.getLogger(__name__)
 
 BATCH = 5_000
 SETTLE_SECONDS = 30
+ERASURE_SECONDS = 300  # how long a shard may take to delete erased people's rows
 EVENTS, IDENTITIES = "events", "identities"
 
 
@@ -60,9 +64,10 @@ def person(lead_id: int | None, visitor: str) -> str:
 class Shipped:
     events: int = 0  # rows whose checkpoint moved
     identities: int = 0
+    erasures: int = 0
 
     def total(self) -> int:
-        return self.events + self.identities
+        return self.events + self.identities + self.erasures
 
 
 class Shipper:
@@ -84,6 +89,7 @@ class Shipper:
                 tick(moved)
                 if not full or not moved:
                     break
+        done.erasures = self._erase()
         return done
 
     def _batch(self, stream: str, step) -> tuple[int, bool]:
@@ -192,8 +198,43 @@ class Shipper:
         position = _settled((pk, at <= cutoff) for pk, _, at in changes)
         return len(changes), position, len(changes) == self.batch
 
+    # --- erasures ----------------------------------------------------------------------------
+
+    def _erase(self) -> int:
+        """Delete the pending erasures' people from every shard; 0 when there were none."""
+        pending = list(Erasure.objects.order_by("id")[: self.batch])
+        if not pending:
+            return 0
+        with transaction.atomic():
+            # A batch read before the erasure committed holds these until its rows are in
+            # ClickHouse; waiting for it means the deletion below comes after them.
+            list(Checkpoint.objects.select_for_update().filter(stream__in=(EVENTS, IDENTITIES)))
+        persons = sorted({p for erasure in pending for p in erasure.persons})
+        db = self.settings.database
+        for shard in shards(self.settings):
+            client = connect(shard)
+            for name in schema.TABLES:
+                run(client, shard, f"ALTER TABLE {db}.{name}_local DELETE "  # noqa: S608
+                    "WHERE person IN %(persons)s", {"persons": tuple(persons)})  # fmt: skip
+            _await_mutations(client, shard)
+        Erasure.objects.filter(pk__in=[e.pk for e in pending]).delete()
+        return len(pending)
+
     def _insert(self, name: str, columns) -> str:
         return schema.insert_sql(self.settings.database, name, self.settings.cluster, columns)
+
+
+def _await_mutations(client, shard: Settings) -> None:
+    """ClickHouse deletes in the background (18.16 cannot be told to wait): poll until this
+    shard has no deletion left to do in our database."""
+    deadline = time.monotonic() + ERASURE_SECONDS
+    while run(client, shard, "SELECT count() FROM system.mutations WHERE database = %(db)s "
+              "AND is_done = 0", {"db": shard.database})[0][0]:  # fmt: skip
+        if time.monotonic() > deadline:
+            raise WarehouseError(f"ClickHouse at {shard.where()} has not finished deleting "
+                                 f"erased people's rows after {ERASURE_SECONDS} s; shipping "
+                                 "asks again next time")  # fmt: skip
+        time.sleep(0.05)
 
 
 def _settled(rows: Iterable[tuple[int, bool]]) -> int | None:
@@ -234,6 +275,24 @@ def on_stitched(visitor: Visitor, events: list, joined: bool, **_) -> None:
     identified again by the lead it has is not (the tracking API may say so on every page)."""
     if configured() is not None and (joined or events):
         IdentityChange.objects.create(visitor_id=visitor.pk)
+
+
+def on_rewritten(visitor: Visitor, **_) -> None:
+    """Reactor (reactions.REWRITTEN): a visitor's history moved in time (`simulate`) is
+    shipped again; its rows keep their keys, so the new times replace the old."""
+    if configured() is not None:
+        IdentityChange.objects.create(visitor_id=visitor.pk)
+
+
+def on_erased(lead, visitors: list, **_) -> None:
+    """Reactor (reactions.ERASED), in the erasure's transaction: the person's rows in
+    ClickHouse, under the lead and under each of its visitors, are deleted at the next
+    shipping; nothing of theirs waits to be shipped again."""
+    if configured() is None:
+        return
+    IdentityChange.objects.filter(visitor_id__in=visitors).delete()
+    keys = [person(lead.pk, ""), *(person(None, hexed(v)) for v in visitors)]
+    Erasure.objects.create(persons=keys)
 
 
 def ship_round() -> int:

@@ -51,8 +51,9 @@ class Command(BaseCommand):
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("shipping", total=total or None)
             done = shipper.sync(lambda n: bar.advance(task, n))
+        erased = f", {done.erasures:,} erasures carried out" if done.erasures else ""
         self.stdout.write(f"shipped {done.events:,} events and {done.identities:,} identity "
-                          f"changes to {found.where()}")  # fmt: skip
+                          f"changes to {found.where()}{erased}")  # fmt: skip
         self.status(found, options)
 
     def status(self, found, options) -> None:
@@ -61,7 +62,8 @@ class Command(BaseCommand):
         self.stdout.write(f"store: {where}")
         self.stdout.write(f"events shipped up to id {now.events_shipped_to:,}; waiting: "
                           f"{now.events_waiting:,}; identity changes waiting: "
-                          f"{now.identities_waiting:,}")  # fmt: skip
+                          f"{now.identities_waiting:,}; erasures waiting: "
+                          f"{now.erasures_waiting:,}")  # fmt: skip
         behind = now.behind_seconds
         self.stdout.write("caught up" if now.caught_up else
                           f"behind by {behind:,.0f} s (the oldest row not shipped)")  # fmt: skip
