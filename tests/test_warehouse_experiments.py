@@ -99,6 +99,37 @@ def test_the_cli_counts_in_clickhouse(clickhouse, loaded):  # noqa: F811
     assert theirs != shown()[1]  # nothing was shipped before
 
 
+def test_the_dashboard_page_counts_in_clickhouse_when_it_keeps_up(clickhouse, loaded,  # noqa: F811
+                                                                   settings):  # fmt: skip
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from yesladder.dashboard.experiments import experiment_pages, variant_chart
+
+    rng = random.Random(5)
+    leads = [Lead.objects.create(email=f"p{i}@example.com") for i in range(3)]
+    activity(rng, leads, [], 16, 80)
+    funnel = loaded.funnel
+    staff = Client()
+    staff.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+
+    def page() -> str:
+        return staff.get(f"/dashboard/funnels/{funnel.key}/experiments/").content.decode()
+
+    settings.CLICKHOUSE_MAX_LAG_SECONDS = 0  # nothing shipped yet: too far behind
+    assert "These numbers are from the embedded engine: the store is more than" in page()
+    Shipper(clickhouse, settle=0).sync()
+    assert "These numbers are from ClickHouse." in page()
+    theirs, engine = experiment_pages(funnel)
+    variant = theirs[0].variants[1].key
+    chart = variant_chart(funnel, KEY, variant)
+    settings.CLICKHOUSE = None
+    ours, no_line = experiment_pages(funnel)
+    assert (theirs, engine, no_line) == (ours, "These numbers are from ClickHouse.", "")
+    assert chart == variant_chart(funnel, KEY, variant)
+    assert "These numbers are from" not in page()
+
+
 def test_no_store_is_a_clear_error(settings, loaded):  # noqa: F811
     settings.CLICKHOUSE = None
     with pytest.raises(CommandError, match="no store configured"):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from yesladder.analytics.chart import Bar, FunnelChart
+from yesladder.dashboard.reports import counted
 from yesladder.experiments import preview
 from yesladder.experiments.assignment import live
 from yesladder.experiments.results import Results, results
@@ -47,11 +48,14 @@ class ExperimentPage:
     variants: tuple[VariantColumn, ...]
 
 
-def experiment_pages(funnel: Funnel) -> list[ExperimentPage]:
+def experiment_pages(funnel: Funnel) -> tuple[list[ExperimentPage], str]:
+    """The pages of the funnel's live experiments, and where their numbers come from (see
+    reports.counted): exposures and conversions from ClickHouse when it keeps up."""
     current = funnel.current_version()
     if current is None:
-        return []
-    return [_page(results(funnel.key, x.spec.key)) for x in live(current)]
+        return [], ""
+    return counted(lambda store: [_page(results(funnel.key, x.spec.key, store=store))
+                                  for x in live(current)])  # fmt: skip
 
 
 def _pct(x: float) -> str:
@@ -105,7 +109,7 @@ def _column(r: Results, v, c) -> VariantColumn:
 def variant_chart(funnel: Funnel, key: str, variant: str) -> FunnelChart:
     """One variant's ladder as the report draws a funnel: its exposed people, then each rung
     reached and the share of the rung before (LookupError: no such experiment or variant)."""
-    found = results(funnel.key, key)
+    found, _ = counted(lambda store: results(funnel.key, key, store=store))
     v = next((v for v in found.variants if v.key == variant), None)
     if v is None:
         raise LookupError(f"experiment {key!r} has no variant {variant!r}")

@@ -4,7 +4,9 @@ dataclasses; every value is shown through autoescaping templates.
 """
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -16,6 +18,9 @@ from yesladder.funnels.spec import SourcedSpec
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, parse
 from yesladder.warehouse.client import WarehouseError
 from yesladder.warehouse.services import reporting_store, status
+from yesladder.warehouse.store import ClickHouseStore
+
+Counted = TypeVar("Counted")
 
 # --- funnels ---------------------------------------------------------------------------------
 
@@ -102,13 +107,20 @@ def report(funnel: Funnel, query: FunnelQuery) -> tuple[Report, str]:
     numbers come from: ClickHouse when a store is set up and keeping up with the event log,
     else the embedded engine, saying why ("" when no store is set up)."""
     asked = (funnel.key, query.version, query.since, query.until, query.by, query.touch)
+    return counted(lambda store: build(*asked, store=store))
+
+
+def counted(count: Callable[[ClickHouseStore | None], Counted]) -> tuple[Counted, str]:
+    """`count(store)` with the store the dashboard's numbers come from (None: the embedded
+    engine), and a line saying which: ClickHouse when a store is set up and keeping up with
+    the event log, else the embedded engine, saying why ("" when no store is set up)."""
     store, why = reporting_store(settings.CLICKHOUSE, settings.CLICKHOUSE_MAX_LAG_SECONDS)
     if store is not None:
         try:
-            return build(*asked, store=store), "These numbers are from ClickHouse."
+            return count(store), "These numbers are from ClickHouse."
         except WarehouseError as exc:
             why = f"ClickHouse did not answer ({exc})"
-    return build(*asked), f"These numbers are from the embedded engine: {why}." if why else ""
+    return count(None), f"These numbers are from the embedded engine: {why}." if why else ""
 
 
 def store_lag() -> str:

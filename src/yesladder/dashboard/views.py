@@ -196,7 +196,9 @@ def experiments(request: HttpRequest, key: str) -> HttpResponse:
     """The funnel's experiments side by side: the split and the guardrails first, then each
     variant's ladder, the uplift per rung with its interval, and the decision in words."""
     found = get_object_or_404(Funnel, key=key)
-    context = {"section": "funnels", "funnel": found, "experiments": experiment_pages(found)}
+    pages, engine = experiment_pages(found)
+    context = {"section": "funnels", "funnel": found, "experiments": pages, "engine": engine,
+               "store": reports.store_lag()}  # fmt: skip
     return render(request, "yesladder/dashboard/experiments.html", context)
 
 
