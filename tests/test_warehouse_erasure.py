@@ -37,14 +37,20 @@ def keys_of(lead: Lead) -> list[str]:
     return [f"l{lead.pk}", *(f"v{v.hex}" for v in visitors)]
 
 
-def rows_on_shards(settings, persons: list[str]) -> int:
-    """Every row of these people on every shard, tombstones and unmerged copies included."""
+def rows_on_shards(settings, persons: list[str], events: tuple = (0,)) -> int:
+    """Every row of these people on every shard, tombstones and unmerged copies included:
+    under their keys, of their devices under anyone's, and these events wherever they are."""
+    devices = tuple(key[1:] for key in persons if key.startswith("v")) or ("",)
     found = 0
     for shard in shards(settings):
         client = connect(shard)
         for name in schema.TABLES:
+            where = "person IN %(p)s OR visitor IN %(v)s"
+            if name == "events":
+                where += " OR event_id IN %(e)s"
             found += run(client, shard, f"SELECT count() FROM {settings.database}.{name}_local "
-                         "WHERE person IN %(p)s", {"p": tuple(persons)})[0][0]  # fmt: skip
+                         f"WHERE {where}", {"p": tuple(persons), "v": devices,
+                                            "e": events})[0][0]  # fmt: skip
     return found
 
 
@@ -66,6 +72,30 @@ def test_an_erased_lead_leaves_every_shard_and_the_reports_still_agree(clickhous
     assert Erasure.objects.count() == 0  # the people's keys are not kept once done
     assert services.status().caught_up
     reports_equal(clickhouse, version, seed=0)
+
+
+def test_devices_that_moved_between_leads_leave_no_trace(clickhouse):
+    """A device of Bo's that joins Ada (its history under Bo stays in ClickHouse until
+    deleted by device), and one of Ada's that joins Bo (Ada's events on it live on as
+    tombstones under the device): erasing Ada leaves neither."""
+    from yesladder.tracking.identity import stitch
+
+    version, crowd, leads = shipped_crowd(clickhouse, seed=14)
+    ada, bo = leads[0], leads[1]
+    came = Visitor.objects.filter(lead=bo).first()
+    left = Visitor.objects.filter(lead=ada).first()
+    ada_events = tuple(Event.objects.filter(lead=ada, visitor=left).values_list("pk", flat=True))
+    stitch(came, ada)
+    stitch(left, bo)
+    Shipper(clickhouse, settle=0).sync()
+    persons = keys_of(ada)
+    assert rows_on_shards(clickhouse, persons, ada_events) > 0
+
+    erase(ada)
+    assert Shipper(clickhouse, settle=0).sync().erasures == 1
+
+    assert rows_on_shards(clickhouse, persons, ada_events or (0,)) == 0
+    reports_equal(clickhouse, version, seed=2)
 
 
 def test_an_erasure_waits_for_the_store_and_is_never_dropped(clickhouse, monkeypatch):

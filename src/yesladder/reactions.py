@@ -22,13 +22,14 @@ The moments, with what they carry (keyword arguments):
 | SETTLED | a writer's new events once its identities are settled (stitching done) | events |
 | STITCHED | a visitor's history joined a lead | visitor, events (that were anonymous), joined |
 | REWRITTEN | a visitor's history was rewritten (moved in time) | visitor |
-| ERASED | a lead is being erased (its rows are still there, gone at commit) | lead, visitors |
+| ERASED | a lead is being erased (its rows still there, gone at commit) | lead, visitors, events |
 | LEAD_CREATED | a lead is new (its profile filled) | lead |
 | LEAD_UPDATED | a lead's profile changed | lead, changed |
 | PROGRESS_MOVED | people's Progress rows changed standing (analytics) | moves: (before, after) |
 | PROGRESS_RECOUNTED | Progress rows about to be counted again | funnel_key (None: all) |
 
 STITCHED's `joined` is False when the lead was the visitor's already (identified again).
+ERASED's `events` are the ids of the lead's events made on devices now another lead's.
 
 A single recorded event is RECORDED then SETTLED at once; the tracking API's batch is RECORDED
 when inserted and SETTLED after its identify calls have stitched it.

@@ -134,8 +134,11 @@ def erase(lead: Lead) -> Erased:
         _keep_only_the_hash(address)
         # Copies of the history elsewhere (the analytics store) go too; told while the rows
         # are still here to say whose they are.
-        visitors = list(Visitor.objects.filter(lead=lead).values_list("pk", flat=True))
-        announce(ERASED, lead=lead, visitors=visitors)
+        devices = Visitor.objects.select_for_update().filter(lead=lead)  # none joins meanwhile
+        visitors = list(devices.values_list("pk", flat=True))
+        elsewhere = Event.objects.filter(lead=lead).exclude(visitor__lead=lead)
+        announce(ERASED, lead=lead, visitors=visitors,
+                 events=list(elsewhere.values_list("pk", flat=True)))  # fmt: skip
         rows = _delete_history(lead) + _delete_related(lead) + _delete_traces(address)
         kept = Order.objects.filter(lead=lead).count()
         if kept:

@@ -28,11 +28,15 @@ class IdentityChange(models.Model):
 
 
 class Erasure(models.Model):
-    """People erased in the primary database whose rows ClickHouse may still hold: their keys
-    as the store names them ("l<lead id>", "v<visitor id>"), kept only until the shards have
-    deleted them. Recorded only while a store is set up."""
+    """People erased in the primary database whose rows ClickHouse may still hold, named only
+    by the store's pseudonymous keys: the person keys ("l<lead id>", "v<visitor id>"), the
+    devices' ids and the ids of the lead's events made on a device now another lead's. Kept
+    until every shard has deleted their rows. Recorded only where a store is or was set up."""
 
     persons = models.JSONField(default=list)
+    visitors = models.JSONField(default=list)
+    events = models.JSONField(default=list)
+    issued = models.JSONField(default=dict, help_text="shard -> its clock when asked to delete")
     at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 BATCH = 5_000
 SETTLE_SECONDS = 30
-ERASURE_SECONDS = 300  # how long a shard may take to delete erased people's rows
+ERASURE_SECONDS = 300  # how long `clickhouse sync` waits for shards to delete erased rows
+WORKER_ERASURE_SECONDS = 2  # the worker has other work: it looks again next round
+ERASURES_PER_ROUND = 200  # keeps each deletion's text well under the server's query size
 EVENTS, IDENTITIES = "events", "identities"
 
 
@@ -71,8 +73,10 @@ class Shipped:
 
 
 class Shipper:
-    def __init__(self, settings: Settings, settle: float = SETTLE_SECONDS, batch: int = BATCH):
+    def __init__(self, settings: Settings, settle: float = SETTLE_SECONDS, batch: int = BATCH,
+                 erasure_wait: float = ERASURE_SECONDS):  # fmt: skip
         self.settings, self.settle, self.batch = settings, settle, batch
+        self.erasure_wait = erasure_wait
         self.client = connect(settings)
         self._funnels: dict[int, int] = {}
         self._by_name: dict[str, tuple[int, int, int]] = {}
@@ -201,40 +205,69 @@ class Shipper:
     # --- erasures ----------------------------------------------------------------------------
 
     def _erase(self) -> int:
-        """Delete the pending erasures' people from every shard; 0 when there were none."""
-        pending = list(Erasure.objects.order_by("id")[: self.batch])
+        """Carry out pending erasures: each shard is asked once to delete their rows, and an
+        erasure's row goes once every shard has finished (waiting up to `erasure_wait` s, else
+        the next round looks again). The number of erasures completed."""
+        pending = list(Erasure.objects.order_by("id")[:ERASURES_PER_ROUND])
         if not pending:
             return 0
         with transaction.atomic():
             # A batch read before the erasure committed holds these until its rows are in
             # ClickHouse; waiting for it means the deletion below comes after them.
-            list(Checkpoint.objects.select_for_update().filter(stream__in=(EVENTS, IDENTITIES)))
-        persons = sorted({p for erasure in pending for p in erasure.persons})
-        db = self.settings.database
-        for shard in shards(self.settings):
-            client = connect(shard)
-            for name in schema.TABLES:
-                run(client, shard, f"ALTER TABLE {db}.{name}_local DELETE "  # noqa: S608
-                    "WHERE person IN %(persons)s", {"persons": tuple(persons)})  # fmt: skip
-            _await_mutations(client, shard)
+            marks = Checkpoint.objects.select_for_update().filter(stream__in=(EVENTS, IDENTITIES))
+            list(marks.order_by("stream"))
+        servers = shards(self.settings)
+        for shard in servers:
+            self._ask_to_delete(shard, [e for e in pending if shard.where() not in e.issued])
+        for shard in servers:
+            since = min(e.issued[shard.where()] for e in pending)
+            if not _deleted(connect(shard), shard, since, self.erasure_wait):
+                return 0
         Erasure.objects.filter(pk__in=[e.pk for e in pending]).delete()
         return len(pending)
+
+    def _ask_to_delete(self, shard: Settings, erasures: list) -> None:
+        if not erasures:
+            return
+        client = connect(shard)
+        since = run(client, shard, "SELECT toString(now())")[0][0]
+        for name in schema.TABLES:
+            where, params = _erased_rows(erasures, with_events=name == EVENTS)
+            run(client, shard, f"ALTER TABLE {shard.database}.{name}_local DELETE "  # noqa: S608
+                f"WHERE {where}", params)  # fmt: skip
+        for erasure in erasures:
+            erasure.issued[shard.where()] = since
+            erasure.save(update_fields=["issued"])
 
     def _insert(self, name: str, columns) -> str:
         return schema.insert_sql(self.settings.database, name, self.settings.cluster, columns)
 
 
-def _await_mutations(client, shard: Settings) -> None:
-    """ClickHouse deletes in the background (18.16 cannot be told to wait): poll until this
-    shard has no deletion left to do in our database."""
-    deadline = time.monotonic() + ERASURE_SECONDS
+def _erased_rows(erasures: list, with_events: bool) -> tuple[str, dict]:
+    """Every row of the erased people: under their keys, of their devices under any person
+    (a device that moved to another lead), and, for events, the lead's events made on a device
+    now another lead's (their tombstones stay under that device)."""
+    keys = {
+        "persons": sorted({p for e in erasures for p in e.persons}),
+        "visitors": sorted({v for e in erasures for v in e.visitors}),
+        "events": sorted({i for e in erasures for i in e.events}) if with_events else [],
+    }
+    column = {"persons": "person", "visitors": "visitor", "events": "event_id"}
+    found = {name: tuple(values) for name, values in keys.items() if values}
+    return " OR ".join(f"{column[name]} IN %({name})s" for name in found), found
+
+
+def _deleted(client, shard: Settings, since: str, wait: float) -> bool:
+    """Whether the deletions asked of this shard since `since` (its clock) are done, waiting
+    up to `wait` s: ClickHouse deletes in the background and 18.16 cannot be told to wait."""
+    deadline = time.monotonic() + wait
     while run(client, shard, "SELECT count() FROM system.mutations WHERE database = %(db)s "
-              "AND is_done = 0", {"db": shard.database})[0][0]:  # fmt: skip
+              "AND is_done = 0 AND create_time >= toDateTime(%(since)s)",
+              {"db": shard.database, "since": since})[0][0]:  # fmt: skip
         if time.monotonic() > deadline:
-            raise WarehouseError(f"ClickHouse at {shard.where()} has not finished deleting "
-                                 f"erased people's rows after {ERASURE_SECONDS} s; shipping "
-                                 "asks again next time")  # fmt: skip
-        time.sleep(0.05)
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _settled(rows: Iterable[tuple[int, bool]]) -> int | None:
@@ -284,15 +317,17 @@ def on_rewritten(visitor: Visitor, **_) -> None:
         IdentityChange.objects.create(visitor_id=visitor.pk)
 
 
-def on_erased(lead, visitors: list, **_) -> None:
+def on_erased(lead, visitors: list, events: list, **_) -> None:
     """Reactor (reactions.ERASED), in the erasure's transaction: the person's rows in
-    ClickHouse, under the lead and under each of its visitors, are deleted at the next
-    shipping; nothing of theirs waits to be shipped again."""
-    if configured() is None:
+    ClickHouse are deleted at the next shipping; nothing of theirs waits to be shipped again.
+    Kept also while no store is set up here if one was ever shipped to (this process may lack
+    its address, or it may be set up again without starting from scratch)."""
+    if configured() is None and not Checkpoint.objects.exists():
         return
     IdentityChange.objects.filter(visitor_id__in=visitors).delete()
-    keys = [person(lead.pk, ""), *(person(None, hexed(v)) for v in visitors)]
-    Erasure.objects.create(persons=keys)
+    devices = [hexed(v) for v in visitors]
+    Erasure.objects.create(persons=[person(lead.pk, ""), *(person(None, d) for d in devices)],
+                           visitors=devices, events=list(events))  # fmt: skip
 
 
 def ship_round() -> int:
@@ -301,7 +336,7 @@ def ship_round() -> int:
     if settings is None:
         return 0
     try:
-        return Shipper(settings).sync().total()
+        return Shipper(settings, erasure_wait=WORKER_ERASURE_SECONDS).sync().total()
     except WarehouseError as exc:
         logger.warning("shipping to ClickHouse paused: %s", exc)
         return 0
