@@ -128,14 +128,12 @@ def _visitor_ids(rng, crowd) -> list[str]:
 def _drop_indexes(cursor, table: str) -> list[str]:
     """Drop the table's own indexes (not the primary key's or a unique column's); return the
     statements that build them again."""
-    cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+    cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
                    "AND sql IS NOT NULL", [table])  # fmt: skip
-    statements = [sql for (sql,) in cursor.fetchall()]
-    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
-                   "AND sql IS NOT NULL", [table])  # fmt: skip
-    for (name,) in cursor.fetchall():
+    found = cursor.fetchall()
+    for name, _ in found:
         cursor.execute(f'DROP INDEX "{name}"')
-    return statements
+    return [sql for _, sql in found]
 
 
 def _insert(cursor, model, rows: tuple[list[str], list]) -> None:

@@ -13,8 +13,9 @@ checkpoint in the primary database:
   history was moved in time (`on_rewritten`, reactions.REWRITTEN): their identity and events
   are shipped again under the lead, and tombstones replace the copies under the visitor.
 
-Then erasures (Erasure, kept by `on_erased`, reactions.ERASED): every row of an erased person
-is deleted on every shard (a mutation, awaited), and only then is the Erasure row deleted.
+Then erasures (Erasure, kept by `on_erased`, reactions.ERASED): each shard is asked once to
+delete every row of the erased people (a mutation), and the Erasure row goes once every shard
+says it is done.
 
 A checkpoint only moves past rows older than `settle` seconds: ids are given before commit, so
 a row with a smaller id may still appear for a moment; younger rows are simply sent again.
@@ -237,7 +238,7 @@ class Shipper:
                 f"WHERE {where}", params)  # fmt: skip
         for erasure in erasures:
             erasure.issued[shard.where()] = since
-            erasure.save(update_fields=["issued"])
+        Erasure.objects.bulk_update(erasures, ["issued"])
 
     def _insert(self, name: str, columns) -> str:
         return schema.insert_sql(self.settings.database, name, self.settings.cluster, columns)
