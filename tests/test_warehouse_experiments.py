@@ -125,9 +125,19 @@ def test_the_dashboard_page_counts_in_clickhouse_when_it_keeps_up(clickhouse, lo
     chart = variant_chart(funnel, KEY, variant)
     settings.CLICKHOUSE = None
     ours, no_line = experiment_pages(funnel)
-    assert (theirs, engine, no_line) == (ours, "These numbers are from ClickHouse.", "")
+    assert (unsigned(theirs), engine, no_line) == (
+        unsigned(ours), "These numbers are from ClickHouse.", "")  # fmt: skip
     assert chart == variant_chart(funnel, KEY, variant)
     assert "These numbers are from" not in page()
+
+
+def unsigned(pages: list) -> list:
+    """The pages without their preview links, whose signatures carry the second they were made."""
+    from dataclasses import replace
+
+    return [replace(p, variants=tuple(
+        replace(v, rungs=tuple(replace(r, preview="") for r in v.rungs)) for v in p.variants))
+        for p in pages]  # fmt: skip
 
 
 def test_no_store_is_a_clear_error(settings, loaded):  # noqa: F811
