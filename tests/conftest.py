@@ -13,6 +13,41 @@ from django.db import connections
 from tests.clickhouse_fixtures import clickhouse, clickhouse_cluster  # noqa: F401 (fixtures)
 from yesladder.funnels.spec import parse_spec
 
+CLOCK_SITE = os.path.join(os.path.dirname(__file__), "clock")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock", metavar="MOMENT",
+        help="run the whole suite as if the wall clock read MOMENT (ISO 8601 with an offset, "
+        "e.g. 2026-12-14T00:30+00:00), ticking from there; processes the tests start move too. "
+        "No test may depend on the day it runs: this is how that is proved.",
+    )  # fmt: skip
+
+
+def pytest_configure(config):
+    moment = config.getoption("--clock")
+    if not moment:
+        return
+    import datetime as dt
+    import time
+
+    import time_machine
+
+    when = dt.datetime.fromisoformat(moment)
+    if when.tzinfo is None:
+        raise pytest.UsageError("--clock needs an offset, e.g. 2026-12-14T00:30+00:00")
+    shift = when.timestamp() - time.time()
+    os.environ["YESLADDER_TEST_CLOCK_SHIFT"] = repr(shift)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [CLOCK_SITE,
+                                                             os.environ.get("PYTHONPATH")]))
+    time_machine.travel(when, tick=True).start()
+
+
+def pytest_report_header(config):
+    moment = config.getoption("--clock")
+    return f"clock moved to {moment}" if moment else None
+
 
 @pytest.fixture(autouse=True)
 def _ladders_as_written(request, monkeypatch):

@@ -331,8 +331,14 @@ def recount_visitor(visitor: Visitor) -> None:
     """Count the visitor's person again (its history was rewritten: `simulate` moves a crowd
     back in time)."""
     person = f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
+    # The first visit moved too: the first touch (cohort) is read again, from the rows as
+    # they are now (the caller's visitor still has its old times).
+    if visitor.lead_id:
+        first = _earliest_visitors({visitor.lead_id}).get(visitor.lead_id)
+    else:
+        first = Visitor.objects.get(pk=visitor.pk)
     for row in Progress.objects.select_for_update().filter(person=person):
-        _recount_and_save(row)
+        _recount_and_save(row, first)
 
 
 def _recount_and_save(row, first: Visitor | None = None) -> None:
