@@ -338,9 +338,9 @@ def clickhouse(crowd: Crowd) -> tuple[float, list[float], Counter]:
 def ingest(crowd: Crowd, args, react: bool = True) -> None:
     from django.db import connection
 
+    from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
     from yesladder.funnels.spec import parse_spec
-    from yesladder.tracking.journeys import current_version
 
     load_funnel(parse_spec(FUNNEL, "bench.yaml"))
     t0 = time.perf_counter()

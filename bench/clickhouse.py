@@ -81,10 +81,10 @@ def bulk_load(crowd) -> None:
     from django.db import connection
     from rich.progress import Progress
 
+    from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
     from yesladder.funnels.spec import parse_spec
     from yesladder.leads.models import Visitor
-    from yesladder.tracking.journeys import current_version
     from yesladder.tracking.models import Event
 
     if connection.vendor != "sqlite":

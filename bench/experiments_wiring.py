@@ -50,10 +50,11 @@ def assignment(calls: int) -> None:
     from django.db import transaction
 
     from yesladder.experiments import assignment as a
+    from yesladder.funnels.models import current_version
     from yesladder.leads.models import Visitor
     from yesladder.tracking import journeys
 
-    base = journeys.current_version("b2b-ladder")
+    base = current_version("b2b-ladder")
     spec = a.live(base)[0].spec
     decide = per_call(lambda i: a.pick(spec, f"v{i:032x}") and a.point("1:slices", str(i)), calls)
     visitors = Visitor.objects.bulk_create(
@@ -87,9 +88,9 @@ def results(people: int) -> None:
     from yesladder.experiments.assignment import live
     from yesladder.experiments.results import results as read
     from yesladder.experiments.rollup import rebuild
-    from yesladder.tracking import journeys
+    from yesladder.funnels.models import current_version
 
-    base = journeys.current_version("b2b-ladder")
+    base = current_version("b2b-ladder")
     current = live(base)[0]
     now = timezone.now().isoformat()
     started = time.perf_counter()

@@ -39,8 +39,9 @@ def pytest_configure(config):
         raise pytest.UsageError("--clock needs an offset, e.g. 2026-12-14T00:30+00:00")
     shift = when.timestamp() - time.time()
     os.environ["YESLADDER_TEST_CLOCK_SHIFT"] = repr(shift)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [CLOCK_SITE,
-                                                             os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [CLOCK_SITE, os.environ.get("PYTHONPATH")])
+    )
     time_machine.travel(when, tick=True).start()
 
 
@@ -290,9 +291,9 @@ def run_cli(*args, home, **kwargs):
 
 def journey_with_lead(data: dict, email: str = "ada@example.com"):
     """A funnel loaded from `data`, and a visitor known by `email` who started it."""
+    from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
     from yesladder.leads.models import Lead, Visitor
-    from yesladder.tracking.journeys import current_version
     from yesladder.tracking.models import Journey
 
     load_funnel(sourced_from(data))

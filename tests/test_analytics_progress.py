@@ -25,7 +25,7 @@ BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
 def _version(data):
-    from yesladder.tracking.journeys import current_version
+    from yesladder.funnels.models import current_version
 
     return current_version(data["funnel"])
 

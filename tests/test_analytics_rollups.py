@@ -14,10 +14,10 @@ from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
 from yesladder.analytics.report import build
 from yesladder.dashboard.privacy import erase
 from yesladder.events import EventName
+from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.models import Lead
 from yesladder.tracking.identity import stitch
-from yesladder.tracking.journeys import current_version
 from yesladder.tracking.services import record
 
 pytestmark = pytest.mark.django_db

@@ -24,12 +24,12 @@ from tests.conftest import BLOG, CHROMIUM, NEEDS_CHROMIUM, sourced_from
 from yesladder import security
 from yesladder.dashboard.views import POLICY as DASHBOARD_POLICY
 from yesladder.events import EventName
+from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.services import new_visitor
 from yesladder.steps.kinds import SHARE_CHANNELS
 from yesladder.tracking import sites
-from yesladder.tracking.journeys import current_version
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record
 

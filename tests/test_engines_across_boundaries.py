@@ -87,8 +87,7 @@ def test_a_history_moved_across_a_boundary_counts_the_same_everywhere(clickhouse
         cohorts = build("clean", store=None, by="cohort", touch=touch)
         weeks = {g.name for g in cohorts.groups}
         assert weeks == {
-            (m - dt.timedelta(days=m.weekday())).date().isoformat()
-            for m in (at, at - by)
+            (m - dt.timedelta(days=m.weekday())).date().isoformat() for m in (at, at - by)
         }, weeks  # the moved people left the week they walked in
     reports_equal(clickhouse, version, seed=0)
     for case in ({"by": "cohort", "touch": "first"}, {"since": (at - by).date(),

@@ -100,10 +100,10 @@ def test_events_held_while_identify_stitches_count_as_the_leads():
     from pathlib import Path
 
     from yesladder.analytics.models import Progress
+    from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
     from yesladder.funnels.spec import read_spec
     from yesladder.tracking.identity import identify
-    from yesladder.tracking.journeys import current_version
     from yesladder.tracking.services import reacting_together
 
     examples = Path(__file__).resolve().parent.parent / "examples"

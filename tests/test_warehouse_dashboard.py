@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.events import EventName
+from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.services import new_visitor
 from yesladder.localserver import free_port
-from yesladder.tracking.journeys import current_version
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record
 from yesladder.warehouse.config import parse

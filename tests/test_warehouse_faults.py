@@ -34,7 +34,7 @@ T0 = dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def version():
     load_funnel(sourced_from(funnel_dict()))
-    from yesladder.tracking.journeys import current_version
+    from yesladder.funnels.models import current_version
 
     return current_version("clean")
 

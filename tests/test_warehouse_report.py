@@ -39,7 +39,7 @@ def funnel():
                              "optional": True})  # fmt: skip
     data["exclude"] = [{"event": "tracked", "label": "Staff test"}]
     load_funnel(sourced_from(data))
-    from yesladder.tracking.journeys import current_version
+    from yesladder.funnels.models import current_version
 
     return current_version(data["funnel"])
 

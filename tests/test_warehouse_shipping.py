@@ -120,8 +120,8 @@ def test_events_are_sent_as_the_embedded_engine_counts_them(sent):
     from tests.conftest import funnel_dict, sourced_from
     from yesladder.analytics.devices import device_type
     from yesladder.analytics.progress import REVENUE, engaged, gave_email, micros, person_of
+    from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
-    from yesladder.tracking.journeys import current_version
     from yesladder.warehouse.shipping import Shipper
 
     load_funnel(sourced_from(funnel_dict()))

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from yesladder.automation import hooks, outbox, standing
@@ -19,7 +19,7 @@ from yesladder.automation.models import Enrollment, Message, ScoreChange, Standi
 from yesladder.automation.runs import check_exits, enter, run
 from yesladder.automation.standing import Facts, Seen
 from yesladder.events import EventName
-from yesladder.funnels.models import FunnelVersion, Step
+from yesladder.funnels.models import FunnelVersion, Step, current_versions
 from yesladder.funnels.spec.automations import Automation
 from yesladder.leads.models import Lead
 from yesladder.tracking.models import Event, Journey
@@ -223,19 +223,9 @@ def wake_due(now: dt.datetime) -> int:
     return woken
 
 
-def _current_versions() -> list[FunnelVersion]:
-    """Each funnel's newest version: where leads who start an automation now enter it."""
-    newest = FunnelVersion.objects.filter(funnel=OuterRef("funnel"), variant="").order_by("-number")
-    return list(
-        FunnelVersion.objects.filter(pk=Subquery(newest.values("pk")[:1]))
-        .select_related("funnel")
-        .defer("source")  # the spec is parsed once per process from spec_json (by digest)
-    )
-
-
 def enter_inactive(now: dt.datetime) -> int:
     entered = 0
-    for version in _current_versions():
+    for version in current_versions():
         for automation in version.spec.automations:
             if automation.when.inactive is None:
                 continue
@@ -253,7 +243,7 @@ def enter_around_sessions(now: dt.datetime) -> int:
     from yesladder.scheduling.models import Booking, Registration
 
     entered = 0
-    for version in _current_versions():
+    for version in current_versions():
         for automation in version.spec.automations:
             around = automation.when.session
             if around is None:
@@ -304,7 +294,7 @@ def send_reminders(now: dt.datetime) -> int:
 def refresh_stale(now: dt.datetime) -> int:
     """Scores decay with time: standings not recomputed lately are, so segments stay current
     (and leads drift into `low-engagement`, which may start a nurture automation)."""
-    versions = {v.funnel_id: v for v in _current_versions()}
+    versions = {v.funnel_id: v for v in current_versions()}
     stale = Standing.objects.filter(computed_at__lt=now - STALE_STANDING).select_related("lead")
     count = 0
     for row in stale.order_by("computed_at")[:BATCH]:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from yesladder.automation import compose, outbox
 from yesladder.automation.models import Enrollment, Message
 from yesladder.automation.runs import email_fields
-from yesladder.funnels.models import Funnel, FunnelVersion
+from yesladder.funnels.models import FunnelVersion, current_versions
 from yesladder.funnels.spec.automations import PLACEHOLDER
 from yesladder.funnels.spec.schema import FunnelSpec, automation_emails
 from yesladder.leads.models import Lead
@@ -49,7 +49,7 @@ class Preview:
 def email_templates() -> list[EmailTemplate]:
     """Every email of every funnel's current version, by funnel and key."""
     found = []
-    for version in _current_versions():
+    for version in current_versions():
         spec = version.spec
         for key, email in sorted(spec.emails.items()):
             sent_by = tuple(a.key for a in spec.automations if key in automation_emails(a))
@@ -59,15 +59,9 @@ def email_templates() -> list[EmailTemplate]:
     return found
 
 
-def _current_versions() -> list[FunnelVersion]:
-    return [v for v in (f.current_version() for f in Funnel.objects.all()) if v is not None]
-
-
 def preview(funnel_key: str, email_key: str, lead: Lead | None = None) -> Preview:
     """The email `email_key` of the funnel's current version; LookupError when there is none."""
-    version = (
-        FunnelVersion.objects.filter(funnel__key=funnel_key, variant="").order_by("-number").first()
-    )
+    version = FunnelVersion.objects.filter(funnel__key=funnel_key).current().first()
     if version is None or email_key not in version.spec.emails:
         raise LookupError(f"no email '{email_key}' in the funnel '{funnel_key}'")
     spec = version.spec

@@ -97,9 +97,7 @@ class ReportPage:
 
 
 def versions(funnel: Funnel) -> list[int]:
-    return list(
-        funnel.versions.filter(variant="").order_by("-number").values_list("number", flat=True)
-    )
+    return list(funnel.versions.current().values_list("number", flat=True))
 
 
 def report(funnel: Funnel, query: FunnelQuery) -> tuple[Report, str]:

@@ -76,7 +76,7 @@ def find(funnel_key: str, key: str, number: int | None = None) -> tuple[Funnel, 
     funnel = Funnel.objects.filter(key=funnel_key).first()
     if funnel is None:
         raise ResultsError(f"no funnel called {funnel_key!r}")
-    versions = funnel.versions.filter(variant="").order_by("-number")
+    versions = funnel.versions.current()
     if number is not None:
         versions = versions.filter(number=number)
     for version in versions:

@@ -4,6 +4,8 @@ Whatever is recorded later (journeys, events, orders) points at the version it h
 changed ladder never rewrites the history of the old one.
 """
 
+import time
+
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -14,6 +16,10 @@ from yesladder.funnels.spec.schema import FunnelSpec
 # part of the request. Keyed by the digest of the canonical spec, so equal digests are equal specs
 # (primary keys are not: SQLite reuses the ids of rolled-back rows).
 _PARSED_SPECS: dict[int, FunnelSpec] = {}
+
+
+class UnknownFunnel(LookupError):
+    """No funnel has this key (a view answers 404; the tracking API names the field)."""
 
 
 class Funnel(models.Model):
@@ -28,8 +34,15 @@ class Funnel(models.Model):
         return self.key
 
     def current_version(self) -> "FunnelVersion | None":
-        """The newest version as written (never an experiment variant's ladder)."""
-        return self.versions.filter(variant="").order_by("-number").first()
+        return self.versions.current().first()
+
+
+class VersionQuerySet(models.QuerySet):
+    def current(self) -> "VersionQuerySet":
+        """The versions as written (never an experiment variant's ladder), newest first: the
+        first of a funnel's is its current version, the one new journeys start in. Every
+        reader of "the current version" asks here."""
+        return self.filter(variant="").order_by("-number")
 
 
 class FunnelVersion(models.Model):
@@ -46,6 +59,8 @@ class FunnelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["funnel", "-number", "variant"]
@@ -88,7 +103,38 @@ class Step(models.Model):
         return f"{self.version} / {self.key}"
 
 
+CURRENT_VERSION_TTL = 2.0  # seconds a process trusts its copy of a funnel's current version
+_CURRENT_VERSIONS: dict[str, tuple[float, FunnelVersion]] = {}
 _STORED_VERSIONS: dict[int, FunnelVersion] = {}
+
+
+def current_versions() -> list[FunnelVersion]:
+    """Each funnel's current version, with its funnel, in one query."""
+    newest = FunnelVersion.objects.filter(funnel=models.OuterRef("funnel")).current()
+    return list(
+        FunnelVersion.objects.filter(pk=models.Subquery(newest.values("pk")[:1]))
+        .select_related("funnel")
+        .defer("source")  # the spec is parsed once per process from spec_json (by digest)
+    )
+
+
+def current_version(funnel_key: str) -> FunnelVersion:
+    """The funnel's current version, with its funnel. Every page asks, so each process keeps
+    the answer for a moment (a newly loaded version reaches new visitors within
+    CURRENT_VERSION_TTL). UnknownFunnel when no funnel has this key."""
+    cached = _CURRENT_VERSIONS.get(funnel_key)
+    if cached and time.monotonic() - cached[0] < CURRENT_VERSION_TTL:
+        return cached[1]
+    version = (
+        FunnelVersion.objects.filter(funnel__key=funnel_key).current()
+        .select_related("funnel")
+        .defer("spec_json")  # parsed once per process by digest (FunnelVersion.spec)
+        .first()
+    )  # fmt: skip
+    if version is None:
+        raise UnknownFunnel(f"no funnel called {funnel_key[:64]!r}")
+    _CURRENT_VERSIONS[funnel_key] = (time.monotonic(), version)
+    return version
 
 
 def stored_version(version_id: int) -> FunnelVersion:
@@ -110,3 +156,4 @@ def stored_version(version_id: int) -> FunnelVersion:
 def _forget_stored_versions(**kwargs) -> None:
     # Ids come back after a rollback (tests, a failed load): no copy outlives its row.
     _STORED_VERSIONS.clear()
+    _CURRENT_VERSIONS.clear()

@@ -55,6 +55,25 @@ class ConsentGiven:
     step_key: str
 
 
+def consent_given(
+    text: str,
+    page_url: str,
+    ip: str | None,
+    user_agent: str,
+    *,
+    double_optin: bool = False,
+    version_id: int | None = None,
+    step_key: str = "",
+) -> ConsentGiven:
+    """What a visitor agreed to, where and how, as kept on the lead: a funnel's opt-in page
+    and a tracked site's form (the tracking API's context.consent) both make it here."""
+    return ConsentGiven(
+        text=text.strip()[:500], page_url=page_url[:2000], ip=ip or None,
+        user_agent=user_agent[:512], double_optin=double_optin, version_id=version_id,
+        step_key=step_key,
+    )  # fmt: skip
+
+
 def fill_profile(lead: Lead, fields: dict, *, announce: bool = True) -> None:
     """Progressive profiling: what the lead tells us is added to what we knew; a change is
     announced (LEAD_UPDATED: the CRM hears `lead.updated`) unless the caller announces the lead."""

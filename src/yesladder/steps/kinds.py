@@ -17,7 +17,7 @@ from yesladder.funnels.markdown import render_markdown
 from yesladder.funnels.spec.schema import AskedField, Magnet, Optin, Poll, Quiz, Share, Video
 from yesladder.leads import emails
 from yesladder.leads.limits import ANSWERS_PER_ADDRESS, OPTINS_PER_ADDRESS, client_address
-from yesladder.leads.services import ConsentGiven, InvalidEmail, normalise_email
+from yesladder.leads.services import ConsentGiven, InvalidEmail, consent_given, normalise_email
 from yesladder.tracking.identity import identify
 from yesladder.tracking.journeys import Page, complete
 from yesladder.tracking.models import Event
@@ -121,15 +121,11 @@ def _consent(request: HttpRequest, page: Page, text: str) -> ConsentGiven:
     double = page.spec.double_optin
     if isinstance(page.step, Optin) and page.step.double_optin is not None:
         double = page.step.double_optin
-    return ConsentGiven(
-        text=text or "Send me what I asked for.",
-        page_url=request.build_absolute_uri(),
-        ip=client_address(request) or None,
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        double_optin=double,
-        version_id=page.version.pk,
-        step_key=page.step.key,
-    )
+    return consent_given(
+        text or "Send me what I asked for.", request.build_absolute_uri(),
+        client_address(request), request.META.get("HTTP_USER_AGENT", ""),
+        double_optin=double, version_id=page.version.pk, step_key=page.step.key,
+    )  # fmt: skip
 
 
 # --- the kinds ------------------------------------------------------------------------------

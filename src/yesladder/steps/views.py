@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from yesladder.database import only_row, write_together
 from yesladder.events import EventName
 from yesladder.experiments import preview as previews
-from yesladder.funnels.models import FunnelVersion
+from yesladder.funnels.models import FunnelVersion, UnknownFunnel
 from yesladder.leads import emails
 from yesladder.leads import services as leads
 from yesladder.leads.limits import client_address, guesses_limited
@@ -79,7 +79,7 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
 
     def writes() -> tuple[Visitor, HttpResponse | Show]:
         visitor = _visitor(request)
-        journey = journey_for(visitor, funnel, *_referral(request))
+        journey = _journey(request, visitor, funnel)
         first = journey.version.spec.steps[0].key
         if request.method == "GET" and journey.current_step != first:
             return visitor, redirect("steps:step", funnel, journey.current_step)
@@ -93,11 +93,18 @@ def entry(request: HttpRequest, funnel: str) -> HttpResponse:
 def step(request: HttpRequest, funnel: str, step: str) -> HttpResponse:
     def writes() -> tuple[Visitor, HttpResponse | Show]:
         visitor = _visitor(request)
-        page = page_for(journey_for(visitor, funnel, *_referral(request)), step)
+        page = page_for(_journey(request, visitor, funnel), step)
         return visitor, _step_page(request, page)
 
     visitor, answer = _written(writes)
     return _remember(_respond(request, answer), visitor)
+
+
+def _journey(request: HttpRequest, visitor: Visitor, funnel: str) -> Journey:
+    try:
+        return journey_for(visitor, funnel, *_referral(request))
+    except UnknownFunnel:
+        raise Http404("No such funnel.") from None
 
 
 def _written(writes: Callable[[], T]) -> T:

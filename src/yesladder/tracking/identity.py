@@ -12,7 +12,7 @@ from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.leads.services import ConsentGiven, fill_profile
 from yesladder.reactions import LEAD_CREATED, STITCHED, announce
 from yesladder.tracking.models import Event
-from yesladder.tracking.services import stitched_while_held
+from yesladder.tracking.services import hear_before_stitching, stitched_while_held
 
 STITCH_ANNOUNCED = 1000  # the anonymous events handed on to the reactors, at most
 
@@ -41,9 +41,9 @@ def _keep_consent(lead: Lead, consent: ConsentGiven) -> None:
         funnel_version_id=consent.version_id,
         step_key=consent.step_key,
         text=consent.text,
-        page_url=consent.page_url[:2000],
+        page_url=consent.page_url,
         ip=consent.ip,
-        user_agent=consent.user_agent[:512],
+        user_agent=consent.user_agent,
         double_optin=consent.double_optin,
     )
 
@@ -57,7 +57,10 @@ def _status(consent: ConsentGiven | None) -> str:
 def stitch(visitor: Visitor, lead: Lead) -> None:
     """The visitor's anonymous history becomes the lead's history. The visitor's row is locked
     first, so a tracking batch writing this visitor's events at the same moment is stitched too
-    (tracking.ingestion._load_visitors says how)."""
+    (tracking.ingestion._load_visitors says how). The events of this request written so far
+    are heard as written first; the stitch hands on only the earlier ones (the request's own
+    are settled, with their lead, at its end): each event is heard once."""
+    pending = hear_before_stitching()
     with transaction.atomic():
         locked = Visitor.objects.select_for_update().filter(pk=visitor.pk)
         list(locked.values_list("pk", flat=True))
@@ -70,5 +73,6 @@ def stitch(visitor: Visitor, lead: Lead) -> None:
         anonymous.update(lead=lead)
         stitched_while_held(visitor.pk, lead.pk)
         # What the visitor did before giving its email counts for the lead now.
-        events = list(Event.objects.filter(pk__in=stitched)) if stitched else []
+        earlier = [pk for pk in stitched if pk not in pending]
+        events = list(Event.objects.filter(pk__in=earlier)) if earlier else []
         announce(STITCHED, visitor=visitor, events=events, joined=joined)

@@ -16,11 +16,12 @@ from django.db.models.base import ModelState
 
 from yesladder.database import write_together
 from yesladder.events import EventName
+from yesladder.funnels.models import current_version
 from yesladder.funnels.spec.schema import StepBase
 from yesladder.leads.models import Lead, Visitor
-from yesladder.leads.services import ConsentGiven, fill_profile
+from yesladder.leads.services import ConsentGiven, consent_given, fill_profile
 from yesladder.tracking.identity import identify, stitch
-from yesladder.tracking.journeys import advance, current_version, starting_version
+from yesladder.tracking.journeys import finish, starting_version
 from yesladder.tracking.models import Event, Journey, Site
 from yesladder.tracking.rows import (
     CHUNK,
@@ -34,7 +35,7 @@ from yesladder.tracking.rows import (
     touch_fields,
 )
 from yesladder.tracking.segment import Message
-from yesladder.tracking.services import record, settled, written
+from yesladder.tracking.services import join_block, reacting_together
 
 
 def store(received: Received, rows: list[Row]) -> int:
@@ -46,22 +47,19 @@ def store(received: Received, rows: list[Row]) -> int:
 
 
 def _store(received: Received, rows: list[Row]) -> int:
-    visitors = _visitors(received, rows)
-    _journeys([row for row in rows if row.funnel], visitors)
-    new = _insert(received, rows, visitors)
-    fresh = _first_of_each(rows, new)
-    # Announced before identify calls stitch them: stitching then folds them into the lead.
-    written(_new_events(received, fresh, visitors, new))
-    users = {(r.message.visitor_key, r.message.userId): None for r in fresh
-             if r.message.userId and r.message.type != "alias"}  # fmt: skip
-    for visitor_key, user_id in users:  # once per visitor and user id, not per message
-        _link_user(visitors[visitor_key], user_id)
-    for row in fresh:
-        _apply(received, row, visitors[row.message.visitor_key])
-    if _may_have_leads(fresh, visitors):
-        # Read back after identify calls stitched this batch's events to their leads.
-        events = _read_back([row.message_id for row in fresh], lead__isnull=False)
-        settled(sorted(events, key=lambda event: (event.occurred_at, event.pk)))
+    with reacting_together():  # the reactors hear the batch as they hear a page's events
+        visitors = _visitors(received, rows)
+        _journeys([row for row in rows if row.funnel], visitors)
+        new = _insert(received, rows, visitors)
+        fresh = _first_of_each(rows, new)
+        events = _new_events(received, fresh, visitors, new)
+        join_block(events)
+        users = {(r.message.visitor_key, r.message.userId): None for r in fresh
+                 if r.message.userId and r.message.type != "alias"}  # fmt: skip
+        for visitor_key, user_id in users:  # once per visitor and user id, not per message
+            _link_user(visitors[visitor_key], user_id)
+        for row, event in zip(fresh, events, strict=True):
+            _apply(received, row, visitors[row.message.visitor_key], event)
     return len(new)
 
 
@@ -103,21 +101,6 @@ def _event(received: Received, row: Row, visitor: Visitor, whole: dict, ids: dic
     event._state.adding, event._state.db = False, connection.alias  # as if read from the log
     event._state.fields_cache.update(site=received.site, visitor=whole.get(visitor.pk, visitor))
     return event
-
-
-def _read_back(message_ids: list[str], **conditions):
-    return Event.objects.filter(message_id__in=message_ids, **conditions).order_by()
-
-
-def _may_have_leads(fresh: list[Row], visitors: dict[str, Visitor]) -> bool:
-    """Whether any of these events can belong to a lead: most of a site's traffic is anonymous
-    visitors, whose events no automation can act on, and reading them back costs a query."""
-    return any(
-        visitors[row.message.visitor_key].lead_id is not None
-        or row.message.userId
-        or row.message.type in ("identify", "alias")
-        for row in fresh
-    )
 
 
 def _visitors(received: Received, rows: list[Row]) -> dict[str, Visitor]:
@@ -272,7 +255,7 @@ def _insert_sql(vendor: str, count: int) -> str:
 # --- side effects of first-time messages ---------------------------------------------------------
 
 
-def _apply(received: Received, row: Row, visitor: Visitor) -> None:
+def _apply(received: Received, row: Row, visitor: Visitor, event: Event) -> None:
     message = row.message
     if message.type == "identify":
         _identify(received, row, visitor)
@@ -281,21 +264,16 @@ def _apply(received: Received, row: Row, visitor: Visitor) -> None:
     elif message.type == "page" and not visitor.landing_url:
         _first_touch(visitor, row.properties)
     elif row.name == EventName.STEP_COMPLETED and row.journey is not None:
-        _complete(received, row)
+        _complete(row, event)
 
 
-def _complete(received: Received, row: Row) -> None:
+def _complete(row: Row, completed: Event) -> None:
+    """A tracked site says a step of a funnel was done: the journey moves on as on a page."""
     journey = Journey.objects.select_related("version", "visitor").get(pk=row.journey.id)
     step: StepBase | None = journey.version.spec.step(row.step_key)
     if step is None:  # the journey started in a version without this step
         return
-    first_time, _ = advance(journey, step)
-    if first_time and step.macro:
-        record(
-            EventName.CONVERTED, journey.visitor, journey.version, step.key,
-            occurred_at=row.occurred_at, message_id=f"{row.message_id}/converted",
-            site=received.site,
-        )  # fmt: skip
+    finish(journey, step, completed=completed)
 
 
 def _identify(received: Received, row: Row, visitor: Visitor) -> None:
@@ -319,15 +297,8 @@ def _consent(received: Received, row: Row) -> ConsentGiven | None:
     text = consent.get("text") if isinstance(consent, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None
-    return ConsentGiven(
-        text=text.strip()[:500],
-        page_url=str(row.properties.get("url") or page_context(row.message).get("url", ""))[:2000],
-        ip=received.address,
-        user_agent=device_user_agent(received, row.message)[:512],
-        double_optin=False,
-        version_id=None,
-        step_key="",
-    )
+    page_url = str(row.properties.get("url") or page_context(row.message).get("url", ""))
+    return consent_given(text, page_url, received.address, device_user_agent(received, row.message))
 
 
 def _link_user(visitor: Visitor, user_id: str) -> None:

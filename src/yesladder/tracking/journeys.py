@@ -1,22 +1,19 @@
 """A visitor's walk up the ladder: which version, which journey, what comes next."""
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 
 from yesladder.database import only_row
 from yesladder.events import EventName
-from yesladder.funnels.models import FunnelVersion, stored_version
+from yesladder.funnels.models import FunnelVersion, current_version, stored_version
 from yesladder.funnels.spec.schema import FunnelSpec, StepBase
 from yesladder.leads.limits import REFERRALS_PER_ADDRESS
 from yesladder.leads.models import Visitor
-from yesladder.tracking.models import Journey
+from yesladder.tracking.models import Event, Journey
 from yesladder.tracking.services import record
 
 
@@ -39,34 +36,6 @@ class Page:
 
     def event(self, name: EventName, **properties) -> None:
         record(name, self.journey.visitor, self.version, self.step.key, properties)
-
-
-CURRENT_VERSION_TTL = 2.0  # seconds a process trusts its copy of a funnel's current version
-_current_versions: dict[str, tuple[float, FunnelVersion]] = {}
-
-
-def current_version(funnel_key: str) -> FunnelVersion:
-    """The version new journeys start in. Every page asks, so each process keeps the answer for
-    a moment (a newly loaded version reaches new visitors within CURRENT_VERSION_TTL)."""
-    cached = _current_versions.get(funnel_key)
-    if cached and time.monotonic() - cached[0] < CURRENT_VERSION_TTL:
-        return cached[1]
-    version = (
-        FunnelVersion.objects.filter(funnel__key=funnel_key, variant="")
-        .select_related("funnel")
-        .defer("spec_json")  # parsed once per process by digest (FunnelVersion.spec)
-        .order_by("-number")
-        .first()
-    )
-    if version is None:
-        raise Http404("No such funnel.")
-    _current_versions[funnel_key] = (time.monotonic(), version)
-    return version
-
-
-@receiver(post_save, sender=FunnelVersion)
-def _forget_current_versions(**kwargs) -> None:
-    _current_versions.clear()
 
 
 # Which version a new journey starts in: the current one, unless a part above this layer says
@@ -159,18 +128,36 @@ def complete(page: Page, outcome: str = "") -> str | None:
         return finish(page.journey, page.step, outcome)
 
 
-def finish(journey: Journey, step: StepBase, outcome: str = "", **conversion) -> str | None:
+def finish(
+    journey: Journey,
+    step: StepBase,
+    outcome: str = "",
+    *,
+    completed: Event | None = None,
+    **conversion,
+) -> str | None:
     """`advance`, and the events of a step done for the first time: step_completed, and
     converted (with `conversion`, e.g. an order's value) for the macro step. Returns the next
-    step's key, if any. Pages, bookings and payments all end a step here."""
+    step's key, if any. Pages, bookings, payments and tracked sites all end a step here; a
+    tracked site wrote its own step_completed (`completed`): converted then follows it, at its
+    moment, from its site, with a message id made from its one (a replay converts nobody)."""
     first_time, following = advance(journey, step, outcome)
     if first_time:
         visitor, version = journey.visitor, journey.version
-        done = {"next": following or "", **({"outcome": outcome} if outcome else {})}
-        record(EventName.STEP_COMPLETED, visitor, version, step.key, done)
+        if completed is None:
+            done = {"next": following or "", **({"outcome": outcome} if outcome else {})}
+            record(EventName.STEP_COMPLETED, visitor, version, step.key, done)
         if step.macro:
-            record(EventName.CONVERTED, visitor, version, step.key, conversion)
+            record(EventName.CONVERTED, visitor, version, step.key, conversion,
+                   **_after(completed))  # fmt: skip
     return following
+
+
+def _after(completed: Event | None) -> dict:
+    if completed is None:
+        return {}
+    return {"occurred_at": completed.occurred_at, "site": completed.site,
+            "message_id": f"{completed.message_id}/converted"}  # fmt: skip
 
 
 def advance(journey: Journey, step: StepBase, outcome: str = "") -> tuple[bool, str | None]:

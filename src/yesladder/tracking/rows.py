@@ -8,16 +8,15 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.http import Http404
 
 from yesladder.events import EventName
+from yesladder.funnels.models import UnknownFunnel, current_version
 from yesladder.leads.bots import is_bot
 from yesladder.leads.services import (
     UTM_FIELDS,
     InvalidEmail,
     normalise_email,
 )
-from yesladder.tracking.journeys import current_version
 from yesladder.tracking.models import Site
 from yesladder.tracking.segment import Message, Parsed, Rejected, occurred_at
 from yesladder.tracking.services import bounded
@@ -154,8 +153,8 @@ def _step_action(row: Row, message: Message) -> None:
         raise _Reject("properties.funnel", "a step action needs both funnel and step, as text")
     try:
         version = current_version(funnel)
-    except Http404:
-        raise _Reject("properties.funnel", f"no funnel called {funnel[:64]!r}") from None
+    except UnknownFunnel as unknown:
+        raise _Reject("properties.funnel", str(unknown)) from None
     if version.spec.step(step_key) is None:
         raise _Reject("properties.step", f"funnel {funnel!r} has no step {step_key[:64]!r}")
     name = message.event.strip().lower().replace(" ", "_")

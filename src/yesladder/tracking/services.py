@@ -46,9 +46,10 @@ def record(
         is_bot=visitor.is_bot,
         site=site,
     )
-    if _holding_events():  # one insert: what is decided from it comes at the block's end
+    block = _open_block()
+    if block is not None:  # one insert: what is decided from it comes at the block's end
         event.save(force_insert=True)
-        _hold(event)
+        block.hold([event])
         return event
     with transaction.atomic():  # the event and what is decided from it, or neither
         event.save(force_insert=True)
@@ -59,7 +60,7 @@ def record(
 
 def written(events: list[Event]) -> None:
     """New events are in the log, as written: the in-transaction reactors count them (progress
-    and rollups) in the writer's transaction. Every path that writes events calls this."""
+    and rollups) in the writer's transaction."""
     if events:
         announce(RECORDED, events=events)
 
@@ -72,18 +73,52 @@ def settled(events: list[Event]) -> None:
         announce(SETTLED, events=known)
 
 
+class _Block:
+    """The events of one `reacting_together` block: `unheard` are written but not announced
+    yet; `unsettled` were announced as written and wait for the block's end to be settled."""
+
+    def __init__(self):
+        self.depth = _depth()
+        self.deeper = False  # an event written, or heard, inside a savepoint of the block
+        self.unheard: list[Event] = []
+        self.unsettled: list[Event] = []
+        self.heard_marks: list = []
+
+    def hold(self, events: list[Event]) -> None:
+        self.unheard += events
+        self.deeper = self.deeper or _depth() > self.depth
+
+    def hear_written(self) -> None:
+        """RECORDED for the events written so far. Heard inside a savepoint that is later rolled
+        back (a stitch that failed and was caught), they are heard again at the block's end."""
+        fresh = self._hear()
+        if fresh and _depth() > self.depth:
+            self.deeper = True
+            self.heard_marks.append((_mark_heard(), fresh))
+
+    def end(self) -> None:
+        for mark, events in self.heard_marks:
+            if not _mark_kept(mark):  # the reactions went with a rolled-back savepoint
+                self.unsettled = [e for e in self.unsettled if e not in events]
+                self.unheard = events + self.unheard
+        self._hear()  # what was heard is in the log: a savepoint that took it took its mark
+        settled(sorted(self.unsettled, key=lambda e: (e.occurred_at, e.pk)))
+
+    def _hear(self) -> list[Event]:
+        fresh, self.unheard = self._kept(self.unheard), []
+        written(fresh)
+        self.unsettled += fresh
+        return fresh
+
+    def _kept(self, events: list[Event]) -> list[Event]:
+        return _still_logged(events) if self.deeper and events else events
+
+
 _holding = threading.local()
 
 
-def _holding_events() -> bool:
-    """Inside `reacting_together`, the parts that react get the event when the block ends."""
-    return getattr(_holding, "events", None) is not None
-
-
-def _hold(event: Event) -> None:
-    """An event written (never one whose insert failed) waits for the block's end."""
-    _holding.events.append(event)
-    _holding.deeper = _holding.deeper or _depth() > _holding.depth
+def _open_block() -> _Block | None:
+    return getattr(_holding, "block", None)
 
 
 def _depth() -> int:
@@ -93,27 +128,58 @@ def _depth() -> int:
     return connection.in_atomic_block + len(connection.savepoint_ids)
 
 
+def _mark_heard():
+    """A do-nothing on_commit hook: Django drops the hooks registered inside a savepoint that
+    is rolled back, so whether it is still waiting says whether that savepoint was kept."""
+
+    def mark() -> None:
+        pass
+
+    transaction.on_commit(mark)
+    return mark
+
+
+def _mark_kept(mark) -> bool:
+    return any(func is mark for _, func, _ in transaction.get_connection().run_on_commit)
+
+
 @contextmanager
 def reacting_together() -> Iterator[None]:
-    """Events recorded in this block are written at once, as ever (later reads in the block
-    see them); the parts that react get all of them once, when the block ends, in the same
-    transaction, as `written` then `settled`. A page's request records up to four events:
-    each had recomputed the lead's standing on its own. Events rolled back inside the block
-    are not heard."""
-    if getattr(_holding, "events", None) is not None:  # already inside a block: its end reacts
+    """Every writer's one way in to the reactors. Events recorded in this block are written at
+    once, as ever (later reads in the block see them); the parts that react hear each of them
+    once, in the same transaction and the same order whatever the writer: RECORDED (as
+    written), then STITCHED if a stitch comes (it first has the events written so far heard),
+    then SETTLED at the block's end (with the leads the stitches gave them). A page's request
+    records up to four events: each had recomputed the lead's standing on its own. Events
+    rolled back inside the block are not heard."""
+    if _open_block() is not None:  # already inside a block: its end reacts
         yield
         return
-    _holding.events, _holding.depth, _holding.deeper = [], _depth(), False
-    held = _holding.events
+    block = _holding.block = _Block()
     try:
         yield
     finally:
-        _holding.events = None
-    if held:
+        _holding.block = None
+    if block.unheard or block.unsettled:
         with transaction.atomic():
-            kept = _still_logged(held) if _holding.deeper else held
-            written(kept)
-            settled(kept)
+            block.end()
+
+
+def join_block(events: list[Event]) -> None:
+    """Events a writer inserted itself (the tracking API's bulk INSERT, built from its rows
+    rather than read back) join the open block, as `record`'s do."""
+    _open_block().hold(events)
+
+
+def hear_before_stitching() -> set[int]:
+    """A stitch is about to give a visitor's anonymous events their lead: the block's events
+    written so far are heard first, as they were written. Returns the ids of those still to be
+    settled at the block's end, which the stitch does not hand on itself (heard once)."""
+    block = _open_block()
+    if block is None:
+        return set()
+    block.hear_written()
+    return {event.pk for event in block.unsettled}
 
 
 def _still_logged(events: list[Event]) -> list[Event]:
@@ -133,10 +199,10 @@ def _still_logged(events: list[Event]) -> list[Event]:
 
 
 def stitched_while_held(visitor_id, lead_id: int) -> None:
-    """Stitching gave the visitor's anonymous events in the log their lead; the copies held by
-    `reacting_together` get it too, so progress counts them as the lead's (stitching has already
-    folded the anonymous visitor's rows away)."""
-    for event in getattr(_holding, "events", None) or ():
+    """Stitching gave the visitor's anonymous events in the log their lead; the block's copies
+    waiting to be settled get it too."""
+    block = _open_block()
+    for event in block.unsettled if block is not None else ():
         if event.visitor_id == visitor_id and event.lead_id is None:
             event.lead_id = lead_id
 
