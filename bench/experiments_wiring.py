@@ -49,6 +49,7 @@ def per_call(run, calls: int) -> float:
 def assignment(calls: int) -> None:
     from django.db import transaction
 
+    from yesladder import seams
     from yesladder.experiments import assignment as a
     from yesladder.funnels.models import current_version
     from yesladder.leads.models import Visitor
@@ -66,12 +67,12 @@ def assignment(calls: int) -> None:
             with transaction.atomic():
                 visitor = visitors[i + (calls if chooser is None else 0)]
                 visitor.first_request = True
-                journeys._chooser[:] = [chooser] if chooser else []
+                seams.STARTING_VERSION.fill(chooser)
                 journeys.journey_for(visitor, "b2b-ladder")
 
         return run
 
-    with_experiment = per_call(start(a.choose), calls)
+    with_experiment = per_call(start(a.assign), calls)
     without = per_call(start(None), calls)
     print(f"assignment decision (hashes, cached experiments): {decide * 1000:.1f} µs per call")
     print(

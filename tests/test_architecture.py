@@ -14,7 +14,7 @@ PACKAGE = SRC / "yesladder"
 # Bottom to top. An app may import its own modules and those of lower layers, never a
 # neighbour on its own layer or anything above.
 LAYERS = [
-    {"env", "events", "reactions", "database", "localserver", "examples"},
+    {"env", "events", "reactions", "seams", "database", "localserver", "examples"},
     {"sqlite_backend"},
     {"funnels", "leads"},
     {"tracking"},
@@ -35,6 +35,7 @@ PURE = [
     "yesladder.funnels.money",
     "yesladder.analytics.climb",
     "yesladder.analytics.footprint",
+    "yesladder.analytics.rules",
     "yesladder.analytics.chart",
     "yesladder.analytics.verdicts",
     "yesladder.automation.standing",
@@ -219,3 +220,31 @@ def test_writers_do_not_know_the_reactors():
     for module, found in GRAPH.items():
         if any(module.startswith(w + ".") for w in writers):
             assert not [t for t, _, _ in found if room(t) in ("analytics", "automation")], module
+
+
+def test_no_app_imports_another_apps_command():
+    """A management command is a surface of its own app: what another app needs of it lives
+    in a module of that app (the simulator's crowd in demo.simulate, a verdict's colour in
+    analytics.render)."""
+    wrong = [
+        f"{module}:{line} imports {target}"
+        for module, found in GRAPH.items()
+        for target, _, line in found
+        if ".management.commands." in target and room(target) != room(module)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.experiments  # elsewhere the tests empty the starting-version slot
+def test_every_runtime_seam_is_declared_filled_and_on_the_map():
+    """The reactors (yesladder.reactions) and the lookup slots (yesladder.seams) are every
+    runtime seam; each slot is filled once the apps are ready, and the map in
+    docs/decisions.md names it."""
+    from yesladder import seams
+
+    decisions = (SRC.parent / "docs" / "decisions.md").read_text()
+    for seam in seams.SEAMS:
+        filled = seam.filled if isinstance(seam, seams.Slot) else seam.entries
+        assert filled, f"seams: {seam.name} is empty after the apps are ready"
+    for name in ("STARTING_VERSION", "VARIANT_NAMES", "GUARDRAILS", "ENGINES", "JOBS"):
+        assert f"seams.{name}" in decisions, f"docs/decisions.md's map does not name {name}"

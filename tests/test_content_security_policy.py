@@ -28,7 +28,7 @@ from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.services import new_visitor
-from yesladder.steps.kinds import SHARE_CHANNELS
+from yesladder.steps.kinds.sharing import SHARE_CHANNELS
 from yesladder.tracking import sites
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record

@@ -17,10 +17,10 @@ from tests.conftest import journey_with_lead, sourced_from
 from yesladder.analytics.report import build
 from yesladder.demo import crowd, history
 from yesladder.demo.management.commands.demo import ladder
+from yesladder.demo.simulate import Plan, Stats, Visitor
 from yesladder.events import EventName
 from yesladder.offers import services
 from yesladder.offers.models import Order
-from yesladder.steps.simulate import Plan, Stats, Visitor
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record
 

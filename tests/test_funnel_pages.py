@@ -159,7 +159,7 @@ def test_forms_need_csrf():
 
 
 def test_markdown_is_rendered_and_sanitised(b2b):
-    from yesladder.steps.kinds import render_markdown
+    from yesladder.funnels.markdown import render_markdown
 
     html = b2b.get("/f/b2b-ladder/").content.decode()
     assert "<h3>1. Slow first follow-up</h3>" in html  # one level down: h1 is the step title

@@ -83,11 +83,11 @@ def snapshot(funnel: str, experiment_id: int) -> tuple:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_mix_of_writers_counts_as_the_events_replayed_one_by_one(
-    loaded,
-    tracker,  # noqa: F811
-    client,
+    loaded,  # noqa: F811
+    tracker,
+    client,  # noqa: F811
     seed,
-):  # noqa: F811
+):
     """Pages, tracking API batches, identifies and payments, in a random order over a night
     that changes day and week; then every row and rollup is made again from the event log, one
     event after another: the same progress, rollups, variant tallies and report."""

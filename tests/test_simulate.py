@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import sourced_from
-from yesladder.steps.simulate import Browser, OffSite, Stats, benchmark_chances, read_page
+from yesladder.demo.simulate import Browser, OffSite, Stats, benchmark_chances, read_page
 
 PAGE = """
 <form method="post" class="quiz"><input type="hidden" name="csrfmiddlewaretoken" value="t">

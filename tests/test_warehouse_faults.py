@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from tests.clickhouse_fixtures import on_current_clickhouse
 from tests.conftest import funnel_dict, sourced_from
 from yesladder.analytics.climb import Hit, climb
-from yesladder.analytics.progress import micros, person_of
+from yesladder.analytics.progress import person_of
+from yesladder.analytics.rules import micros
 from yesladder.automation.worker import Loop
 from yesladder.events import EventName
 from yesladder.funnels.services import load_funnel

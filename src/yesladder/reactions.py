@@ -31,8 +31,14 @@ The moments, with what they carry (keyword arguments):
 STITCHED's `joined` is False when the lead was the visitor's already (identified again).
 ERASED's `events` are the ids of the lead's events made on devices now another lead's.
 
-A single recorded event is RECORDED then SETTLED at once; the tracking API's batch is RECORDED
-when inserted and SETTLED after its identify calls have stitched it.
+A single recorded event is RECORDED then SETTLED at once. Inside a request
+(`tracking.services.reacting_together`: pages, the tracking API's batch, payments, bookings)
+every writer's events go the same way, each heard once: RECORDED as written, STITCHED if the
+request stitches (after its events so far were heard; it carries only the visitor's earlier
+events), SETTLED at the request's end with the leads the stitches gave them.
+
+The runtime seams that are lookups rather than moments live beside this module, in
+`yesladder.seams`.
 """
 
 from collections.abc import Callable

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from yesladder.steps.kinds import SHARE_CHANNELS
+from yesladder.steps.kinds.sharing import SHARE_CHANNELS
 
 HEADER = "Content-Security-Policy"
 

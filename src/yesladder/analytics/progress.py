@@ -11,7 +11,6 @@ person from the event log. Bots never get a row.
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import IntegrityError, connection, transaction
@@ -24,78 +23,30 @@ from yesladder.analytics.climb import Climb, Hit, climb, within
 from yesladder.analytics.devices import device_type
 from yesladder.analytics.footprint import add, difference, footprint, standing
 from yesladder.analytics.models import DayMark, DayMove, DayTally, Progress
+from yesladder.analytics.rules import (
+    Ladder,
+    flags,
+    from_micros,
+    lead_of,
+    micros,
+    person,
+)
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.tracking.models import Event
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-CONVERTED_RUNG = "converted"
-ENGAGED_VIDEO_PERCENT = 80  # seed 003: "prospects who watch 80% of a video..."
-ENGAGED_READ_SECONDS = 300  # "... or spend five minutes reading a guide"
 RECOUNT_CHUNK = 5_000
-ARRIVALS = frozenset({EventName.STEP_VIEWED, EventName.STEP_COMPLETED})
-REVENUE = {EventName.PAID: 1, EventName.INSTALMENT_PAID: 1, EventName.REFUNDED: -1}
 FIELDS = ["level", "entered_at", "gaps", "viewed", "clicked", "optional", "opted_in",
           "engaged", "excluded", "revenue", "last_source", "last_medium", "last_campaign",
           "state", "updated_at"]  # fmt: skip
-
-
-def micros(when: dt.datetime) -> int:
-    delta = when - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(value: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=value)
-
-
-@dataclass(frozen=True)
-class Ladder:
-    """A version's rungs as analytics counts them: the spec's ladder, then `converted` when it
-    has a macro step (paying is a rung above seeing the checkout)."""
-
-    version_id: int
-    funnel_id: int
-    rungs: tuple[str, ...]
-    optional: tuple[str, ...]
-    exclusions: tuple[tuple[str, str | None], ...]
-    window: int  # microseconds
-
-    def rung(self, event: Event) -> int | None:
-        """The rung this event reaches: seeing or completing a step (a click or a milestone on
-        a step is not a new arrival there), or paying for the macro step."""
-        if event.name == EventName.CONVERTED:
-            return len(self.rungs) - 1 if self.rungs[-1] == CONVERTED_RUNG else None
-        return self.position(event) if event.name in ARRIVALS else None
-
-    def position(self, event: Event) -> int | None:
-        key = event.step_key
-        return self.rungs.index(key) if key and key in self.rungs else None
-
-    def excludes(self, event: Event) -> bool:
-        return any(event.name == name and (label is None or event.label == label)
-                   for name, label in self.exclusions)  # fmt: skip
-
-    def needs_recount(self, event: Event) -> bool:
-        """Optional steps and exclusions are judged against the final chain's window."""
-        return bool(event.step_key in self.optional or self.excludes(event))
 
 
 @lru_cache(maxsize=256)
 def ladder(version_id: int) -> Ladder:
     """Versions never change once stored, so neither does their ladder."""
     version = FunnelVersion.objects.get(pk=version_id)
-    spec = version.spec
-    rungs = [s.key for s in spec.ladder()]
-    if any(s.macro for s in spec.steps):
-        rungs.append(CONVERTED_RUNG)
-    return Ladder(
-        version_id=version.pk, funnel_id=version.funnel_id, rungs=tuple(rungs),
-        optional=tuple(s.key for s in spec.steps if s.optional),
-        exclusions=tuple((e.event, e.label) for e in spec.exclude),
-        window=int(spec.window.total_seconds() * 1_000_000),
-    )  # fmt: skip
+    return Ladder.of(version.pk, version.funnel_id, version.spec)
 
 
 @receiver(post_save, sender=FunnelVersion)
@@ -107,7 +58,7 @@ def _forget_ladders(**kwargs) -> None:
 
 
 def person_of(event: Event) -> str:
-    return f"l{event.lead_id}" if event.lead_id else f"v{event.visitor_id.hex}"
+    return person(event.lead_id, event.visitor_id.hex)
 
 
 # --- the batch path --------------------------------------------------------------------------
@@ -226,39 +177,10 @@ def _flags(row, rungs: Ladder, event: Event) -> None:
         row.viewed |= 1 << rung
     if event.name == EventName.CTA_CLICKED and (step := rungs.position(event)) is not None:
         row.clicked |= 1 << step
-    row.opted_in = row.opted_in or gave_email(event)
-    row.engaged = row.engaged or engaged(event)
-    sign = REVENUE.get(event.name)
-    amount = event.properties.get("amount")
-    if sign and isinstance(amount, int):
-        row.revenue += sign * amount
-
-
-# The events whose properties gave_email, engaged and the revenue read: every other event's
-# flags follow from its name alone (the ClickHouse shipper reads no other properties).
-PROPERTIES_READ = frozenset({EventName.FIELDS_GIVEN, EventName.VIDEO_PROGRESS,
-                             EventName.READ_PROGRESS, *REVENUE})  # fmt: skip
-
-
-def gave_email(event: Event) -> bool:
-    """Opted in on one of the funnel's steps: its opt-in, or a magnet, quiz or form that asked
-    for the address, or an `identify` from a tracked page of the funnel."""
-    if event.name in (EventName.OPTED_IN, EventName.IDENTIFIED):
-        return True
-    return event.name == EventName.FIELDS_GIVEN and event.properties.get("email") is True
-
-
-def engaged(event: Event) -> bool:
-    value = event.properties
-    if event.name == EventName.VIDEO_PROGRESS:
-        return _number(value.get("percent")) >= ENGAGED_VIDEO_PERCENT
-    if event.name == EventName.READ_PROGRESS:
-        return _number(value.get("seconds")) >= ENGAGED_READ_SECONDS
-    return False
-
-
-def _number(value) -> float:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    opted_in, engaged, money = flags(event.name, event.properties)
+    row.opted_in = row.opted_in or bool(opted_in)
+    row.engaged = row.engaged or bool(engaged)
+    row.revenue += money
 
 
 # --- recounting one person -------------------------------------------------------------------
@@ -295,8 +217,8 @@ def _window_flags(row, rungs: Ladder, state: Climb, events: list[Event]) -> None
 
 def _history(row):
     mine = Event.objects.filter(funnel_version_id=row.version_id, is_bot=False)
-    if row.person.startswith("l"):
-        mine = mine.filter(lead_id=int(row.person[1:]))
+    if (lead_id := lead_of(row.person)) is not None:
+        mine = mine.filter(lead_id=lead_id)
     else:
         mine = mine.filter(visitor_id=row.person[1:], lead__isnull=True)
     return mine.select_related("visitor").order_by("occurred_at", "id")
@@ -306,18 +228,18 @@ def restitch(visitor: Visitor) -> None:
     """A visitor's anonymous history joined its lead: its rows fold into the lead's."""
     if visitor.lead_id is None:
         return
-    person = f"l{visitor.lead_id}"
+    key = person(visitor.lead_id, visitor.pk.hex)
     with transaction.atomic():
-        gone = Progress.objects.filter(person=f"v{visitor.pk.hex}")
+        gone = Progress.objects.filter(person=person(None, visitor.pk.hex))
         versions = set(gone.values_list("version_id", flat=True))
         gone.delete()
         # The lead's other rows too: a device first seen earlier is everywhere its first touch.
-        versions |= set(Progress.objects.filter(person=person).values_list("version_id", flat=True))
+        versions |= set(Progress.objects.filter(person=key).values_list("version_id", flat=True))
         first = _earliest_visitors({visitor.lead_id}).get(visitor.lead_id) if versions else None
         for version_id in versions:
             rows = Progress.objects.select_for_update()
-            row = rows.filter(version_id=version_id, person=person).first() or _new_row(
-                ladder(version_id), person, None, first
+            row = rows.filter(version_id=version_id, person=key).first() or _new_row(
+                ladder(version_id), key, None, first
             )
             _recount_and_save(row, first)
 
@@ -330,14 +252,14 @@ def on_stitched(visitor: Visitor, events: list[Event], **_) -> None:
 def recount_visitor(visitor: Visitor) -> None:
     """Count the visitor's person again (its history was rewritten: `simulate` moves a crowd
     back in time)."""
-    person = f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
+    key = person(visitor.lead_id, visitor.pk.hex)
     # The first visit moved too: the first touch (cohort) is read again, from the rows as
     # they are now (the caller's visitor still has its old times).
     if visitor.lead_id:
         first = _earliest_visitors({visitor.lead_id}).get(visitor.lead_id)
     else:
         first = Visitor.objects.get(pk=visitor.pk)
-    for row in Progress.objects.select_for_update().filter(person=person):
+    for row in Progress.objects.select_for_update().filter(person=key):
         _recount_and_save(row, first)
 
 
@@ -389,10 +311,9 @@ def _count_chunk(chunk: list[Event]) -> int:
 # --- where people came from ------------------------------------------------------------------
 
 
-def _new_row(rungs: Ladder, person: str, event: Event | None, first: Visitor | None):
-    row = Progress(funnel_id=rungs.funnel_id, version_id=rungs.version_id, person=person)
-    if person.startswith("l"):
-        row.lead_id = int(person[1:])
+def _new_row(rungs: Ladder, key: str, event: Event | None, first: Visitor | None):
+    row = Progress(funnel_id=rungs.funnel_id, version_id=rungs.version_id, person=key)
+    row.lead_id = lead_of(key)
     first = first or (event.visitor if event is not None else None)
     if first is not None:
         _first_touch(row, first)
@@ -418,10 +339,11 @@ def _touch_last(row, event: Event) -> None:
 
 def _first_touches(keys, groups) -> dict[tuple[int, str], Visitor]:
     """Each new person's first device: a lead's earliest visitor, else the event's own."""
-    earliest = _earliest_visitors({int(p[1:]) for _, p in keys if p.startswith("l")})
+    leads = {key: lead_of(key[1]) for key in keys}
+    earliest = _earliest_visitors({lead for lead in leads.values() if lead is not None})
     return {
-        key: earliest.get(int(key[1][1:])) if key[1].startswith("l") else groups[key][0].visitor
-        for key in keys
+        key: earliest.get(lead) if lead is not None else groups[key][0].visitor
+        for key, lead in leads.items()
     }
 
 

@@ -12,6 +12,8 @@ from yesladder.analytics.verdicts import WhatIf
 from yesladder.funnels.money import shown
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # threat 25
+# The terminal's colour for a rung's verdict against its benchmark (rich markup styles).
+VERDICT_STYLE = {"below": "bold red", "within": "green", "above": "blue", "small": "dim"}
 
 
 def percent(value: float | None, digits: int = 1) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from yesladder.analytics import verdicts
-from yesladder.analytics.progress import CONVERTED_RUNG
+from yesladder.analytics.rules import CONVERTED_RUNG
 from yesladder.analytics.store import DIMENSIONS, Marks, Query, SqlStore, Store, Tally
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from django.db.models import Sum
 
+from yesladder import seams
 from yesladder.analytics.footprint import DIMENSIONS, EVERYONE
 from yesladder.analytics.models import DayMark, DayMove, DayTally, TrafficCost
 from yesladder.funnels.models import FunnelVersion
@@ -31,12 +32,9 @@ class Engine:
     adhoc: Callable[..., str]  # (store, funnel key, steps, window, format): an ad-hoc funnel
 
 
-ENGINES: dict[str, Engine] = {}
-
-
 def engine(name: str) -> Engine:
     """The engine called `name`; LookupError when the app that brings it is not installed."""
-    found = ENGINES.get(name)
+    found = seams.ENGINES.get(name)
     if found is None:
         raise LookupError(f"--engine {name}: that engine's app is not installed")
     return found

@@ -6,7 +6,7 @@ class AutomationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from yesladder import reactions
+        from yesladder import reactions, seams
         from yesladder.automation import (
             bounces,  # noqa: F401 (connects anymail's tracking signal)
             engine,
@@ -21,7 +21,6 @@ class AutomationConfig(AppConfig):
         reactions.register(reactions.LEAD_CREATED, hooks.on_lead_created, order=20)
         reactions.register(reactions.LEAD_UPDATED, hooks.on_lead_updated, order=20)
         from yesladder.automation.guardrails import REASONS, counter
-        from yesladder.experiments import guardrails
 
         for name in REASONS:
-            guardrails.register(name, counter(name))
+            seams.GUARDRAILS.add(name, counter(name))

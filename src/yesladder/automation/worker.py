@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from yesladder import seams
 from yesladder.automation import engine, outbox
 
 logger = logging.getLogger(__name__)
@@ -22,15 +23,6 @@ TICK_SECONDS = 1.0
 CHARGES_SECONDS = 60.0
 MESSAGES_PER_CLAIM = 50
 MESSAGES_PER_ROUND = 200  # then the tick and the webhooks get their turn
-# Periodic jobs other apps add (the ClickHouse shipping): name -> (seconds between runs, the job,
-# which returns the work it did). Registered from their AppConfig.ready, so this loop imports
-# none of them.
-JOBS: dict[str, tuple] = {}
-
-
-def register(name: str, every, job) -> None:
-    """`every` is a number of seconds or a function returning one (read at each round)."""
-    JOBS[name] = (every, job)
 
 
 class Loop:
@@ -46,7 +38,8 @@ class Loop:
             done += engine.tick().total() + self._hooks()
         if self._time_for("charges", CHARGES_SECONDS):
             done += self._charges()
-        for name, (every, job) in JOBS.items():
+        # Periodic jobs other apps add (the ClickHouse shipping) to seams.JOBS.
+        for name, (every, job) in seams.JOBS:
             if self._time_for(name, every() if callable(every) else every):
                 done += job()
         done += self._outbox()

@@ -4,8 +4,8 @@ the next rung by (the spec's own, else seed 003's), and a share of the crowd lea
 that the later charges of a trial are declined on."""
 
 from yesladder.analytics import verdicts
+from yesladder.demo.simulate import Plan
 from yesladder.funnels.spec.schema import FunnelSpec
-from yesladder.steps.simulate import Plan
 
 CLOSES = 0.45  # the last rung has no range: a bit under half of those who reach it take it
 DECLINES = 0.1  # of the crowd: a card the test provider declines at the first full payment

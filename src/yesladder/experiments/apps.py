@@ -6,12 +6,11 @@ class ExperimentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from yesladder import reactions
+        from yesladder import reactions, seams
         from yesladder.experiments import assignment, rollup
-        from yesladder.tracking.journeys import choose_versions_with, name_variants_with
 
-        choose_versions_with(assignment.choose)
-        name_variants_with(assignment.variants_of)
+        seams.STARTING_VERSION.fill(assignment.assign)
+        seams.VARIANT_NAMES.fill(assignment.variants_of)
         # After progress (10) has moved the visitor's rows to the lead.
         reactions.register(reactions.STITCHED, assignment.on_stitched, order=15)
         # Per-variant rollups follow each Progress row, in the writer's transaction.

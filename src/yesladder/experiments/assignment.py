@@ -18,6 +18,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from yesladder.analytics.rules import person
 from yesladder.events import EventName
 from yesladder.experiments import rollup
 from yesladder.experiments.models import Experiment, Exposure
@@ -62,7 +63,7 @@ def pick(spec: ExperimentSpec, person: str) -> str:
 
 def person_of(visitor: Visitor) -> str:
     """As analytics names people (Progress.person), so results join progress by person."""
-    return f"l{visitor.lead_id}" if visitor.lead_id else f"v{visitor.pk.hex}"
+    return person(visitor.lead_id, visitor.pk.hex)
 
 
 def live(version: FunnelVersion) -> list[Live]:
@@ -112,9 +113,9 @@ def sync(version: FunnelVersion) -> list[Experiment]:
     return list(Experiment.objects.filter(version=version))
 
 
-def choose(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
+def assign(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
     """The version a new journey of `visitor` starts in (tracking.journeys asks, once per
-    journey); records the exposure of a person seen for the first time."""
+    journey); writes the exposure of a person seen for the first time."""
     experiments = live(version)
     if not experiments or visitor.is_bot:
         return version
@@ -216,7 +217,7 @@ def on_stitched(visitor: Visitor, events, **_) -> None:
         )
         before = rollup.seen(exposure)
         exposure.lead_id = lead_id
-        exposure.person = f"l{lead_id}"
+        exposure.person = person(lead_id, "")
         exposure.counted = first is None
         exposure.save(update_fields=["lead", "person", "counted"])
         rollup.exposure_moved(before, rollup.seen(exposure))

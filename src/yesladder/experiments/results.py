@@ -14,6 +14,7 @@ from typing import Protocol
 
 from django.utils import timezone
 
+from yesladder.analytics.rules import person
 from yesladder.events import EventName
 from yesladder.experiments import guardrails, stats
 from yesladder.experiments.assignment import Live, live
@@ -97,7 +98,7 @@ class CountingStore(Protocol):
 def results(funnel_key: str, key: str, people_per_day: float | None = None,
             store: CountingStore | None = None) -> Results:  # fmt: skip
     """The results and the decision; exposures and conversions counted by `store` (an
-    analytical engine: analytics.store.ENGINES) or, by default, the per-variant rollups."""
+    analytical engine: seams.ENGINES) or, by default, the per-variant rollups."""
     funnel, current = find(funnel_key, key)
     spec = current.spec
     order = [spec.control] + [v.key for v in spec.variants if v.key != spec.control]
@@ -190,7 +191,7 @@ def _harm(current: Live, variants: dict[str, Variant]) -> None:
     refunded_people = defaultdict(set)
     for version_id, lead, visitor in refunded.values_list("funnel_version_id", "lead_id",
                                                           "visitor_id"):  # fmt: skip
-        refunded_people[version_id].add(f"l{lead}" if lead else f"v{visitor.hex}")
+        refunded_people[version_id].add(person(lead, visitor.hex))
     for v in variants.values():
         v.harmed["refunds"] = len(refunded_people[v.version_id])
         for name in ("unsubscribes", "bounces", "complaints"):

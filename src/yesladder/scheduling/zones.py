@@ -1,6 +1,6 @@
 """Times as the visitor reads them: the zone they chose or their browser reported, instants
 shown in it, the picker's list of zones, open slots grouped by the visitor's day. Shared by the
-step pages (steps.time_and_money) and the booking and seat pages (scheduling.views)."""
+step pages (steps.kinds.time_and_money) and the booking and seat pages (scheduling.views)."""
 
 import datetime as dt
 import zoneinfo

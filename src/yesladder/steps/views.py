@@ -26,14 +26,13 @@ from yesladder.leads import services as leads
 from yesladder.leads.limits import client_address, guesses_limited
 from yesladder.leads.models import Lead, Visitor
 from yesladder.leads.services import new_visitor
-from yesladder.steps import kinds, time_and_money
-from yesladder.steps.kinds import DOWNLOAD_SALT, move_on
+from yesladder.steps.kinds import KINDS
+from yesladder.steps.kinds.base import DOWNLOAD_SALT, move_on
 from yesladder.tracking.journeys import Page, journey_for, page_for
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import reacting_together, record
 
 T = TypeVar("T")
-KINDS = {**kinds.KINDS, **time_and_money.KINDS}
 VISITOR_COOKIE = "yl_vid"
 VISITOR_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 

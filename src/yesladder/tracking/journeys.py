@@ -1,12 +1,12 @@
 """A visitor's walk up the ladder: which version, which journey, what comes next."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from yesladder import seams
 from yesladder.database import only_row
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion, current_version, stored_version
@@ -38,35 +38,20 @@ class Page:
         record(name, self.journey.visitor, self.version, self.step.key, properties)
 
 
-# Which version a new journey starts in: the current one, unless a part above this layer says
-# otherwise (experiments send a person to their variant's ladder). Registered in AppConfig.ready.
-Chooser = Callable[[Visitor, FunnelVersion], FunnelVersion]
-_chooser: list[Chooser] = []
-
-
-def choose_versions_with(chooser: Chooser) -> None:
-    _chooser[:] = [chooser]
-
-
 def starting_version(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
     """The version a new journey of `visitor` starts in, `version` being the funnel's current
-    one. Called once per journey, as it starts (an experiment counts its exposure here)."""
-    return _chooser[0](visitor, version) if _chooser else version
-
-
-# Which experiment and variant journeys stand for, for the tracking API's answer (the site
-# shows the variant's copy): (journey id, its version id) -> journey id -> (experiment, variant),
-# for the journeys in an experiment. Registered by experiments in AppConfig.ready.
-Namer = Callable[[list[tuple[int, int]]], dict[int, tuple[str, str]]]
-_namer: list[Namer] = []
-
-
-def name_variants_with(namer: Namer) -> None:
-    _namer[:] = [namer]
+    one, unless a part above says otherwise (experiments send a person to their variant's
+    ladder and expose them: seams.STARTING_VERSION). Called once per journey, as it starts."""
+    assign = seams.STARTING_VERSION.filled
+    return assign(visitor, version) if assign else version
 
 
 def variants_of(journeys: list[tuple[int, int]]) -> dict[int, tuple[str, str]]:
-    return _namer[0](journeys) if _namer and journeys else {}
+    """Which experiment and variant journeys stand for, for the tracking API's answer (the
+    site shows the variant's copy): (journey id, its version id) -> journey id ->
+    (experiment, variant), for the journeys in an experiment (seams.VARIANT_NAMES)."""
+    name = seams.VARIANT_NAMES.filled
+    return name(journeys) if name and journeys else {}
 
 
 def _start(visitor: Visitor, version: FunnelVersion) -> dict:

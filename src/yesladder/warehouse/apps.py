@@ -8,8 +8,8 @@ class WarehouseConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from yesladder import reactions
-        from yesladder.analytics.store import ENGINES, Engine
+        from yesladder import reactions, seams
+        from yesladder.analytics.store import Engine
         from yesladder.warehouse import shipping
         from yesladder.warehouse.report import adhoc_text, store_or_error
 
@@ -17,5 +17,5 @@ class WarehouseConfig(AppConfig):
         reactions.register(reactions.STITCHED, shipping.on_stitched, order=30)
         reactions.register(reactions.REWRITTEN, shipping.on_rewritten, order=30)
         reactions.register(reactions.ERASED, shipping.on_erased, order=30)
-        shipping.wire()
-        ENGINES["clickhouse"] = Engine(open=store_or_error, adhoc=adhoc_text)
+        seams.JOBS.add("clickhouse", (shipping.every, shipping.ship_round))
+        seams.ENGINES.add("clickhouse", Engine(open=store_or_error, adhoc=adhoc_text))

@@ -6,7 +6,7 @@ The ORM's `.values()` spent more than half of shipping's time building dicts and
 converter per value (times, UUIDs, JSON). Here times come as the database keeps them (text on
 SQLite, read past Django's converter; aware datetimes on PostgreSQL), visitor ids as stored
 (hex on SQLite, UUIDs on PostgreSQL) and an event's properties only when the counts read them
-(analytics.progress.PROPERTIES_READ); every value is a parameter.
+(analytics.rules.PROPERTIES_READ); every value is a parameter.
 """
 
 import datetime as dt
@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from django.db import connection
 
-from yesladder.analytics.progress import PROPERTIES_READ, micros
+from yesladder.analytics.rules import PROPERTIES_READ, micros
 from yesladder.experiments.models import Exposure
 from yesladder.leads.models import Visitor
 from yesladder.tracking.models import Event

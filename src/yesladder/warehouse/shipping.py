@@ -28,14 +28,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from types import SimpleNamespace
 
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
-from yesladder.analytics.progress import REVENUE, engaged, gave_email
+from yesladder.analytics.rules import flags, person
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.warehouse import reading, schema
@@ -56,11 +55,6 @@ EVENTS, IDENTITIES = "events", "identities"
 
 def configured() -> Settings | None:
     return django_settings.CLICKHOUSE
-
-
-def person(lead_id: int | None, visitor: str) -> str:
-    """The same key analytics.progress counts people by (`visitor`: the id's hex)."""
-    return f"l{lead_id}" if lead_id else f"v{visitor}"
 
 
 @dataclass
@@ -282,16 +276,6 @@ def _settled(rows: Iterable[tuple[int, bool]]) -> int | None:
     return position
 
 
-def flags(name: str, properties: dict) -> tuple[int, int, int]:
-    """Opted in, engaged and revenue (minor units) of one event, as analytics.progress counts
-    them."""
-    event = SimpleNamespace(name=name, properties=properties or {})
-    amount = event.properties.get("amount")
-    sign = REVENUE.get(name)
-    revenue = sign * amount if sign and isinstance(amount, int) else 0
-    return int(gave_email(event)), int(engaged(event)), revenue
-
-
 _device = lru_cache(maxsize=4096)(device_type)  # a crowd has far fewer browsers than people
 
 
@@ -331,6 +315,11 @@ def on_erased(lead, visitors: list, events: list, **_) -> None:
                            visitors=devices, events=list(events))  # fmt: skip
 
 
+def every() -> float:
+    """Seconds between the worker's shipping rounds (read at each round)."""
+    return django_settings.CLICKHOUSE_SHIP_SECONDS
+
+
 def ship_round() -> int:
     """The worker's turn: ship what is new; ClickHouse being down never stops the worker."""
     settings = configured()
@@ -341,9 +330,3 @@ def ship_round() -> int:
     except WarehouseError as exc:
         logger.warning("shipping to ClickHouse paused: %s", exc)
         return 0
-
-
-def wire() -> None:
-    from yesladder.automation import worker
-
-    worker.register("clickhouse", lambda: django_settings.CLICKHOUSE_SHIP_SECONDS, ship_round)

@@ -6,7 +6,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from yesladder.analytics.progress import CONVERTED_RUNG, ladder
+from yesladder.analytics.progress import ladder
+from yesladder.analytics.rules import CONVERTED_RUNG
 from yesladder.analytics.store import Marks, Query, SqlStore, Tally, version_ids
 from yesladder.funnels.models import FunnelVersion
 from yesladder.warehouse import queries
@@ -24,7 +25,7 @@ def _add(old: tuple | None, sums) -> tuple:
 
 def plan_for(funnel_id: int, version_ids: list[int] | None) -> Plan:
     """Rungs, clicks, optional steps, exclusions and windows of the versions asked for, as
-    analytics.progress.Ladder counts them."""
+    analytics.rules.Ladder counts them."""
     versions = FunnelVersion.objects.filter(funnel_id=funnel_id)
     if version_ids is not None:
         versions = versions.filter(pk__in=version_ids)

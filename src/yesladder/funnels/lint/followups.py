@@ -58,7 +58,7 @@ Sent = dict[str, tuple]  # email key -> where the automation sent it
 
 
 def _asks_consent(step: StepBase) -> bool:
-    """The step takes the visitor's email with a consent record (steps/kinds.py)."""
+    """The step takes the visitor's email with a consent record (steps/kinds/fields.py)."""
     if isinstance(step, Optin | Event | Booking | Offer | Checkout):
         return True
     if isinstance(step, Quiz):

@@ -9,11 +9,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from yesladder.analytics import chart, render
+from yesladder.analytics.render import VERDICT_STYLE
 from yesladder.analytics.report import Report, ReportError, build
 from yesladder.analytics.store import DIMENSIONS, Engine
 from yesladder.analytics.store import engine as engine_called
-
-VERDICT_STYLE = {"below": "bold red", "within": "green", "above": "blue", "small": "dim"}
 
 
 def day(value: str) -> dt.date:

@@ -13,17 +13,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from yesladder.analytics.management.commands.report import VERDICT_STYLE
-from yesladder.analytics.render import duration, percent, spread
+from yesladder.analytics.render import VERDICT_STYLE, duration, percent, spread
 from yesladder.analytics.report import Report, build
 from yesladder.automation.worker import Loop
 from yesladder.database import migrate_embedded
 from yesladder.demo import crowd, history
+from yesladder.demo.simulate import OffSite, Stats, Visitor, crowd_progress
 from yesladder.examples import example_files
 from yesladder.funnels.models import Funnel
 from yesladder.localserver import local_server
-from yesladder.steps.management.commands.simulate import crowd_progress
-from yesladder.steps.simulate import OffSite, Stats, Visitor
 from yesladder.tracking.models import Journey
 
 DEMO_USER = "demo"

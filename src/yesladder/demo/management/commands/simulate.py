@@ -7,20 +7,20 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from yesladder.funnels.models import Funnel
-from yesladder.funnels.spec import SpecError, read_spec
-from yesladder.steps.simulate import (
+from yesladder.demo.simulate import (
     DEFAULT_CHANCE,
     OffSite,
     Plan,
     Stats,
     Visitor,
     benchmark_chances,
+    crowd_progress,
     spread_starts,
 )
+from yesladder.funnels.models import Funnel
+from yesladder.funnels.spec import SpecError, read_spec
 from yesladder.tracking.services import move_back_in_time
 
 
@@ -143,13 +143,6 @@ def _probability(given: str, value: str) -> float:
     if not 0 <= chance <= 1:
         raise CommandError(f"--chance {given}: the chance is a number from 0 to 1, like 0.6")
     return chance
-
-
-def crowd_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
-    )  # fmt: skip
 
 
 def _summary(console, plan: Plan, stats: Stats, count: int, elapsed: float, spread) -> None:

@@ -20,6 +20,9 @@ from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from yesladder.funnels.spec.schema import FunnelSpec
 
 DEFAULT_CHANCE = 0.6
@@ -440,3 +443,10 @@ class Visitor:
 def spread_starts(count: int, days: float, rng: random.Random, now: float) -> list[float]:
     """Start times over the last `days`, oldest first, as seconds since the epoch."""
     return sorted(now - rng.uniform(0, days * 86400) for _ in range(count))
+
+
+def crowd_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    )  # fmt: skip

@@ -17,7 +17,8 @@ from yesladder.offers import services as orders
 from yesladder.scheduling import invites, sessions
 from yesladder.scheduling import services as scheduling
 from yesladder.scheduling.zones import LocalTime, posted_time, slot_days, visitor_zone, zone_choices
-from yesladder.steps.kinds import EMAIL, Kind, Submitted, keep_fields, read_fields, step_url
+from yesladder.steps.kinds.base import EMAIL, Submitted, step_url
+from yesladder.steps.kinds.fields import keep_fields, read_fields
 from yesladder.tracking.journeys import Page
 
 
@@ -217,11 +218,3 @@ def _next_url(page: Page) -> str | None:
     if page.step.key not in page.journey.done or page.journey.current_step == page.step.key:
         return None
     return step_url(page, page.journey.current_step)
-
-
-KINDS = {
-    "event": Kind(event_context, event_submit),
-    "booking": Kind(booking_context, booking_submit),
-    "offer": Kind(offer_context, offer_submit),
-    "checkout": Kind(checkout_context, checkout_submit),
-}

@@ -1,0 +1,127 @@
+"""What an event means for a ladder: the one rulebook both engines count by.
+
+The embedded counter (analytics.progress) and the ClickHouse shipping (warehouse) import these
+rules rather than each other: who a person is, which rung an event reaches, whether it gave an
+email, engaged or moved money, and the time scale they are counted on. Pure: plain values in
+(an event is anything with `name`, `step_key`, `properties` and `label`), no Django, no I/O.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from yesladder.events import EventName
+from yesladder.funnels.spec.schema import FunnelSpec
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+CONVERTED_RUNG = "converted"
+ENGAGED_VIDEO_PERCENT = 80  # seed 003: "prospects who watch 80% of a video..."
+ENGAGED_READ_SECONDS = 300  # "... or spend five minutes reading a guide"
+ARRIVALS = frozenset({EventName.STEP_VIEWED, EventName.STEP_COMPLETED})
+REVENUE = {EventName.PAID: 1, EventName.INSTALMENT_PAID: 1, EventName.REFUNDED: -1}
+# The events whose properties gave_email, engaged and the revenue read: every other event's
+# flags follow from its name alone (the ClickHouse shipper reads no other properties).
+PROPERTIES_READ = frozenset(
+    {EventName.FIELDS_GIVEN, EventName.VIDEO_PROGRESS, EventName.READ_PROGRESS, *REVENUE}
+)
+
+
+def person(lead_id: int | None, visitor_hex: str) -> str:
+    """Who is counted: a lead (every device of theirs) once they gave their email, else the
+    anonymous visitor (its id's hex). Progress rows, exposures and the store key people so."""
+    return f"l{lead_id}" if lead_id else f"v{visitor_hex}"
+
+
+def lead_of(person_key: str) -> int | None:
+    """The lead a person key names, None for an anonymous visitor."""
+    return int(person_key[1:]) if person_key.startswith("l") else None
+
+
+def micros(when: dt.datetime) -> int:
+    """Microseconds since 1970 (UTC): the time scale climbs, windows and the store count on."""
+    delta = when - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=value)
+
+
+def gave_email(name: str, properties: dict) -> bool:
+    """Opted in on one of the funnel's steps: its opt-in, or a magnet, quiz or form that asked
+    for the address, or an `identify` from a tracked page of the funnel."""
+    if name in (EventName.OPTED_IN, EventName.IDENTIFIED):
+        return True
+    return name == EventName.FIELDS_GIVEN and properties.get("email") is True
+
+
+def engaged(name: str, properties: dict) -> bool:
+    if name == EventName.VIDEO_PROGRESS:
+        return _number(properties.get("percent")) >= ENGAGED_VIDEO_PERCENT
+    if name == EventName.READ_PROGRESS:
+        return _number(properties.get("seconds")) >= ENGAGED_READ_SECONDS
+    return False
+
+
+def revenue(name: str, properties: dict) -> int:
+    """Money the event moved, in minor units: payments in, refunds out."""
+    sign = REVENUE.get(name)
+    amount = properties.get("amount")
+    return sign * amount if sign and isinstance(amount, int) else 0
+
+
+def flags(name: str, properties: dict) -> tuple[int, int, int]:
+    """Opted in, engaged and revenue of one event, as both engines count them."""
+    properties = properties or {}
+    return (
+        int(gave_email(name, properties)),
+        int(engaged(name, properties)),
+        revenue(name, properties),
+    )
+
+
+def _number(value) -> float:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A version's rungs as analytics counts them: the spec's ladder, then `converted` when it
+    has a macro step (paying is a rung above seeing the checkout)."""
+
+    version_id: int
+    funnel_id: int
+    rungs: tuple[str, ...]
+    optional: tuple[str, ...]
+    exclusions: tuple[tuple[str, str | None], ...]
+    window: int  # microseconds
+
+    @classmethod
+    def of(cls, version_id: int, funnel_id: int, spec: FunnelSpec) -> "Ladder":
+        rungs = [s.key for s in spec.ladder()]
+        if any(s.macro for s in spec.steps):
+            rungs.append(CONVERTED_RUNG)
+        return cls(
+            version_id=version_id, funnel_id=funnel_id, rungs=tuple(rungs),
+            optional=tuple(s.key for s in spec.steps if s.optional),
+            exclusions=tuple((e.event, e.label) for e in spec.exclude),
+            window=int(spec.window.total_seconds() * 1_000_000),
+        )  # fmt: skip
+
+    def rung(self, event) -> int | None:
+        """The rung this event reaches: seeing or completing a step (a click or a milestone on
+        a step is not a new arrival there), or paying for the macro step."""
+        if event.name == EventName.CONVERTED:
+            return len(self.rungs) - 1 if self.rungs[-1] == CONVERTED_RUNG else None
+        return self.position(event) if event.name in ARRIVALS else None
+
+    def position(self, event) -> int | None:
+        key = event.step_key
+        return self.rungs.index(key) if key and key in self.rungs else None
+
+    def excludes(self, event) -> bool:
+        return any(event.name == name and (label is None or event.label == label)
+                   for name, label in self.exclusions)  # fmt: skip
+
+    def needs_recount(self, event) -> bool:
+        """Optional steps and exclusions are judged against the final chain's window."""
+        return bool(event.step_key in self.optional or self.excludes(event))
