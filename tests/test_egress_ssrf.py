@@ -320,15 +320,16 @@ def tls_for(name: str, folder) -> tuple:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     def certificate(subject, issuer, key, signer, extensions):
-        now = dt.datetime.now(dt.UTC)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
+            # OpenSSL checks these against the machine's clock, not the test's (`--clock`
+            # moves only Python's): fixed years around any day the suite may run on.
+            .not_valid_before(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2099, 12, 31, tzinfo=dt.UTC))
         )
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
