@@ -67,3 +67,20 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def env_path(name: str, default: str) -> Path:
     return Path(env_str(name, default)).expanduser().resolve()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(name: str, default: int = 0) -> int:
+    """Seconds, from `90`, `30m`, `6h` or `1d`; 0 (off) when unset."""
+    value = env_str(name)
+    if not value:
+        return default
+    number, unit = (value[:-1], value[-1].lower()) if value[-1].isalpha() else (value, "s")
+    if unit not in _UNITS or not number.isdigit() or int(number) == 0:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a duration; write a whole number with s, m, h or d, "
+            "e.g. 6h or 1d"
+        )
+    return int(number) * _UNITS[unit]

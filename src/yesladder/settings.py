@@ -9,7 +9,7 @@ import secrets
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+from yesladder.env import env_bool, env_choice, env_duration, env_int, env_list, env_path, env_str
 from yesladder.warehouse import config as warehouse_config
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
@@ -240,3 +240,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "level": LOG_LEVEL}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Operations (issue 34, docs/deploy.md): health, metrics, backups, the TLS proxy, errors ---
+INSTALLED_APPS.append("yesladder.operations")
+# First, so it times everything the others do (static files included).
+MIDDLEWARE.insert(0, "yesladder.operations.middleware.request_metrics")
+# /metrics answers only with `Authorization: Bearer <this>`; without it, /metrics is off.
+METRICS_TOKEN = env_str("YESLADDER_METRICS_TOKEN")
+# Backups (`yesladder backup`, and the worker's when BACKUP_EVERY is set): where, how often,
+# how many to keep.
+BACKUP_DIR = env_path("YESLADDER_BACKUP_DIR", str(HOME / "backups"))
+BACKUP_EVERY = env_duration("YESLADDER_BACKUP_EVERY")
+BACKUP_KEEP = env_int("YESLADDER_BACKUP_KEEP", 7, minimum=1)
