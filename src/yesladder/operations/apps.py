@@ -8,7 +8,12 @@ class OperationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from yesladder.automation import worker
-        from yesladder.operations import health
+        from yesladder.operations import backup, health
 
         worker.register("heartbeat", health.BEAT_SECONDS, health.beat)
+        if settings.BACKUP_EVERY:
+            # Looked at every minute; the job itself decides from the newest backup's age.
+            worker.register("backup", 60, backup.scheduled)

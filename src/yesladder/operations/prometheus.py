@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from yesladder import __version__, metrics
-from yesladder.operations import health
+from yesladder.operations import backup, health
 
 
 class _FromTheDatabase:
@@ -39,7 +39,14 @@ class _FromTheDatabase:
             due.add_metric([name], queue.due)
             oldest.add_metric([name], queue.oldest_seconds or 0)
             dead.add_metric([name], queue.dead)
-        families = [up, info, tick, due, oldest, dead]
+        newest = GaugeMetricFamily(
+            "yesladder_last_backup_timestamp_seconds",
+            "When the newest backup in YESLADDER_BACKUP_DIR was taken (Unix time)",
+        )
+        taken = backup.backups()
+        if taken:
+            newest.add_metric([], taken[-1][0].timestamp())
+        families = [up, info, tick, due, oldest, dead, newest]
         if settings.CLICKHOUSE is not None:
             lag = GaugeMetricFamily(
                 "yesladder_shipping_lag_seconds",
