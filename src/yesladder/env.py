@@ -4,6 +4,7 @@ Settings are read once at start-up; a typo in a deployment must stop the process
 that names the variable, never fall back silently to a default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -84,3 +85,17 @@ def env_duration(name: str, default: int = 0) -> int:
             "e.g. 6h or 1d"
         )
     return int(number) * _UNITS[unit]
+
+
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Addresses or networks, comma-separated: `127.0.0.1,::1`, `10.0.0.0/8`."""
+    networks = []
+    for item in env_list(name, default.split(",")):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} has {item!r}, which is not an IP address or network; "
+                "e.g. 127.0.0.1,::1 or 10.0.0.0/8"
+            ) from None
+    return networks

@@ -11,9 +11,10 @@ class OperationsConfig(AppConfig):
         from django.conf import settings
 
         from yesladder.automation import worker
-        from yesladder.operations import backup, health
+        from yesladder.operations import backup, checks, health
 
         worker.register("heartbeat", health.BEAT_SECONDS, health.beat)
         if settings.BACKUP_EVERY:
             # Looked at every minute; the job itself decides from the newest backup's age.
             worker.register("backup", 60, backup.scheduled)
+        checks.register()
