@@ -111,18 +111,18 @@ class Answer:
 
 def _https(port, ca, method, path, body=None, headers=None, source=VISITOR) -> Answer:
     context = ssl.create_default_context(cafile=str(ca))
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30,
-                                             source_address=(source, 0))  # fmt: skip
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        return Answer(connection.getresponse())
-    finally:
-        connection.close()
+    return _ask(http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30,
+                                            source_address=(source, 0)),
+                method, path, body, headers)  # fmt: skip
 
 
 def _plain(port, method, path, body=None, headers=None, source=STRANGER) -> Answer:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
-                                            source_address=(source, 0))  # fmt: skip
+    return _ask(http.client.HTTPConnection("127.0.0.1", port, timeout=30,
+                                           source_address=(source, 0)),
+                method, path, body, headers)  # fmt: skip
+
+
+def _ask(connection: http.client.HTTPConnection, method, path, body, headers) -> Answer:
     try:
         connection.request(method, path, body=body, headers=headers or {})
         return Answer(connection.getresponse())

@@ -252,9 +252,11 @@ LOGGING = {
 
 # --- Operations (issue 34, docs/deploy.md): health, metrics, backups, the TLS proxy, errors ---
 INSTALLED_APPS.append("yesladder.operations")
-# First, so it times everything the others do (static files included); then the proxy's
+# The request's id first (every log line of the request carries it), then the metrics, which
+# time everything the others do (static files included); then the proxy's
 # headers are dropped unless a trusted proxy sent them, before anything reads them.
 MIDDLEWARE[:0] = [
+    "yesladder.operations.logs.request_id",
     "yesladder.operations.middleware.request_metrics",
     "yesladder.security.trusted_proxy_headers",
 ]
@@ -274,3 +276,10 @@ METRICS_TOKEN = env_str("YESLADDER_METRICS_TOKEN")
 BACKUP_DIR = env_path("YESLADDER_BACKUP_DIR", str(HOME / "backups"))
 BACKUP_EVERY = env_duration("YESLADDER_BACKUP_EVERY")
 BACKUP_KEEP = env_int("YESLADDER_BACKUP_KEEP", 7, minimum=1)
+# Errors to Sentry with personal data scrubbed (operations.errors); logs as JSON lines.
+SENTRY_DSN = env_str("SENTRY_DSN")
+LOG_FORMAT = env_choice("YESLADDER_LOG_FORMAT", ("text", "json"))
+if LOG_FORMAT == "json":
+    LOGGING["formatters"] = {"json": {"()": "yesladder.operations.logs.JsonLines"}}
+    LOGGING["filters"] = {"request_id": {"()": "yesladder.operations.logs.RequestId"}}
+    LOGGING["handlers"]["console"].update(formatter="json", filters=["request_id"])

@@ -9,12 +9,16 @@ class OperationsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.core.signals import request_finished
 
         from yesladder.automation import worker
-        from yesladder.operations import backup, checks, health
+        from yesladder.operations import backup, checks, errors, health, logs
 
         worker.register("heartbeat", health.BEAT_SECONDS, health.beat)
         if settings.BACKUP_EVERY:
             # Looked at every minute; the job itself decides from the newest backup's age.
             worker.register("backup", 60, backup.scheduled)
         checks.register()
+        request_finished.connect(logs.forget, dispatch_uid="yesladder.operations.logs")
+        if settings.SENTRY_DSN:
+            errors.setup(settings.SENTRY_DSN)
