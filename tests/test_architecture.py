@@ -14,7 +14,7 @@ PACKAGE = SRC / "yesladder"
 # Bottom to top. An app may import its own modules and those of lower layers, never a
 # neighbour on its own layer or anything above.
 LAYERS = [
-    {"env", "events", "reactions", "seams", "database", "localserver", "examples"},
+    {"env", "events", "reactions", "seams", "database", "localserver", "examples", "metrics"},
     {"sqlite_backend"},
     {"funnels", "leads"},
     {"tracking"},
@@ -22,6 +22,7 @@ LAYERS = [
     {"experiments"},
     {"automation", "steps"},
     {"warehouse"},
+    {"operations"},
     {"dashboard", "demo", "cli", "urls", "security", "wsgi", "settings"},
 ]
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}

@@ -48,6 +48,11 @@ Follow-ups (automations, the outbox, CRM webhooks):
   yesladder hooks add URL          subscribe a CRM to lead and step events (--topic T;
                                    also: list, remove ID, deliveries [--dead])
   yesladder bounce FILE...         read bounce reports (.eml; - for stdin), suppress addresses
+Running an installation (docs/deploy.md):
+  yesladder check --deploy         production checks, each with what to do (--format json)
+  yesladder backup                 a consistent backup while the site serves (--to DIR)
+  yesladder restore FILE           into an empty database and data directory, checked
+  yesladder deploy systemd|caddy   write the systemd units, environment file, Caddyfile
   yesladder migrate                create or update the database tables
   yesladder createsuperuser        create a staff account for the dashboard and admin
 

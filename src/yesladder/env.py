@@ -4,6 +4,7 @@ Settings are read once at start-up; a typo in a deployment must stop the process
 that names the variable, never fall back silently to a default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -67,3 +68,34 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def env_path(name: str, default: str) -> Path:
     return Path(env_str(name, default)).expanduser().resolve()
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(name: str, default: int = 0) -> int:
+    """Seconds, from `90`, `30m`, `6h` or `1d`; 0 (off) when unset."""
+    value = env_str(name)
+    if not value:
+        return default
+    number, unit = (value[:-1], value[-1].lower()) if value[-1].isalpha() else (value, "s")
+    if unit not in _UNITS or not number.isdigit() or int(number) == 0:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a duration; write a whole number with s, m, h or d, "
+            "e.g. 6h or 1d"
+        )
+    return int(number) * _UNITS[unit]
+
+
+def env_networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Addresses or networks, comma-separated: `127.0.0.1,::1`, `10.0.0.0/8`."""
+    networks = []
+    for item in env_list(name, default.split(",")):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} has {item!r}, which is not an IP address or network; "
+                "e.g. 127.0.0.1,::1 or 10.0.0.0/8"
+            ) from None
+    return networks

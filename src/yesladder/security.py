@@ -8,6 +8,7 @@ script at all, wins on its pages. JSON, files and static assets get nothing: for
 middleware reads one header and returns.
 """
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -101,3 +102,29 @@ def _debug_page(response: HttpResponse) -> bool:
 def _policy_for(request: HttpRequest, pages: str) -> str:
     match = getattr(request, "resolver_match", None)
     return TOOL_POLICY if match and match.namespace in TOOL_NAMESPACES else pages
+
+
+# What a TLS proxy adds about the visitor. From anyone else they are whatever the client chose
+# to send: a client that reaches the server directly must not pick its own address (rate
+# limits, consent records) or claim https.
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+def trusted_proxy_headers(get_response):
+    networks = settings.TRUSTED_PROXY_ADDRESSES
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if not _from(request.META.get("REMOTE_ADDR", ""), networks):
+            for header in PROXY_HEADERS:
+                request.META.pop(header, None)
+        return get_response(request)
+
+    return middleware
+
+
+def _from(address: str, networks) -> bool:
+    try:
+        peer = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return any(peer in network for network in networks)

@@ -9,7 +9,16 @@ import secrets
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+from yesladder.env import (
+    env_bool,
+    env_choice,
+    env_duration,
+    env_int,
+    env_list,
+    env_networks,
+    env_path,
+    env_str,
+)
 from yesladder.warehouse import config as warehouse_config
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
@@ -240,3 +249,37 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "level": LOG_LEVEL}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Operations (issue 34, docs/deploy.md): health, metrics, backups, the TLS proxy, errors ---
+INSTALLED_APPS.append("yesladder.operations")
+# The request's id first (every log line of the request carries it), then the metrics, which
+# time everything the others do (static files included); then the proxy's
+# headers are dropped unless a trusted proxy sent them, before anything reads them.
+MIDDLEWARE[:0] = [
+    "yesladder.operations.logs.request_id",
+    "yesladder.operations.middleware.request_metrics",
+    "yesladder.security.trusted_proxy_headers",
+]
+# Whose X-Forwarded-For and X-Forwarded-Proto are believed: the TLS proxy's own addresses.
+TRUSTED_PROXY_ADDRESSES = env_networks("YESLADDER_TRUSTED_PROXY_ADDRESSES", "127.0.0.1,::1")
+if HTTPS:
+    # The proxy ends TLS and says so in X-Forwarded-Proto. A plain-http request that reaches
+    # the server itself is sent to https, except the probes and Prometheus on loopback.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+    SECURE_HSTS_SECONDS = env_int("YESLADDER_HSTS_SECONDS", 31_536_000, minimum=0)
+# /metrics answers only with `Authorization: Bearer <this>`; without it, /metrics is off.
+METRICS_TOKEN = env_str("YESLADDER_METRICS_TOKEN")
+# Backups (`yesladder backup`, and the worker's when BACKUP_EVERY is set): where, how often,
+# how many to keep.
+BACKUP_DIR = env_path("YESLADDER_BACKUP_DIR", str(HOME / "backups"))
+BACKUP_EVERY = env_duration("YESLADDER_BACKUP_EVERY")
+BACKUP_KEEP = env_int("YESLADDER_BACKUP_KEEP", 7, minimum=1)
+# Errors to Sentry with personal data scrubbed (operations.errors); logs as JSON lines.
+SENTRY_DSN = env_str("SENTRY_DSN")
+LOG_FORMAT = env_choice("YESLADDER_LOG_FORMAT", ("text", "json"))
+if LOG_FORMAT == "json":
+    LOGGING["formatters"] = {"json": {"()": "yesladder.operations.logs.JsonLines"}}
+    LOGGING["filters"] = {"request_id": {"()": "yesladder.operations.logs.RequestId"}}
+    LOGGING["handlers"]["console"].update(formatter="json", filters=["request_id"])

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("yesladder.automation.urls")),
     path("dashboard/", include("yesladder.dashboard.urls")),
     path("admin/", admin.site.urls),
+    path("", include("yesladder.operations.urls")),
 ]

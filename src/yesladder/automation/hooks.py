@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from yesladder import metrics
 from yesladder.automation import egress
 from yesladder.automation.models import Hook, HookDelivery
 from yesladder.automation.outbox import backoff  # one retry rule for mail and webhooks
@@ -261,6 +262,10 @@ def _failed(delivery: HookDelivery, exc: egress.DeliveryFailed, now: dt.datetime
 def _settle(delivery: HookDelivery, **fields) -> None:
     with one_writer():
         _mine(delivery).update(claimed_at=None, **fields)
+    metrics.WEBHOOKS.labels(RESULTS[fields["state"]]).inc()
+
+
+RESULTS = {State.SENT: "delivered", State.QUEUED: "failed", State.DEAD: "dead"}
 
 
 def _short(text: str) -> str:

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from yesladder import metrics
 from yesladder.automation import compose
 from yesladder.automation.models import Message, Suppression, email_hash
 from yesladder.leads.emails import from_address
@@ -144,7 +145,14 @@ def send_due(worker: str, limit: int) -> list[str]:
             states.append(_send_claimed(message, refused.get(message.pk, "")))
     finally:
         _release(batch[len(states) :], worker)
+    for state in states:
+        metrics.EMAILS.labels(RESULTS[state]).inc()
     return states
+
+
+# How /metrics names what became of a message handed to the mail server.
+RESULTS = {Message.State.SENT: "sent", Message.State.QUEUED: "failed",
+           Message.State.DEAD: "dead", Message.State.SKIPPED: "skipped"}  # fmt: skip
 
 
 def _server_down(states: list[str]) -> bool:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from yesladder import metrics
 from yesladder.events import EventName
 from yesladder.funnels import money
 from yesladder.funnels.spec.schema import StepBase
@@ -146,6 +147,7 @@ def charge_failed(order: Order, failure: str, number: int | None = None) -> None
             return
         charge.state, charge.failure = Charge.State.FAILED, failure[:500]
         charge.save(update_fields=["state", "failure"])
+        transaction.on_commit(metrics.CHARGES.labels("failed").inc)
         if order.state in (Order.State.PENDING, Order.State.ACTIVE):
             order.state = Order.State.FAILED if order.started_at else Order.State.PENDING
             order.save(update_fields=["state"])
@@ -161,6 +163,7 @@ def _paid(order: Order, charge: Charge, payment_id: str, now: dt.datetime) -> bo
     charge.state, charge.paid_at, charge.failure = Charge.State.PAID, now, ""
     charge.payment_id = payment_id or charge.payment_id
     charge.save(update_fields=["state", "paid_at", "payment_id", "failure", "due_at"])
+    transaction.on_commit(metrics.CHARGES.labels("paid").inc)
     unpaid = order.charges.filter(paid_at=None).exclude(state=Charge.State.CANCELLED)
     if order.state != Order.State.REFUNDED:
         order.state = Order.State.ACTIVE if unpaid.exists() else Order.State.COMPLETED

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Schema
 
+from yesladder import metrics
 from yesladder.database import one_thread_writing
 from yesladder.leads.limits import client_address
 from yesladder.tracking import ingestion, segment
@@ -90,12 +91,16 @@ def receive(request: HttpRequest, endpoint: str) -> HttpResponse:
         ingestion.store(received, rows)  # with what other threads of this process wait to write
         body = {"success": True, "accepted": len(rows), "rejected": [r.as_dict() for r in rejected]}
         answer = JsonResponse(body | _variants(rows))
+        metrics.TRACKED.labels("accepted", "").inc(len(rows))
     except Refusal as refusal:
         answer = refusal.response()
+        if not refusal.rejected:  # else counted one by one in _sort
+            metrics.TRACKED.labels("refused", refusal.code).inc()
     except DatabaseError:
         logger.exception("tracking API: the database is unavailable; answered 503")
         answer = Refusal(503, "unavailable", "The database is unavailable; retry later.",
                          retry_after=5).response()  # fmt: skip
+        metrics.TRACKED.labels("refused", "unavailable").inc()
     # A refusal (a wrong key) is readable by a page of an origin some site lists: a library
     # that cannot read its 401 takes it for a network error and retries it without end.
     if site.allows_origin(origin) if site is not None else is_known_origin(origin):
@@ -136,6 +141,8 @@ def _sort(
     )
     rows, rejected = prepare(received, parsed)
     rows, limited = _within_limits(site, rows)
+    metrics.TRACKED.labels("refused", "invalid_message").inc(len(rejected))
+    metrics.TRACKED.labels("refused", "rate_limited").inc(len(limited))
     rejected = sorted(rejected + limited, key=lambda r: r.index)
     if not rows and rejected:
         status, code = (429, "rate_limited") if limited else (400, "invalid_request")

@@ -3,6 +3,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from yesladder import metrics
 from yesladder.automation.worker import Loop
 
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, once: bool, **options):
+        metrics.forget_dead_processes()
         loop = Loop()
         if once:
             self.stdout.write(f"{loop.until_idle()} piece(s) of work done")

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from yesladder import metrics
 from yesladder.database import migrate_embedded
 from yesladder.funnels.models import Funnel
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, workers: int, threads: int, **options):
         migrate_embedded()
+        metrics.forget_dead_processes()
         first = Funnel.objects.first()
         where = f"http://{host}:{port}/f/{first.key}/" if first else f"http://{host}:{port}/admin/"
         database = "SQLite in " + str(settings.HOME) if settings.EMBEDDED else "PostgreSQL"
