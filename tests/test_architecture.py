@@ -16,6 +16,7 @@ PACKAGE = SRC / "yesladder"
 LAYERS = [
     {"env", "events", "reactions", "database", "localserver", "examples"},
     {"sqlite_backend"},
+    {"team"},
     {"funnels", "leads"},
     {"tracking"},
     {"analytics", "offers", "scheduling"},

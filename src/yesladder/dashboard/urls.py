@@ -1,6 +1,7 @@
 from django.urls import path
 
 from yesladder.dashboard import views
+from yesladder.dashboard.staff import views as staff
 
 app_name = "dashboard"
 urlpatterns = [
@@ -24,4 +25,7 @@ urlpatterns = [
     path("emails/<slug:funnel>/<slug:key>/", views.email, name="email"),
     path("outbox/", views.outbox, name="outbox"),
     path("outbox/<int:message_id>/send-again/", views.send_again, name="send-again"),
+    path("team/", staff.team, name="team"),
+    path("team/<int:user_id>/role/", staff.change_role, name="team-role"),
+    path("audit/", staff.trail, name="audit"),
 ]

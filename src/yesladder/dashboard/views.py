@@ -2,14 +2,10 @@
 the request, call a service and render; what they render came from visitors and stays escaped.
 """
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 # Aliased: `render` is Django's shortcut here.
@@ -17,27 +13,13 @@ from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import previews, privacy, queues, reports, services
+from yesladder.dashboard.access import staff_page
 from yesladder.dashboard.experiments import experiment_pages, variant_chart
 from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
-
-# No script runs on these pages, and an email preview's sandboxed frame inherits this policy:
-# its inline styles and images may load, nothing in it can run (threat 7).
-POLICY = (
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src * data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-
-
-def staff_page(view):
-    @wraps(view)
-    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", POLICY)
-        return response
-
-    return staff_member_required(never_cache(page))
+from yesladder.team import roles
+from yesladder.team.audit import Actor
 
 
 @staff_page
@@ -72,7 +54,7 @@ def lead(request: HttpRequest, lead_id: int) -> HttpResponse:
     return render(request, "yesladder/dashboard/lead.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.EXPORT_PERSONAL)
 @require_safe
 def export(request: HttpRequest, lead_id: int) -> HttpResponse:
     found = get_object_or_404(Lead, pk=lead_id)
@@ -81,7 +63,7 @@ def export(request: HttpRequest, lead_id: int) -> HttpResponse:
     return response
 
 
-@staff_page
+@staff_page(needs=roles.ERASE_LEADS)
 @require_http_methods(["GET", "HEAD", "POST"])
 def erase(request: HttpRequest, lead_id: int) -> HttpResponse:
     """A GET shows what erasing means and writes nothing; the POST with the typed address
@@ -92,7 +74,7 @@ def erase(request: HttpRequest, lead_id: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "yesladder/dashboard/erase.html", context, status=_status(form))
     try:
-        erased = privacy.erase(found)
+        erased = privacy.erase(found, by=Actor.of(request.user))
     except privacy.ErasureRefused as refused:
         context["refused"] = str(refused)
         return render(request, "yesladder/dashboard/erase.html", context, status=409)
@@ -148,7 +130,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(request, "yesladder/dashboard/outbox.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.MANAGE_LEADS)
 @require_POST
 def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
     if queues.send_again(message_id):

@@ -24,9 +24,11 @@ from yesladder.funnels.models import Funnel
 from yesladder.localserver import local_server
 from yesladder.steps.management.commands.simulate import crowd_progress
 from yesladder.steps.simulate import OffSite, Stats, Visitor
+from yesladder.team import roles
 from yesladder.tracking.models import Journey
 
 DEMO_USER = "demo"
+DEMO_VIEWER = "viewer"
 DEMO_SEED = 22
 CROWD = 24  # visitors walking at once: the server's threads are never idle
 # Threads per server process: more only queue for SQLite's one writer and take the GIL from it.
@@ -56,12 +58,15 @@ class Command(BaseCommand):
         funnels = list(Funnel.objects.order_by("key"))
         if visitors > 0 and not Journey.objects.exists():
             self._simulate(funnels, visitors, days, served_at=f"http://{host}:{port}")
-        password = self._staff_user()
+        password = self._staff_user(DEMO_USER, "owner")
+        viewer_password = self._staff_user(DEMO_VIEWER, "viewer")
         base = f"http://{host}:{port}"
         self.stdout.write("\nThe demo is ready.")
         for funnel in funnels:
             self.stdout.write(f"  {funnel.name}: {base}/f/{funnel.key}/")
         self.stdout.write(f"  Dashboard: {base}/dashboard/  user {DEMO_USER}, password {password}")
+        self.stdout.write(f"    (a viewer, who reads and changes nothing: user {DEMO_VIEWER}, "
+                          f"password {viewer_password})")  # fmt: skip
         self.stdout.write(f"  Admin: {base}/admin/")
         self.stdout.write(
             f"  Emails (confirmations and follow-ups) are written to {settings.EMAIL_FILE_PATH}"
@@ -141,13 +146,15 @@ class Command(BaseCommand):
             walked = [job.result() for job in jobs]
         return [w for w in walked if w], stats
 
-    def _staff_user(self) -> str:
-        """The demo's staff account, with a fresh password printed each run."""
+    def _staff_user(self, username: str, role: str) -> str:
+        """A demo account in `role` (the owner is also a superuser, for the admin), with a
+        fresh password printed each run."""
         password = secrets.token_urlsafe(12)
-        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
-        user.is_staff = user.is_superuser = True
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff, user.is_superuser = True, role == "owner"
         user.set_password(password)
         user.save()
+        user.groups.set([roles.group(role)])
         return password
 
 
