@@ -42,8 +42,9 @@ def test_a_viewer_reads_everything_and_changes_nothing(ada):
         viewer.post(f"/dashboard/leads/{ada.pk}/erase/", {"confirm": ada.email}),
         viewer.get(f"/dashboard/leads/{ada.pk}/export.json"),  # personal data
         viewer.post(f"/dashboard/outbox/{dead.pk}/send-again/"),
-        viewer.post(f"/dashboard/team/{User.objects.get(username='vera').pk}/role/",
-                    {"role": "owner"}),  # fmt: skip
+        viewer.post(
+            f"/dashboard/team/{User.objects.get(username='vera').pk}/role/", {"role": "owner"}
+        ),  # fmt: skip
     ]
     assert [r.status_code for r in refused] == [403] * 4
     assert "Nothing was changed" in refused[0].content.decode()
@@ -70,7 +71,11 @@ def test_an_owner_gives_roles_and_the_trail_says_so():
     assert roles.role_of(User.objects.get(pk=vera.pk)) == "editor"
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.user_id, entry.action, entry.target) == (
-        "olga", owner.pk, "role.change", "user vera")
+        "olga",
+        owner.pk,
+        "role.change",
+        "user vera",
+    )
     assert (entry.before, entry.after) == ({"role": "viewer"}, {"role": "editor"})
     trail = client.get("/dashboard/audit/").content.decode()
     assert "role.change" in trail and "role: viewer" in trail and "role: editor" in trail

@@ -96,3 +96,38 @@ class FunnelReportForm(forms.Form):
             if value not in (None, ""):
                 params[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
         return f"?{params.urlencode()}" if params else ""
+
+
+class EditorForm(forms.Form):
+    """What the ladder editor posts: the text, the version it was started from, and the
+    person's answers to what a publish asked (confirm the warnings; publish over a newer
+    version whose changes they read)."""
+
+    text = forms.CharField(label="Spec (YAML)", strip=False, max_length=1_000_000,
+                           widget=forms.Textarea)  # fmt: skip
+    based_on = forms.IntegerField(required=False, min_value=1)
+    confirm = forms.BooleanField(required=False, label="Publish even with warnings")
+    over = forms.IntegerField(required=False, min_value=1)
+    action = forms.ChoiceField(choices=[(a, a) for a in ("check", "publish", "discard")],
+                               required=False)  # fmt: skip
+
+    def started_from(self) -> int | None:
+        """The version the text is based on: the one it was started from, or the newer one
+        the person said they took into account."""
+        data = self.cleaned_data
+        return data["over"] or data["based_on"]
+
+
+class RollbackForm(forms.Form):
+    # The newest version when the page was shown: a rollback over a newer one is refused.
+    current = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class CompareForm(forms.Form):
+    a = forms.TypedChoiceField(label="From", coerce=int)
+    b = forms.TypedChoiceField(label="to", coerce=int)
+
+    def __init__(self, *args, numbers: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("a", "b"):
+            self.fields[name].choices = [(str(n), f"version {n}") for n in numbers]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from yesladder.dashboard import views
+from yesladder.dashboard.editor import views as editor
 from yesladder.dashboard.staff import views as staff
 
 app_name = "dashboard"
@@ -8,6 +9,12 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("funnels/", views.funnels, name="funnels"),
     path("funnels/<slug:key>/", views.funnel, name="funnel"),
+    path("funnels/<slug:key>/edit/", editor.edit, name="editor"),
+    path("funnels/<slug:key>/edit/check/", editor.check, name="editor-check"),
+    path("funnels/<slug:key>/versions/", editor.versions, name="versions"),
+    path("funnels/<slug:key>/versions/<int:number>/rollback/", editor.rollback, name="rollback"),
+    path("new-funnel/", editor.new, name="new-funnel"),
+    path("new-funnel/check/", editor.check, name="new-funnel-check"),
     path("funnels/<slug:key>/experiments/", views.experiments, name="experiments"),
     path(
         "funnels/<slug:key>/experiments/<slug:experiment>/<slug:variant>.svg",

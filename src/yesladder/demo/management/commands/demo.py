@@ -54,7 +54,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, visitors, days, no_serve, **options):
         migrate_embedded()
-        call_command("load", *map(str, example_files()), stdout=self.stdout)
+        # A second run must not undo what was published in the dashboard since the first.
+        call_command("load", *map(str, example_files()), keep_dashboard=True,
+                     stdout=self.stdout)  # fmt: skip
         funnels = list(Funnel.objects.order_by("key"))
         if visitors > 0 and not Journey.objects.exists():
             self._simulate(funnels, visitors, days, served_at=f"http://{host}:{port}")
