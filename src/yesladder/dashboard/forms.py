@@ -131,3 +131,11 @@ class CompareForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in ("a", "b"):
             self.fields[name].choices = [(str(n), f"version {n}") for n in numbers]
+
+
+class ExperimentActionForm(forms.Form):
+    variant = forms.ChoiceField(label="Variant", widget=forms.RadioSelect)
+
+    def __init__(self, *args, variants: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].choices = [(v, v) for v in variants]

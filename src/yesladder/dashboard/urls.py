@@ -21,6 +21,18 @@ urlpatterns = [
         views.experiment_chart,
         name="experiment-chart",
     ),  # fmt: skip
+    path(
+        "funnels/<slug:key>/experiments/<slug:experiment>/stop/",
+        views.experiment_action,
+        {"action": "stop"},
+        name="experiment-stop",
+    ),
+    path(
+        "funnels/<slug:key>/experiments/<slug:experiment>/ship/",
+        views.experiment_action,
+        {"action": "ship"},
+        name="experiment-ship",
+    ),
     path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),

@@ -15,7 +15,14 @@ from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import previews, privacy, queues, reports, services
 from yesladder.dashboard.access import staff_page
 from yesladder.dashboard.experiments import experiment_pages, variant_chart
-from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
+from yesladder.dashboard.forms import (
+    EraseForm,
+    ExperimentActionForm,
+    FunnelReportForm,
+    LeadSearchForm,
+)
+from yesladder.experiments.results import ResultsError, find
+from yesladder.experiments.services import ship, stop, what_shipping_does, what_stopping_does
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
 from yesladder.team import roles
@@ -180,8 +187,42 @@ def experiments(request: HttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(Funnel, key=key)
     pages, engine = experiment_pages(found)
     context = {"section": "funnels", "funnel": found, "experiments": pages, "engine": engine,
-               "store": reports.store_lag()}  # fmt: skip
+               "store": reports.store_lag(),
+               "can_run": request.user.has_perm(roles.RUN_EXPERIMENTS)}  # fmt: skip
     return render(request, "yesladder/dashboard/experiments.html", context)
+
+
+@staff_page(needs=roles.RUN_EXPERIMENTS)
+@require_http_methods(["GET", "HEAD", "POST"])
+def experiment_action(request: HttpRequest, key: str, experiment: str, action: str):
+    """Stop or ship: a GET says what happens to the people already in the experiment, the
+    POST does it, through the functions `yesladder experiment stop|ship` calls."""
+    found = get_object_or_404(Funnel, key=key)
+    try:
+        _, current = find(key, experiment)
+    except ResultsError as missing:
+        raise Http404(str(missing)) from None
+    variants = [v.key for v in current.spec.variants]
+    form = ExperimentActionForm(request.POST or None, variants=variants,
+                                initial={"variant": current.spec.control})  # fmt: skip
+    number = found.current_version().number + 1
+    context = {"section": "funnels", "funnel": found, "experiment": current.spec,
+               "state": current.row.state, "action": action, "form": form,
+               "effects": {v: (what_stopping_does(v) if action == "stop"
+                               else what_shipping_does(v, number)) for v in variants}}  # fmt: skip
+    if request.method != "POST" or not form.is_valid():
+        status = 400 if form.is_bound else 200
+        return render(request, "yesladder/dashboard/experiment_action.html", context,
+                      status=status)  # fmt: skip
+    variant, by = form.cleaned_data["variant"], Actor.of(request.user)
+    if action == "stop":
+        stop(key, experiment, variant, by=by)
+        messages.success(request, f"Stopped {experiment}. {what_stopping_does(variant)}")
+    else:
+        version = ship(key, experiment, variant, by=by)
+        messages.success(request, f"Shipped {variant} of {experiment}. "
+                                  f"{what_shipping_does(variant, version.number)}")  # fmt: skip
+    return redirect("dashboard:experiments", key)
 
 
 @staff_page

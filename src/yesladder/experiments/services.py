@@ -31,6 +31,18 @@ def _variant(current: Live, key: str | None) -> str:
     return key
 
 
+def what_stopping_does(variant: str) -> str:
+    return (f"Nobody more is exposed to the experiment, and every new journey walks {variant}'s "
+            "ladder. People already in a variant stay in it: their journeys live in its "
+            "version, and the results keep counting them.")  # fmt: skip
+
+
+def what_shipping_does(variant: str, number: int) -> str:
+    return (f"{variant}'s ladder becomes the funnel's version {number}, without the experiment, "
+            "and every new journey walks it. People already on the ladder keep the version "
+            "they started in (their variant's); the experiment is over.")  # fmt: skip
+
+
 def stop(funnel_key: str, key: str, to: str | None = None, *, by: Actor = SYSTEM) -> Experiment:
     """Nobody more is exposed; every new journey walks `to`'s ladder (default: the control).
     People already in a variant stay there: their journeys live in its version."""
