@@ -4,13 +4,12 @@ page shows the new title; a rollback serves the old one; a second editor's publi
 version is refused with the first one's changes. Screenshots of the editor and the versions
 page go to $YESLADDER_SCREENSHOTS when set."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import NEEDS_CHROMIUM
-from tests.staff import PASSWORD, member
+from tests.staff import member, screenshots, sign_in  # noqa: F401 (a fixture)
 from yesladder.funnels.models import Funnel
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
@@ -22,19 +21,8 @@ NEW = "Five leaks, fixed in a week"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    folder = Path(os.environ.get("YESLADDER_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/admin/login/?next=/dashboard/funnels/b2b-ladder/edit/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/funnels/b2b-ladder/edit/")
+def open_editor(page, base: str, username: str) -> None:
+    sign_in(page, base, username, "/dashboard/funnels/b2b-ladder/edit/")
     page.wait_for_selector(".cm-editor")
 
 
@@ -56,8 +44,11 @@ def retype(page, old: str, new: str, errors: int) -> int:
     return line
 
 
-def test_edit_break_fix_publish_roll_back_and_a_stale_publish(live_server, browser_page,
-                                                                screenshots):  # fmt: skip
+def test_edit_break_fix_publish_roll_back_and_a_stale_publish(
+    live_server,
+    browser_page,
+    screenshots,  # noqa: F811 (the fixture)
+):
     load_funnel(read_spec(EXAMPLES / "b2b-ladder.yaml"))
     member("ed", "editor")
     member("bo", "editor")
@@ -68,10 +59,10 @@ def test_edit_break_fix_publish_roll_back_and_a_stale_publish(live_server, brows
     # A second editor opens the same version before the first publishes.
     other_context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
     other = other_context.new_page()
-    sign_in(other, base, "bo")
+    open_editor(other, base, "bo")
     retype(other, "cta: Email me the checklist", "cta: Send me the checklist", errors=0)
 
-    sign_in(page, base, "ed")
+    open_editor(page, base, "ed")
     retype(page, OLD, NEW, errors=0)
     assert f"+    title: {NEW}" in page.locator("#diff").inner_text()
 

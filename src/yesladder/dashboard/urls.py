@@ -2,6 +2,7 @@ from django.urls import path
 
 from yesladder.dashboard import views
 from yesladder.dashboard.editor import views as editor
+from yesladder.dashboard.lists import views as lists
 from yesladder.dashboard.staff import views as staff
 
 app_name = "dashboard"
@@ -37,6 +38,10 @@ urlpatterns = [
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),
     path("leads/", views.leads, name="leads"),
+    path("leads/export.csv", lists.export_csv, name="leads-csv"),
+    path("leads/import/", lists.import_leads, name="leads-import"),
+    path("leads/tag/", lists.tag_list, name="leads-tag"),
+    path("leads/<int:lead_id>/act/", lists.lead_action, name="lead-act"),
     path("leads/<int:lead_id>/", views.lead, name="lead"),
     path("leads/<int:lead_id>/export.json", views.export, name="lead-export"),
     path("leads/<int:lead_id>/erase/", views.erase, name="lead-erase"),

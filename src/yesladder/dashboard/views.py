@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
-from yesladder.dashboard import previews, privacy, queues, reports, services
+from yesladder.dashboard import leadwork, previews, privacy, queues, reports, services
 from yesladder.dashboard.access import staff_page
 from yesladder.dashboard.experiments import experiment_pages, variant_chart
 from yesladder.dashboard.forms import (
@@ -41,9 +41,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @staff_page
 @require_safe
 def leads(request: HttpRequest) -> HttpResponse:
-    form = LeadSearchForm(request.GET or None, segments=services.segment_names())
+    form = LeadSearchForm.asked(request.GET)
     page = services.find_leads(form.search(), request.GET.get("page"))
-    context = {"section": "leads", "form": form, "page": page}
+    context = {"section": "leads", "form": form, "page": page, "query": request.GET.urlencode()}
     return render(request, "yesladder/dashboard/leads.html", context)
 
 
@@ -57,6 +57,7 @@ def lead(request: HttpRequest, lead_id: int) -> HttpResponse:
         "entries": services.timeline(found),
         "limit": services.TIMELINE_LIMIT,
         "templates": previews.email_templates(),
+        "hand": leadwork.at_hand(found),
     }
     return render(request, "yesladder/dashboard/lead.html", context)
 
