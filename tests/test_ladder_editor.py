@@ -285,3 +285,24 @@ def test_load_of_a_file_older_than_the_dashboard_says_so(b2b, tmp_path):
     old.write_text(changed)
     call_command("load", str(old), "--force", stdout=io.StringIO())
     assert b2b.current_version().number == 4
+
+
+def test_only_the_editor_s_pages_may_run_script(b2b):
+    editor = signed_in("ed", "editor")
+    policy = editor.get(EDIT)["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert "script-src" not in editor.get("/dashboard/funnels/b2b-ladder/versions/")[
+        "Content-Security-Policy"]  # fmt: skip
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_libyaml_reads_a_spec_as_the_pure_parser_does(example, monkeypatch):
+    """The live lint parses with libyaml for speed: the same data and the same lines."""
+    import yaml
+
+    from yesladder.funnels.spec import yamlsource
+
+    fast = yamlsource.parse(example.read_text())
+    monkeypatch.setattr(yamlsource, "FAST_LOADER", yaml.SafeLoader)
+    assert fast[0] == yamlsource.parse(example.read_text())[0]
+    assert fast[1].lines == yamlsource.parse(example.read_text())[1].lines

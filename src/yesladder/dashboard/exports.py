@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator
 from yesladder.analytics.render import safe_cell
 from yesladder.automation.models import Standing, Suppression, email_hash
 from yesladder.dashboard.services import LeadSearch, matching
-from yesladder.leads.models import Consent, Lead, Visitor
+from yesladder.leads.models import Consent, Visitor
 from yesladder.tracking.models import Journey
 
-CHUNK = 1000
+CHUNK = 2000
 NAMES = ("first_name", "last_name")
 COLUMNS = (
     "email",
@@ -34,17 +34,20 @@ COLUMNS = (
 )
 
 
+LEAD_FIELDS = ("pk", "email", "profile", "tags", "status", "created_at")
+
+
 def rows(search: LeadSearch) -> Iterator[list]:
     """The header, then one row per lead (oldest first)."""
     yield list(COLUMNS)
-    leads = matching(search).order_by("pk")
+    leads = matching(search).order_by("pk").values_list(*LEAD_FIELDS)
     last = 0
     while True:
         chunk = list(leads.filter(pk__gt=last)[:CHUNK])
         if not chunk:
             return
         yield from _rows(chunk)
-        last = chunk[-1].pk
+        last = chunk[-1][0]
 
 
 def lines(search: LeadSearch) -> Iterator[str]:
@@ -62,84 +65,73 @@ class _Line:
         return text
 
 
-def _rows(leads: list[Lead]) -> Iterator[list]:
-    ids = [lead.pk for lead in leads]
-    standings, consent, source, rungs = _standings(ids), _consents(ids), _sources(ids), _rungs(ids)
-    hashes = {lead.pk: email_hash(lead.email) for lead in leads}
-    suppressed = dict(
-        Suppression.objects.filter(email_hash__in=hashes.values()).values_list(
-            "email_hash", "reason"
-        )
-    )
-    for lead in leads:
-        given = consent.get(lead.pk)
-        profile = {str(k): str(v) for k, v in lead.profile.items()}
+def _rows(leads: list[tuple]) -> Iterator[list]:
+    # The chunk's other rows are read by a range of lead ids (a filter that matches fewer leads
+    # reads a few rows it does not need): a range is one cheap condition, a thousand ids are not.
+    span = (leads[0][0], leads[-1][0])
+    standings, consent, source, rungs = (_standings(span), _consents(span), _sources(span),
+                                         _rungs(span))  # fmt: skip
+    hashes = {pk: email_hash(email) for pk, email, *_ in leads}
+    suppressed = dict(Suppression.objects.filter(email_hash__in=hashes.values())
+                      .values_list("email_hash", "reason"))  # fmt: skip
+    for pk, email, profile, tags, status, created_at in leads:
+        text, given_at, ip, confirmed_at = consent.get(pk, ("", None, None, None))
+        profile = {str(k): str(v) for k, v in profile.items()}
         yield [
-            lead.email,
-            profile.pop("first_name", ""),
-            profile.pop("last_name", ""),
+            email, profile.pop("first_name", ""), profile.pop("last_name", ""),
             _joined(f"{k}={v}" for k, v in sorted(profile.items())),
-            lead.created_at.isoformat(),
-            source.get(lead.pk, ""),
-            _joined(f"{f}: {step}" for f, step in sorted(rungs[lead.pk].items())),
-            _joined(f"{f}: {score:g}" for f, score, _ in standings[lead.pk]),
-            _joined(f"{f}: {', '.join(s)}" for f, _, s in standings[lead.pk] if s),
-            _joined(lead.tags),
-            lead.status,
-            given.text if given else "",
-            given.given_at.isoformat() if given else "",
-            (given.ip or "") if given else "",
-            given.confirmed_at.isoformat() if given and given.confirmed_at else "",
-            suppressed.get(hashes[lead.pk], ""),
-        ]
+            created_at.isoformat(), source.get(pk, ""),
+            _joined(f"{f}: {step}" for f, step in sorted(rungs.get(pk, {}).items())),
+            _joined(f"{f}: {score:g}" for f, score, _ in standings.get(pk, ())),
+            _joined(f"{f}: {', '.join(s)}" for f, _, s in standings.get(pk, ()) if s),
+            _joined(tags), status, text, given_at.isoformat() if given_at else "", ip or "",
+            confirmed_at.isoformat() if confirmed_at else "", suppressed.get(hashes[pk], ""),
+        ]  # fmt: skip
 
 
 def _joined(parts: Iterable[str]) -> str:
     return "; ".join(parts)
 
 
-def _standings(ids: list[int]) -> dict[int, list[tuple[str, float, list]]]:
+def _within(span: tuple[int, int], lead: str) -> dict:
+    return {f"{lead}__gte": span[0], f"{lead}__lte": span[1]}
+
+
+def _standings(span: tuple[int, int]) -> dict[int, list[tuple[str, float, list]]]:
     found = defaultdict(list)
     for lead_id, funnel, score, segments in (
-        Standing.objects.filter(lead_id__in=ids)
-        .order_by("funnel__key")
+        Standing.objects.filter(**_within(span, "lead")).order_by("funnel__key")
         .values_list("lead_id", "funnel__key", "score", "segments")
-    ):
+    ):  # fmt: skip
         found[lead_id].append((funnel, score, segments or []))
     return found
 
 
-def _consents(ids: list[int]) -> dict[int, Consent]:
-    """Each lead's latest consent."""
-    latest: dict[int, Consent] = {}
-    for consent in Consent.objects.filter(lead_id__in=ids).order_by("lead_id", "given_at", "pk"):
-        latest[consent.lead_id] = consent
-    return latest
-
-
-def _sources(ids: list[int]) -> dict[int, str]:
-    """Where each lead's first device came from: its utm_source, else its referrer."""
-    first: dict[int, str] = {}
-    devices = (
-        Visitor.objects.filter(lead_id__in=ids)
-        .order_by("lead_id", "-created_at")
-        .values_list("lead_id", "utm_source", "referrer")
+def _consents(span: tuple[int, int]) -> dict[int, tuple]:
+    """Each lead's latest consent: text, given, address, confirmed."""
+    consents = (
+        Consent.objects.filter(**_within(span, "lead"))
+        .order_by("lead_id", "given_at", "pk")
+        .values_list("lead_id", "text", "given_at", "ip", "confirmed_at")
     )
-    for lead_id, utm_source, referrer in devices:
-        first[lead_id] = utm_source or referrer
-    return first
+    return {lead_id: rest for lead_id, *rest in consents}
 
 
-def _rungs(ids: list[int]) -> dict[int, dict[str, str]]:
+def _sources(span: tuple[int, int]) -> dict[int, str]:
+    """Where each lead's first device came from: its utm_source, else its referrer."""
+    devices = (Visitor.objects.filter(**_within(span, "lead")).order_by("lead_id", "-created_at")
+               .values_list("lead_id", "utm_source", "referrer"))  # fmt: skip
+    return {lead_id: utm_source or referrer for lead_id, utm_source, referrer in devices}
+
+
+def _rungs(span: tuple[int, int]) -> dict[int, dict[str, str]]:
     """Per lead and funnel, the rung its furthest journey (most steps done) stands on."""
     furthest: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
-    journeys = Journey.objects.filter(visitor__lead_id__in=ids).values_list(
+    journeys = Journey.objects.filter(**_within(span, "visitor__lead")).values_list(
         "visitor__lead_id", "funnel__key", "done", "current_step"
     )
     for lead_id, funnel, done, step in journeys:
         mine = furthest[lead_id]
         if funnel not in mine or len(done or []) > mine[funnel][0]:
             mine[funnel] = (len(done or []), step)
-    return defaultdict(
-        dict, {lead: {f: step for f, (_, step) in by.items()} for lead, by in furthest.items()}
-    )
+    return {lead: {f: step for f, (_, step) in by.items()} for lead, by in furthest.items()}

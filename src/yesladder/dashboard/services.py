@@ -310,6 +310,9 @@ def _consents(lead: Lead) -> Iterator[Entry]:
         where = f"{consent.step_key}: " if consent.step_key else ""
         how = "double opt-in asked" if consent.double_optin else "single opt-in"
         detail = f"{where}“{consent.text}” on {consent.page_url} ({how})"
+        if consent.imported_from:
+            detail = f"“{consent.text}”, imported from {consent.imported_from} by " \
+                     f"{consent.imported_by}"  # fmt: skip
         yield Entry(consent.given_at, "consent", "Consent given", detail)
         if consent.confirmed_at:
             yield Entry(consent.confirmed_at, "consent", "Double opt-in confirmed")
