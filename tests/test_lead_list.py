@@ -331,3 +331,10 @@ def test_a_viewer_changes_no_lead(people):
     ada.refresh_from_db()
     assert ada.tags == ["vip"] and not Suppression.objects.exists()
     assert "By hand" not in viewer.get(f"/dashboard/leads/{ada.pk}/").content.decode()
+
+
+def test_what_a_file_says_stays_text_in_the_dry_run(db):
+    data = csv_bytes([["email", HOSTILE], [f"{HOSTILE}@example.com", "x"], ["ok@example.com", "y"]])
+    page = upload(signed_in("olga", "owner"), data).content.decode()
+    assert HOSTILE not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;@example.com" in page

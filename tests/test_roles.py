@@ -131,3 +131,17 @@ def test_the_migration_makes_the_roles_and_keeps_existing_staff_owners():
     assert set(owner) == set(roles.OWNER)
     assert roles.role_of(User.objects.get(pk=old_hand.pk)) == "owner"
     assert roles.role_of(User.objects.get(pk=visitor.pk)) == "none"
+
+
+def test_every_changing_form_needs_its_csrf_token(ada):
+    """A page that changes something refuses a post without the token (a form on another
+    site posting with the signed-in person's cookie)."""
+    owner = Client(enforce_csrf_checks=True)
+    owner.force_login(member("olga", "owner"))
+    for path, data in ((f"/dashboard/leads/{ada.pk}/erase/", {"confirm": ada.email}),
+                       (f"/dashboard/leads/{ada.pk}/act/", {"action": "unsubscribe"}),
+                       ("/dashboard/leads/tag/", {"tag": "x", "change": "add"}),
+                       ("/dashboard/new-funnel/", {"text": "funnel: x", "action": "publish"}),
+                       ("/dashboard/new-funnel/check/", {"text": "funnel: x"})):  # fmt: skip
+        assert owner.post(path, data).status_code == 403, path
+    assert Lead.objects.filter(pk=ada.pk).exists() and not AuditEntry.objects.exists()
