@@ -16,6 +16,7 @@ PACKAGE = SRC / "yesladder"
 LAYERS = [
     {"env", "events", "reactions", "seams", "database", "localserver", "examples", "metrics"},
     {"sqlite_backend"},
+    {"team"},
     {"funnels", "leads"},
     {"tracking"},
     {"analytics", "offers", "scheduling"},

@@ -22,7 +22,7 @@ from django.db import connections
 
 from tests.conftest import BLOG, CHROMIUM, NEEDS_CHROMIUM, sourced_from
 from yesladder import security
-from yesladder.dashboard.views import POLICY as DASHBOARD_POLICY
+from yesladder.dashboard.access import POLICY as DASHBOARD_POLICY
 from yesladder.events import EventName
 from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel

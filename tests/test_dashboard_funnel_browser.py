@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
 from tests.conftest import NEEDS_CHROMIUM
+from tests.staff import member
 from yesladder.analytics import progress
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
@@ -67,7 +67,7 @@ def leaky_ladder():
 
 
 def sign_in(page, base: str) -> None:
-    User.objects.create_user("staff", password="pw-staff-1234", is_staff=True)
+    member("staff", "owner")
     page.goto(f"{base}/admin/login/?next=/dashboard/")
     page.get_by_label("Username").fill("staff")
     page.get_by_label("Password").fill("pw-staff-1234")

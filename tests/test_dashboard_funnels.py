@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import funnel_dict, sourced_from
+from tests.staff import member
 from yesladder.analytics import progress
 from yesladder.events import EventName
 from yesladder.funnels.models import Funnel, FunnelVersion
@@ -42,7 +43,7 @@ def fresh_ladders():
 @pytest.fixture
 def staff() -> Client:
     client = Client()
-    client.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+    client.force_login(member("staff", "owner"))
     return client
 
 

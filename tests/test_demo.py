@@ -74,7 +74,15 @@ def test_demo_prepares_data_and_prints_pages_that_answer(tmp_path, served):
         journeys = db.execute("select count(*) from tracking_journey").fetchone()[0]
         oldest = db.execute("select min(occurred_at) from tracking_event").fetchone()[0]
         staff = db.execute("select is_staff from auth_user where username='demo'").fetchone()
+        roles = dict(
+            db.execute(
+                "select u.username, g.name from auth_user u join auth_user_groups ug"
+                " on ug.user_id = u.id join auth_group g on g.id = ug.group_id"
+            ).fetchall()
+        )
     assert journeys >= 45 and staff == (1,)
+    assert roles == {"demo": "owner", "viewer": "viewer"}
+    assert re.search(r"user viewer, password \S{12,}", out)
     oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
     assert oldest < datetime.now(UTC) - timedelta(days=1)  # spread over past days
 

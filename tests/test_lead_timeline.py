@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import funnel_dict, journey_with_lead
+from tests.staff import member
 from yesladder.automation.models import (
     Enrollment,
     Hook,
@@ -195,7 +196,7 @@ def test_the_timeline_leaves_out_other_leads_and_keeps_the_latest_entries():
 
 @pytest.fixture
 def staff() -> Client:
-    user = User.objects.create_user("staff", password="pw-staff-1234", is_staff=True)
+    user = member("staff", "owner")
     client = Client()
     client.force_login(user)
     return client

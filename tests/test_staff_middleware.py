@@ -18,6 +18,7 @@ from yesladder.steps.middleware import (
     StaffMessageMiddleware,
     StaffSessionMiddleware,
 )
+from yesladder.team import roles
 
 BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
 STAFF_ONLY = ("session", "user", "_messages")
@@ -52,6 +53,7 @@ def staff(db):
     user = get_user_model().objects.create_user("ann", password="a long pass phrase")
     user.is_staff = True
     user.save()
+    user.groups.add(roles.group("owner"))
     return user
 
 

@@ -8,12 +8,12 @@ import html
 import io
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import funnel_dict, sourced_from
+from tests.staff import member
 from yesladder.events import EventName
 from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
@@ -38,7 +38,7 @@ def staff() -> Client:
         record(EventName.STEP_VIEWED, visitor, version, step,
                occurred_at=T0 + dt.timedelta(minutes=i))  # fmt: skip
     client = Client()
-    client.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+    client.force_login(member("staff", "owner"))
     return client
 
 
@@ -99,7 +99,7 @@ def crowded(settings):
     scene(rng, version, 15, 1, crowd)
     Shipper(settings.CLICKHOUSE, settle=0).sync()
     client = Client()
-    client.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+    client.force_login(member("staff", "owner"))
     return client
 
 

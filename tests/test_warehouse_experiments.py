@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.clickhouse_fixtures import on_current_clickhouse
+from tests.staff import member
 from tests.test_experiment_rollups import random_moves
 from tests.test_experiments import BROWSER, loaded, project  # noqa: F401 (fixtures)
 from yesladder.experiments.assignment import live
@@ -101,7 +102,6 @@ def test_the_cli_counts_in_clickhouse(clickhouse, loaded):  # noqa: F811
 
 def test_the_dashboard_page_counts_in_clickhouse_when_it_keeps_up(clickhouse, loaded,  # noqa: F811
                                                                    settings):  # fmt: skip
-    from django.contrib.auth.models import User
     from django.test import Client
 
     from yesladder.dashboard.experiments import experiment_pages, variant_chart
@@ -111,7 +111,7 @@ def test_the_dashboard_page_counts_in_clickhouse_when_it_keeps_up(clickhouse, lo
     activity(rng, leads, [], 16, 80)
     funnel = loaded.funnel
     staff = Client()
-    staff.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+    staff.force_login(member("staff", "owner"))
 
     def page() -> str:
         return staff.get(f"/dashboard/funnels/{funnel.key}/experiments/").content.decode()

@@ -27,6 +27,8 @@ Funnel files:
                                    (--format json, --ladder, --rules, --disable YL004)
 Database (the embedded default needs no set-up; DATABASE_URL selects PostgreSQL):
   yesladder load FILE...           validate and store funnels; a changed file makes a new version
+  yesladder export FUNNEL          write a stored version back to a file (--version N); `load`
+                                   refuses a file older than a dashboard edit (--force)
   yesladder funnels                list stored funnels and their versions
   yesladder serve                  serve pages and admin (production server; --port, --workers)
   yesladder simulate FUNNEL        synthetic visitors through the real pages over HTTP
@@ -182,27 +184,23 @@ def _print_text(console: Console, findings, problems, ladders, show_ladder: bool
 
 
 def _print_ladder(console: Console, sourced) -> None:
-    from yesladder.funnels.lint import Ladder
+    from yesladder.funnels.lint import climb
 
-    ladder = Ladder(sourced)
     table = Table(
         title=f"{sourced.spec.funnel}: commitment cost along the ladder", title_justify="left"
     )
     for column in ("step", "kind", "effort s", "new fields", "money", "time", "cost", "jump"):
         table.add_column(column, justify="right" if column not in ("step", "kind") else "left")
-    path = max(ladder.paths, key=len)
-    for rung in ladder.rungs(path):
-        c = rung.cost
-        jump = c.total - rung.level_before if rung.step is not path[0] else c.total
+    for rung in climb(sourced):
         table.add_row(
-            rung.step.key + (" (macro)" if rung.step.macro else ""),
-            rung.step.kind,
-            str(c.effort_seconds),
-            ", ".join(c.new_fields) or "-",
-            f"{c.money:.1f}",
-            f"{c.time:.1f}",
-            f"{c.total:.1f}",
-            f"{jump:+.1f}",
+            rung.step + (" (macro)" if rung.macro else ""),
+            rung.kind,
+            str(rung.effort_seconds),
+            ", ".join(rung.new_fields) or "-",
+            f"{rung.money:.1f}",
+            f"{rung.time:.1f}",
+            f"{rung.total:.1f}",
+            f"{rung.jump:+.1f}",
         )
     console.print(table)
 

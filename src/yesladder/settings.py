@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",  # its API docs page from our own static files, never a CDN
+    "yesladder.team",
     "yesladder.funnels",
     "yesladder.leads",
     "yesladder.tracking",

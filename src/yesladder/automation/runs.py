@@ -93,6 +93,14 @@ def _exit_goal(automation: Automation, facts: Facts) -> str:
     return ""
 
 
+def stop(enrollment: Enrollment, reason: str, now: dt.datetime | None = None) -> bool:
+    """End a run by hand: it takes no further action. False when it had ended already."""
+    if enrollment.state in (Enrollment.State.DONE, Enrollment.State.EXITED):
+        return False
+    _end(enrollment, Enrollment.State.EXITED, now or timezone.now(), reason)
+    return True
+
+
 def _end(enrollment: Enrollment, state: str, now, reason: str = "") -> None:
     enrollment.state, enrollment.ended_at, enrollment.exit_reason = state, now, reason
     enrollment.position, enrollment.wake_at = "", None

@@ -19,6 +19,8 @@ from yesladder.automation.models import Bounce, Message, Suppression, email_hash
 from yesladder.leads.models import Lead, RateCount, Visitor
 from yesladder.offers.models import Order
 from yesladder.reactions import ERASED, announce
+from yesladder.team import audit
+from yesladder.team.audit import SYSTEM, Actor
 from yesladder.tracking.models import Event
 
 FORMAT = "yesladder.lead-export/1"
@@ -120,7 +122,7 @@ class Erased:
     kept_orders: int  # orders kept for the accounts, no longer pointing at the person
 
 
-def erase(lead: Lead) -> Erased:
+def erase(lead: Lead, by: Actor = SYSTEM) -> Erased:
     """Delete everything stored about the lead, in one transaction, and keep only the hash of
     its address on the suppression list so it is never mailed again.
 
@@ -130,7 +132,7 @@ def erase(lead: Lead) -> Erased:
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
         _refuse_active_orders(lead)
-        address = lead.email
+        address, lead_id = lead.email, lead.pk
         _keep_only_the_hash(address)
         # Copies of the history elsewhere (the analytics store) go too; told while the rows
         # are still here to say whose they are.
@@ -145,6 +147,10 @@ def erase(lead: Lead) -> Erased:
             _anonymise(lead)
         else:
             rows += lead.delete()[0]
+        # The trail keeps that it happened, by whom, with the lead's id only.
+        audit.forget_lead(lead_id)
+        audit.record(by, "lead.erase", f"lead {lead_id}", lead_id=lead_id,
+                     after={"records_deleted": rows, "orders_kept": kept})  # fmt: skip
     return Erased(rows=rows, kept_orders=kept)
 
 

@@ -18,7 +18,7 @@ from yesladder.automation.models import Enrollment, Message, ScoreChange, Standi
 from yesladder.funnels import money
 from yesladder.funnels.models import Funnel
 from yesladder.funnels.spec.automations import BUILTIN_SEGMENTS
-from yesladder.leads.models import Lead
+from yesladder.leads.models import Lead, Visitor
 from yesladder.offers.models import Order
 from yesladder.tracking.models import Event
 
@@ -52,6 +52,13 @@ class LeadSearch:
     text: str = ""  # part of the email address
     segment: str = ""
     tag: str = ""
+    funnel: str = ""  # a funnel's key: leads who started it (segment and score: in it)
+    score_min: float | None = None
+    score_max: float | None = None
+    status: str = ""  # the consent state, a Lead.Status
+    source: str = ""  # the utm_source a device of theirs first came with
+    since: dt.date | None = None  # created on or after (UTC)
+    until: dt.date | None = None  # created on or before (UTC)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ def segment_names() -> list[str]:
     return [*BUILTIN_SEGMENTS, *sorted(custom - set(BUILTIN_SEGMENTS))]
 
 
+def funnel_keys() -> list[str]:
+    return list(Funnel.objects.order_by("key").values_list("key", flat=True))
+
+
 def _segments_of(funnel: Funnel) -> list[str]:
     version = funnel.current_version()
     return list(version.spec.segments) if version else []
@@ -85,17 +96,52 @@ def _segments_of(funnel: Funnel) -> list[str]:
 
 def find_leads(search: LeadSearch, page: object = 1) -> Page:
     """The leads matching `search`, newest first, one page of them (LeadRow items)."""
-    leads = Lead.objects.prefetch_related(
-        Prefetch("standings", Standing.objects.select_related("funnel").order_by("funnel__key"))
-    ).order_by("-created_at", "-id")
+    leads = (
+        matching(search)
+        .prefetch_related(
+            Prefetch("standings", Standing.objects.select_related("funnel").order_by("funnel__key"))
+        )
+        .order_by("-created_at", "-id")
+    )
+    return paged(leads, page, _lead_row)
+
+
+def matching(search: LeadSearch) -> QuerySet:
+    """Every lead `search` asks for (the list, its CSV and bulk changes share it). Each part
+    is a subquery on its own index; values are parameters, never SQL (threat 24)."""
+    leads = Lead.objects.all()
     if search.text:
         leads = leads.filter(email__icontains=search.text)
+    if search.funnel:
+        started = Visitor.objects.filter(journeys__funnel__key=search.funnel)
+        leads = leads.filter(pk__in=started.values("lead_id"))
+    standings = Standing.objects.all()
+    if search.funnel:
+        standings = standings.filter(funnel__key=search.funnel)
     if search.segment:
-        standings = _listing(Standing.objects.all(), "segments", search.segment)
+        standings = _listing(standings, "segments", search.segment)
+    if search.score_min is not None:
+        standings = standings.filter(score__gte=search.score_min)
+    if search.score_max is not None:
+        standings = standings.filter(score__lte=search.score_max)
+    if search.segment or search.score_min is not None or search.score_max is not None:
         leads = leads.filter(pk__in=standings.values("lead_id"))
     if search.tag:
         leads = _listing(leads, "tags", search.tag)
-    return paged(leads, page, _lead_row)
+    if search.status:
+        leads = leads.filter(status=search.status)
+    if search.source:
+        came = Visitor.objects.filter(utm_source=search.source, lead__isnull=False)
+        leads = leads.filter(pk__in=came.values("lead_id"))
+    if search.since:
+        leads = leads.filter(created_at__gte=_midnight(search.since))
+    if search.until:
+        leads = leads.filter(created_at__lt=_midnight(search.until + dt.timedelta(days=1)))
+    return leads
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
 def _listing(rows: QuerySet, field: str, value: str) -> QuerySet:
@@ -264,6 +310,9 @@ def _consents(lead: Lead) -> Iterator[Entry]:
         where = f"{consent.step_key}: " if consent.step_key else ""
         how = "double opt-in asked" if consent.double_optin else "single opt-in"
         detail = f"{where}“{consent.text}” on {consent.page_url} ({how})"
+        if consent.imported_from:
+            detail = f"“{consent.text}”, imported from {consent.imported_from} by " \
+                     f"{consent.imported_by}"  # fmt: skip
         yield Entry(consent.given_at, "consent", "Consent given", detail)
         if consent.confirmed_at:
             yield Entry(consent.confirmed_at, "consent", "Double opt-in confirmed")

@@ -2,42 +2,31 @@
 the request, call a service and render; what they render came from visitors and stays escaped.
 """
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 # Aliased: `render` is Django's shortcut here.
 from yesladder.analytics import chart as charting
 from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
-from yesladder.dashboard import previews, privacy, queues, reports, services
+from yesladder.dashboard import leadwork, previews, privacy, queues, reports, services
+from yesladder.dashboard.access import staff_page
 from yesladder.dashboard.experiments import experiment_pages, variant_chart
-from yesladder.dashboard.forms import EraseForm, FunnelReportForm, LeadSearchForm
+from yesladder.dashboard.forms import (
+    EraseForm,
+    ExperimentActionForm,
+    FunnelReportForm,
+    LeadSearchForm,
+)
+from yesladder.experiments.results import ResultsError, find
+from yesladder.experiments.services import ship, stop, what_shipping_does, what_stopping_does
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
-
-# No script runs on these pages, and an email preview's sandboxed frame inherits this policy:
-# its inline styles and images may load, nothing in it can run (threat 7).
-POLICY = (
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src * data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-
-
-def staff_page(view):
-    @wraps(view)
-    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", POLICY)
-        return response
-
-    return staff_member_required(never_cache(page))
+from yesladder.team import roles
+from yesladder.team.audit import Actor
 
 
 @staff_page
@@ -52,9 +41,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @staff_page
 @require_safe
 def leads(request: HttpRequest) -> HttpResponse:
-    form = LeadSearchForm(request.GET or None, segments=services.segment_names())
+    form = LeadSearchForm.asked(request.GET)
     page = services.find_leads(form.search(), request.GET.get("page"))
-    context = {"section": "leads", "form": form, "page": page}
+    context = {"section": "leads", "form": form, "page": page, "query": request.GET.urlencode()}
     return render(request, "yesladder/dashboard/leads.html", context)
 
 
@@ -68,11 +57,12 @@ def lead(request: HttpRequest, lead_id: int) -> HttpResponse:
         "entries": services.timeline(found),
         "limit": services.TIMELINE_LIMIT,
         "templates": previews.email_templates(),
+        "hand": leadwork.at_hand(found),
     }
     return render(request, "yesladder/dashboard/lead.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.EXPORT_PERSONAL)
 @require_safe
 def export(request: HttpRequest, lead_id: int) -> HttpResponse:
     found = get_object_or_404(Lead, pk=lead_id)
@@ -81,7 +71,7 @@ def export(request: HttpRequest, lead_id: int) -> HttpResponse:
     return response
 
 
-@staff_page
+@staff_page(needs=roles.ERASE_LEADS)
 @require_http_methods(["GET", "HEAD", "POST"])
 def erase(request: HttpRequest, lead_id: int) -> HttpResponse:
     """A GET shows what erasing means and writes nothing; the POST with the typed address
@@ -92,7 +82,7 @@ def erase(request: HttpRequest, lead_id: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "yesladder/dashboard/erase.html", context, status=_status(form))
     try:
-        erased = privacy.erase(found)
+        erased = privacy.erase(found, by=Actor.of(request.user))
     except privacy.ErasureRefused as refused:
         context["refused"] = str(refused)
         return render(request, "yesladder/dashboard/erase.html", context, status=409)
@@ -148,7 +138,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(request, "yesladder/dashboard/outbox.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.MANAGE_LEADS)
 @require_POST
 def send_again(request: HttpRequest, message_id: int) -> HttpResponse:
     if queues.send_again(message_id):
@@ -198,8 +188,42 @@ def experiments(request: HttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(Funnel, key=key)
     pages, engine = experiment_pages(found)
     context = {"section": "funnels", "funnel": found, "experiments": pages, "engine": engine,
-               "store": reports.store_lag()}  # fmt: skip
+               "store": reports.store_lag(),
+               "can_run": request.user.has_perm(roles.RUN_EXPERIMENTS)}  # fmt: skip
     return render(request, "yesladder/dashboard/experiments.html", context)
+
+
+@staff_page(needs=roles.RUN_EXPERIMENTS)
+@require_http_methods(["GET", "HEAD", "POST"])
+def experiment_action(request: HttpRequest, key: str, experiment: str, action: str):
+    """Stop or ship: a GET says what happens to the people already in the experiment, the
+    POST does it, through the functions `yesladder experiment stop|ship` calls."""
+    found = get_object_or_404(Funnel, key=key)
+    try:
+        _, current = find(key, experiment)
+    except ResultsError as missing:
+        raise Http404(str(missing)) from None
+    variants = [v.key for v in current.spec.variants]
+    form = ExperimentActionForm(request.POST or None, variants=variants,
+                                initial={"variant": current.spec.control})  # fmt: skip
+    number = found.current_version().number + 1
+    context = {"section": "funnels", "funnel": found, "experiment": current.spec,
+               "state": current.row.state, "action": action, "form": form,
+               "effects": {v: (what_stopping_does(v) if action == "stop"
+                               else what_shipping_does(v, number)) for v in variants}}  # fmt: skip
+    if request.method != "POST" or not form.is_valid():
+        status = 400 if form.is_bound else 200
+        return render(request, "yesladder/dashboard/experiment_action.html", context,
+                      status=status)  # fmt: skip
+    variant, by = form.cleaned_data["variant"], Actor.of(request.user)
+    if action == "stop":
+        stop(key, experiment, variant, by=by)
+        messages.success(request, f"Stopped {experiment}. {what_stopping_does(variant)}")
+    else:
+        version = ship(key, experiment, variant, by=by)
+        messages.success(request, f"Shipped {variant} of {experiment}. "
+                                  f"{what_shipping_does(variant, version.number)}")  # fmt: skip
+    return redirect("dashboard:experiments", key)
 
 
 @staff_page

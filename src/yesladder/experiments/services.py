@@ -10,6 +10,8 @@ from yesladder.experiments.models import Experiment
 from yesladder.experiments.results import ResultsError, find
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.services import store_next
+from yesladder.team import audit
+from yesladder.team.audit import SYSTEM, Actor
 
 
 def listed() -> list[Experiment]:
@@ -29,19 +31,35 @@ def _variant(current: Live, key: str | None) -> str:
     return key
 
 
-def stop(funnel_key: str, key: str, to: str | None = None) -> Experiment:
+def what_stopping_does(variant: str) -> str:
+    return (f"Nobody more is exposed to the experiment, and every new journey walks {variant}'s "
+            "ladder. People already in a variant stay in it: their journeys live in its "
+            "version, and the results keep counting them.")  # fmt: skip
+
+
+def what_shipping_does(variant: str, number: int) -> str:
+    return (f"{variant}'s ladder becomes the funnel's version {number}, without the experiment, "
+            "and every new journey walks it. People already on the ladder keep the version "
+            "they started in (their variant's); the experiment is over.")  # fmt: skip
+
+
+def stop(funnel_key: str, key: str, to: str | None = None, *, by: Actor = SYSTEM) -> Experiment:
     """Nobody more is exposed; every new journey walks `to`'s ladder (default: the control).
     People already in a variant stay there: their journeys live in its version."""
     _, current = find(funnel_key, key)
     row = current.row
-    row.state, row.sends_to = Experiment.State.STOPPED, _variant(current, to)
-    row.stopped_at = row.stopped_at or timezone.now()
-    row.save(update_fields=["state", "sends_to", "stopped_at"])
+    before = {"state": row.state, "sends_to": row.sends_to}
+    with transaction.atomic():
+        row.state, row.sends_to = Experiment.State.STOPPED, _variant(current, to)
+        row.stopped_at = row.stopped_at or timezone.now()
+        row.save(update_fields=["state", "sends_to", "stopped_at"])
+        audit.record(by, "experiment.stop", f"experiment {funnel_key}/{key}", before=before,
+                     after={"state": row.state, "sends_to": row.sends_to})  # fmt: skip
     forget()
     return row
 
 
-def ship(funnel_key: str, key: str, winner: str) -> FunnelVersion:
+def ship(funnel_key: str, key: str, winner: str, *, by: Actor = SYSTEM) -> FunnelVersion:
     """The winner's ladder becomes the funnel's next version (without experiments): new
     journeys walk it; the experiment is over."""
     funnel, current = find(funnel_key, key)
@@ -54,11 +72,15 @@ def ship(funnel_key: str, key: str, winner: str) -> FunnelVersion:
             data,
             f"# shipped: variant {winner} of experiment {key} (v{current.row.version.number})\n"
             + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
-            "",
+            by=by,
         )
         row = current.row
+        before = {"state": row.state, "version": row.version.number}
         row.state, row.winner, row.sends_to = Experiment.State.SHIPPED, winner, winner
         row.stopped_at = row.stopped_at or timezone.now()
         row.save(update_fields=["state", "winner", "sends_to", "stopped_at"])
+        audit.record(by, "experiment.ship", f"experiment {funnel_key}/{key}", before=before,
+                     after={"state": row.state, "winner": winner,
+                            "version": version.number})  # fmt: skip
     forget()
     return version

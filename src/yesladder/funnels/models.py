@@ -6,6 +6,7 @@ changed ladder never rewrites the history of the old one.
 
 import time
 
+from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -46,6 +47,12 @@ class VersionQuerySet(models.QuerySet):
 
 
 class FunnelVersion(models.Model):
+    class Origin(models.TextChoices):
+        FILE = "file", "loaded from a file"
+        EDITOR = "editor", "published in the dashboard's editor"
+        ROLLBACK = "rollback", "an older version published again"
+        EXPERIMENT = "experiment", "an experiment's winner shipped"
+
     funnel = models.ForeignKey(Funnel, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     digest = models.CharField(max_length=64, help_text="SHA-256 of the canonical spec")
@@ -59,6 +66,10 @@ class FunnelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variants"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.FILE)
+    author = models.CharField(max_length=200, blank=True, help_text="who stored it, by name")
+    # The version the editor (or a rollback) started from: publishing over another is refused.
+    based_on = models.PositiveIntegerField(null=True, blank=True)
 
     objects = VersionQuerySet.as_manager()
 
@@ -80,6 +91,25 @@ class FunnelVersion(models.Model):
         if spec is None:
             spec = _PARSED_SPECS[self.digest] = FunnelSpec.model_validate(self.spec_json)
         return spec
+
+
+class Draft(models.Model):
+    """What one user typed in the editor and has not published yet: kept until published or
+    discarded, so nothing typed is lost (a closed tab, a refused publish)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    funnel_key = models.CharField(max_length=64, blank=True, help_text="blank: a new funnel")
+    text = models.TextField()
+    based_on = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "funnel_key"], name="one_draft_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} / {self.funnel_key or '(new funnel)'}"
 
 
 class Step(models.Model):

@@ -107,6 +107,10 @@ class Consent(models.Model):
     given_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
+    # A list imported with its consent basis: the file it came in and who imported it (the
+    # text is the basis; page_url is empty).
+    imported_from = models.CharField(max_length=255, blank=True)
+    imported_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-given_at"]

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from yesladder.database import only_row, write_together
 from yesladder.events import EventName
 from yesladder.experiments import preview as previews
+from yesladder.funnels import editing
 from yesladder.funnels.models import FunnelVersion, UnknownFunnel
 from yesladder.leads import emails
 from yesladder.leads import services as leads
@@ -122,17 +123,22 @@ def _written(writes: Callable[[], T]) -> T:
 
 @require_GET
 def preview(request: HttpRequest, token: str, step: str = "") -> HttpResponse:
-    """A staff preview of one step of a variant's ladder (experiments.preview): shown as a
-    visitor would see it on a journey just started, counted nowhere: the journey and whatever
-    rendering writes are rolled back; its forms post here and are refused."""
+    """A staff preview of one step of a variant's ladder (experiments.preview) or of an editor's
+    draft (funnels.editing): shown as a visitor would see it on a journey just started,
+    counted nowhere: the journey, a draft's version and whatever rendering writes are rolled
+    back; its forms post here and are refused."""
     version = previews.version_of(token)
-    if version is None:
+    draft = editing.draft_previewed(token) if version is None else None
+    if version is None and draft is None:
         raise Http404("This preview link is not valid or has expired.")
-    spec = version.spec
-    shown = next((s for s in spec.steps if s.key == (step or spec.steps[0].key)), None)
-    if shown is None:
-        raise Http404("No such step in this ladder.")
     with transaction.atomic():  # a journey just started, for the step's context to read
+        version = version or editing.draft_as_version(draft)
+        if version is None:
+            raise Http404("This draft has errors; fix them to preview it.")
+        spec = version.spec
+        shown = next((s for s in spec.steps if s.key == (step or spec.steps[0].key)), None)
+        if shown is None:
+            raise Http404("No such step in this ladder.")
         journey = Journey.objects.create(visitor=Visitor.objects.create(), funnel=version.funnel,
                                          version=version, current_step=shown.key)  # fmt: skip
         page = Page(journey, version, spec, shown)

@@ -10,3 +10,11 @@ def page_query(context, param: str, number: int) -> str:
     params = context.request.GET.copy()
     params[param] = number
     return f"?{params.urlencode()}"
+
+
+@register.filter
+def diff_class(line: str) -> str:
+    """How a line of a unified diff is shown: added, removed, a hunk's header, or context."""
+    if line.startswith(("+++", "---")):
+        return "file"
+    return {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")

@@ -19,11 +19,16 @@ from yesladder.funnels.lint.core import (
     ERROR,
     RULES,
     WARNING,
+    Climb,
     Finding,
     Ladder,
     Rule,
     check_settings,
+    climb,
     lint,
 )
 
-__all__ = ["ERROR", "RULES", "WARNING", "Finding", "Ladder", "Rule", "check_settings", "lint"]
+__all__ = [
+    "ERROR", "RULES", "WARNING", "Climb", "Finding", "Ladder", "Rule", "check_settings", "climb",
+    "lint",
+]  # fmt: skip

@@ -160,6 +160,32 @@ class Ladder:
         )
 
 
+@dataclass(frozen=True)
+class Climb:
+    """One rung of the longest path, as `yesladder lint --ladder` and the editor show it."""
+
+    step: str
+    kind: str
+    macro: bool
+    effort_seconds: int
+    new_fields: tuple[str, ...]
+    money: float
+    time: float
+    total: float
+    jump: float  # from the highest cost climbed before it (the first rung: its own cost)
+
+
+def climb(sourced: SourcedSpec) -> list[Climb]:
+    ladder = Ladder(sourced)
+    path = max(ladder.paths, key=len)
+    return [
+        Climb(rung.step.key, rung.step.kind, rung.step.macro, rung.cost.effort_seconds,
+              tuple(rung.cost.new_fields), rung.cost.money, rung.cost.time, rung.cost.total,
+              rung.cost.total - rung.level_before if rung.step is not path[0] else rung.cost.total)
+        for rung in ladder.rungs(path)
+    ]  # fmt: skip
+
+
 def lint(sourced: SourcedSpec, disable: Iterable[str] = ()) -> list[Finding]:
     """Every rule on the funnel's ladder, then on each experiment variant's ladder on its own:
     a variant's finding is reported once, naming the variant, unless the ladder as written has

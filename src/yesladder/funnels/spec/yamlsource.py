@@ -38,10 +38,25 @@ class Positions:
         return self.lines.get((), 1)
 
 
+# libyaml's parser, where PyYAML was built with it, composes a funnel ten times faster (the
+# editor's live lint parses on every pause in typing); its error messages are not PyYAML's, so a
+# document it refuses is parsed again by the pure-Python parser for the message.
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(text: str) -> tuple[object, Positions]:
     if len(text.encode()) > MAX_BYTES:
         raise YamlProblem(1, "", f"the file is larger than {MAX_BYTES:,} bytes")
-    loader = yaml.SafeLoader(text)
+    try:
+        return _parse(text, FAST_LOADER)
+    except YamlProblem:
+        if FAST_LOADER is yaml.SafeLoader:
+            raise
+        return _parse(text, yaml.SafeLoader)
+
+
+def _parse(text: str, loader_class) -> tuple[object, Positions]:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -22,9 +22,11 @@ from yesladder.demo.simulate import OffSite, Stats, Visitor, crowd_progress
 from yesladder.examples import example_files
 from yesladder.funnels.models import Funnel
 from yesladder.localserver import local_server
+from yesladder.team import roles
 from yesladder.tracking.models import Journey
 
 DEMO_USER = "demo"
+DEMO_VIEWER = "viewer"
 DEMO_SEED = 22
 CROWD = 24  # visitors walking at once: the server's threads are never idle
 # Threads per server process: more only queue for SQLite's one writer and take the GIL from it.
@@ -50,16 +52,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, visitors, days, no_serve, **options):
         migrate_embedded()
-        call_command("load", *map(str, example_files()), stdout=self.stdout)
+        # A second run must not undo what was published in the dashboard since the first.
+        call_command("load", *map(str, example_files()), keep_dashboard=True,
+                     stdout=self.stdout)  # fmt: skip
         funnels = list(Funnel.objects.order_by("key"))
         if visitors > 0 and not Journey.objects.exists():
             self._simulate(funnels, visitors, days, served_at=f"http://{host}:{port}")
-        password = self._staff_user()
+        password = self._staff_user(DEMO_USER, "owner")
+        viewer_password = self._staff_user(DEMO_VIEWER, "viewer")
         base = f"http://{host}:{port}"
         self.stdout.write("\nThe demo is ready.")
         for funnel in funnels:
             self.stdout.write(f"  {funnel.name}: {base}/f/{funnel.key}/")
         self.stdout.write(f"  Dashboard: {base}/dashboard/  user {DEMO_USER}, password {password}")
+        self.stdout.write(f"    (a viewer, who reads and changes nothing: user {DEMO_VIEWER}, "
+                          f"password {viewer_password})")  # fmt: skip
         self.stdout.write(f"  Admin: {base}/admin/")
         self.stdout.write(
             f"  Emails (confirmations and follow-ups) are written to {settings.EMAIL_FILE_PATH}"
@@ -139,13 +146,15 @@ class Command(BaseCommand):
             walked = [job.result() for job in jobs]
         return [w for w in walked if w], stats
 
-    def _staff_user(self) -> str:
-        """The demo's staff account, with a fresh password printed each run."""
+    def _staff_user(self, username: str, role: str) -> str:
+        """A demo account in `role` (the owner is also a superuser, for the admin), with a
+        fresh password printed each run."""
         password = secrets.token_urlsafe(12)
-        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
-        user.is_staff = user.is_superuser = True
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff, user.is_superuser = True, role == "owner"
         user.set_password(password)
         user.save()
+        user.groups.set([roles.group(role)])
         return password
 
 

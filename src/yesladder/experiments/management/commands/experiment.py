@@ -7,7 +7,14 @@ from rich.table import Table
 from yesladder.analytics.store import engine
 from yesladder.experiments import stats
 from yesladder.experiments.results import Results, ResultsError, find, results
-from yesladder.experiments.services import listed, ship, stop
+from yesladder.experiments.services import (
+    listed,
+    ship,
+    stop,
+    what_shipping_does,
+    what_stopping_does,
+)
+from yesladder.team.audit import Actor
 
 
 def _percent(x: float | None) -> str:
@@ -163,9 +170,12 @@ class Command(BaseCommand):
                       f"{p.fixed_horizon_people_per_variant:,} per variant")  # fmt: skip
 
     def do_stop(self, console, options):
-        row = stop(options["funnel"], options["experiment"], options["variant"])
-        console.print(f"Stopped {row.key}: every new journey walks {row.sends_to}.")
+        row = stop(options["funnel"], options["experiment"], options["variant"],
+                   by=Actor.terminal())  # fmt: skip
+        console.print(f"Stopped {row.key}. {what_stopping_does(row.sends_to)}")
 
     def do_ship(self, console, options):
-        version = ship(options["funnel"], options["experiment"], options["variant"])
-        console.print(f"Shipped {options['variant']}: {version} is the funnel's current version.")
+        version = ship(options["funnel"], options["experiment"], options["variant"],
+                       by=Actor.terminal())  # fmt: skip
+        console.print(f"Shipped {options['variant']} of {options['experiment']}. "
+                      f"{what_shipping_does(options['variant'], version.number)}")  # fmt: skip

@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from yesladder.database import migrate_embedded
 from yesladder.funnels import lint
-from yesladder.funnels.services import load_funnel
+from yesladder.funnels.services import Stale, load_funnel
 from yesladder.funnels.spec import SpecError, read_spec
+from yesladder.team.audit import Actor
 
 
 class Command(BaseCommand):
@@ -16,10 +17,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strict", action="store_true", help="refuse a funnel that has lint errors"
         )
+        older = parser.add_mutually_exclusive_group()
+        older.add_argument(
+            "--force", action="store_true",
+            help="store a file even over a newer version published in the dashboard",
+        )  # fmt: skip
+        older.add_argument(
+            "--keep-dashboard", action="store_true",
+            help="skip (exit 0) a file older than a version published in the dashboard",
+        )  # fmt: skip
 
-    def handle(self, *args, files: list[Path], strict: bool, **options):
+    def handle(self, *args, files: list[Path], strict: bool, force: bool, keep_dashboard: bool,
+               **options):  # fmt: skip
         migrate_embedded()
         failed = []
+        by = Actor.terminal()
         for path in files:
             try:
                 sourced = read_spec(path)
@@ -30,12 +42,16 @@ class Command(BaseCommand):
                         f"{path}: {len(errors)} lint error(s); run "
                         f"`yesladder lint {path}` (not loaded: --strict)"
                     )
-                loaded = load_funnel(sourced)
-            except SpecError as exc:
-                self.stderr.write(str(exc))
+                loaded = load_funnel(sourced, by=by, force=force)
+            except Stale as older:
+                if keep_dashboard:
+                    self.stdout.write(f"{sourced.spec.funnel}: kept version {older.newer.number} "
+                                      f"from the dashboard; {path} not loaded")  # fmt: skip
+                    continue
+                self.stderr.write(str(older))
                 failed.append(str(path))
                 continue
-            except CommandError as exc:
+            except (SpecError, CommandError) as exc:
                 self.stderr.write(str(exc))
                 failed.append(str(path))
                 continue
