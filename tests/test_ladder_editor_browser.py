@@ -39,7 +39,14 @@ def retype(page, old: str, new: str, errors: int) -> int:
         old,
     )
     page.keyboard.type(new)
-    page.wait_for_function("(n) => window.yesladderLintTimes.length > n", arg=before)
+    # The check of the whole text: asked a pause after the last key (a slow machine may have
+    # checked a part of it on the way), and the one shown is the last asked.
+    page.wait_for_timeout(400)
+    page.wait_for_function(
+        """(n) => window.yesladderLintTimes.length > n
+                  && document.body.dataset.checked === document.body.dataset.asked""",
+        arg=before,
+    )
     assert page.locator("#lint-status").get_attribute("data-errors") == str(errors)
     return line
 

@@ -39,6 +39,7 @@ function start() {
 
   async function check() {
     const mine = ++asked;
+    document.body.dataset.asked = String(mine); // with data-checked: the check shown is the last
     const began = performance.now();
     const body = new FormData(form);
     body.set("text", view.state.doc.toString());
