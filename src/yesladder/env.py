@@ -49,6 +49,23 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return number
 
 
+def env_seconds(name: str, default: float, minimum: float, maximum: float) -> float:
+    """A number of seconds (a fraction allowed) within [minimum, maximum]."""
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not minimum <= number <= maximum:  # also refuses nan and inf
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be a number of seconds from {minimum:g} to {maximum:g}, "
+            f"e.g. {name}={default:g}"
+        )
+    return number
+
+
 def env_choice(name: str, choices: tuple[str, ...]) -> str:
     """One of `choices`; the first is the default (often "", meaning off)."""
     value = env_str(name, choices[0]).lower()

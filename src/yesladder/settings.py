@@ -9,7 +9,15 @@ import secrets
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from yesladder.env import env_bool, env_choice, env_int, env_list, env_path, env_str
+from yesladder.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_path,
+    env_seconds,
+    env_str,
+)
 from yesladder.warehouse import config as warehouse_config
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
@@ -32,8 +40,14 @@ SECRET_KEY = _secret_key()
 
 
 def _clickhouse(url: str, cluster: str):
+    timeouts = {
+        # Seconds, not minutes: a server that is down, frozen or speaks another protocol is
+        # given up quickly (the worker tries again at its next round).
+        "connect_timeout": env_seconds("YESLADDER_CLICKHOUSE_CONNECT_TIMEOUT", 3, 0.1, 300),
+        "timeout": env_seconds("YESLADDER_CLICKHOUSE_TIMEOUT", 10, 0.1, 3600),
+    }
     try:
-        return warehouse_config.parse(url, cluster)
+        return warehouse_config.parse(url, cluster, **timeouts)
     except warehouse_config.ConfigError as exc:
         raise ImproperlyConfigured(str(exc)) from None
 

@@ -32,12 +32,15 @@ class Settings:
     password: str = ""
     secure: bool = False
     cluster: str = ""  # remote_servers name; "" is one server
+    connect_timeout: float = 3.0  # seconds to open a connection to one server
+    timeout: float = 10.0  # seconds a server may stay silent (no answer, no progress)
 
     def where(self) -> str:
         return f"{self.host}:{self.port}/{self.database}"
 
 
-def parse(url: str, cluster: str = "") -> Settings | None:
+def parse(url: str, cluster: str = "", connect_timeout: float = 3.0, timeout: float = 10.0
+          ) -> Settings | None:  # fmt: skip
     """The store's settings, None when no URL is set; ConfigError names what is wrong."""
     if not url:
         if cluster:
@@ -71,5 +74,5 @@ def parse(url: str, cluster: str = "") -> Settings | None:
         host=parts.hostname, port=port, database=database,
         user=unquote(parts.username) if parts.username else "default",
         password=unquote(parts.password) if parts.password else "",
-        secure=secure, cluster=cluster,
+        secure=secure, cluster=cluster, connect_timeout=connect_timeout, timeout=timeout,
     )  # fmt: skip

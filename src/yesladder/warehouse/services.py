@@ -15,6 +15,7 @@ from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
 from yesladder.warehouse.store import ClickHouseStore
+from yesladder.warehouse.turn import shipping_turn
 
 
 def init(settings: Settings) -> list[str]:
@@ -28,18 +29,19 @@ def init(settings: Settings) -> list[str]:
     return done
 
 
-def from_scratch(settings: Settings) -> None:
+def from_scratch(settings: Settings, wait: float = 0) -> None:
     """Drop what was shipped (rows erased in the primary database go with it) and start again."""
-    for shard in shards(settings):
-        client = connect(shard, database=False)
-        for name in schema.TABLES:
-            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}")
-            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}_local")
-    with transaction.atomic():
-        Checkpoint.objects.all().delete()
-        IdentityChange.objects.all().delete()
-        Erasure.objects.all().delete()
-    init(settings)
+    with shipping_turn(wait):
+        for shard in shards(settings):
+            client = connect(shard, database=False)
+            for name in schema.TABLES:
+                run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}")
+                run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}_local")
+        with transaction.atomic():
+            Checkpoint.objects.all().delete()
+            IdentityChange.objects.all().delete()
+            Erasure.objects.all().delete()
+        init(settings)
 
 
 @dataclass(frozen=True)

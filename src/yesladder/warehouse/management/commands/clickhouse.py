@@ -5,13 +5,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from yesladder.tracking.models import Event
 from yesladder.warehouse import services
-from yesladder.warehouse.client import WarehouseError
+from yesladder.warehouse.client import WarehouseError, check
 from yesladder.warehouse.models import Checkpoint
 from yesladder.warehouse.shipping import EVENTS, Shipper
+from yesladder.warehouse.turn import Busy
+
+TURN_SECONDS = 60  # how long `sync` waits for the worker's shipping round to end
 
 
 class Command(BaseCommand):
     help = "The ClickHouse analytics store: init (tables on every shard), sync, status."
+    requires_system_checks = []  # the store's own checks are what it runs (seconds sooner)
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["init", "sync", "status"])
@@ -31,7 +35,7 @@ class Command(BaseCommand):
                                "docs/scale.md")  # fmt: skip
         try:
             getattr(self, options["action"])(found, options)
-        except WarehouseError as exc:
+        except (WarehouseError, Busy) as exc:
             raise CommandError(str(exc)) from None
 
     def init(self, found, options) -> None:
@@ -40,7 +44,7 @@ class Command(BaseCommand):
 
     def sync(self, found, options) -> None:
         if options["from_scratch"]:
-            services.from_scratch(found)
+            services.from_scratch(found, wait=TURN_SECONDS)
         mark = Checkpoint.objects.filter(stream=EVENTS).first()
         total = Event.objects.filter(id__gt=mark.position if mark else 0, is_bot=False).count()
         settle = options["settle"]
@@ -50,13 +54,16 @@ class Command(BaseCommand):
                    TimeRemainingColumn())  # fmt: skip
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("shipping", total=total or None)
-            done = shipper.sync(lambda n: bar.advance(task, n))
+            done = shipper.sync(lambda n: bar.advance(task, n), wait=TURN_SECONDS)
         erased = f", {done.erasures:,} erasures carried out" if done.erasures else ""
         self.stdout.write(f"shipped {done.events:,} events and {done.identities:,} identity "
                           f"changes to {found.where()}{erased}")  # fmt: skip
         self.status(found, options)
 
     def status(self, found, options) -> None:
+        """What the primary database knows (how far shipping got, the last error) and what
+        every shard says now: never "caught up" about a store that was not reached."""
+        problems = check(found)[1]
         now = services.status()
         where = f"{found.where()}" + (f" (cluster {found.cluster})" if found.cluster else "")
         self.stdout.write(f"store: {where}")
@@ -65,9 +72,16 @@ class Command(BaseCommand):
                           f"{now.identities_waiting:,}; erasures waiting: "
                           f"{now.erasures_waiting:,}")  # fmt: skip
         behind = now.behind_seconds
-        self.stdout.write("caught up" if now.caught_up else
-                          f"behind by {behind:,.0f} s (the oldest row not shipped)")  # fmt: skip
+        if not now.caught_up:
+            self.stdout.write(f"behind by {behind:,.0f} s (the oldest row not shipped)")
+        elif problems:
+            self.stdout.write("nothing waiting to be shipped, but the store did not answer "
+                              "as configured (below)")  # fmt: skip
+        else:
+            self.stdout.write("caught up")
         if now.synced_at:
             self.stdout.write(f"last shipped: {now.synced_at:%Y-%m-%d %H:%M:%S} UTC")
         if now.error:
             self.stdout.write(f"last error: {now.error}")
+        if problems:
+            raise CommandError("\n".join(problems))
