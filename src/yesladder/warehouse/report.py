@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from yesladder.funnels.models import Funnel
 from yesladder.warehouse import adhoc, services
-from yesladder.warehouse.client import WarehouseError
+from yesladder.warehouse.client import WarehouseError, check
 from yesladder.warehouse.store import ClickHouseStore
 
 
@@ -27,6 +27,9 @@ def store_or_error() -> tuple[ClickHouseStore, str]:
     if settings.CLICKHOUSE is None:
         raise CommandError("--engine clickhouse: no store configured (set "
                            "YESLADDER_CLICKHOUSE_URL; docs/scale.md)")  # fmt: skip
+    problems = check(settings.CLICKHOUSE)[1]  # every shard asked first, each within the timeout
+    if problems:
+        raise CommandError("--engine clickhouse: " + "\n".join(problems))
     now = services.status()
     note = ""
     if not now.caught_up:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from yesladder.tracking.models import Event
 from yesladder.warehouse import schema
-from yesladder.warehouse.client import connect, run, shards
+from yesladder.warehouse.client import WarehouseError, ask, connect, run, shards
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
@@ -21,7 +21,14 @@ from yesladder.warehouse.turn import shipping_turn
 def init(settings: Settings) -> list[str]:
     """Create the database and tables on every shard (again is harmless)."""
     done = []
-    for shard in shards(settings):
+    problem = ask(settings)
+    if problem:
+        raise WarehouseError(problem)
+    servers = shards(settings)
+    problems = [ask(shard, n + 1) for n, shard in enumerate(servers) if settings.cluster]
+    if any(problems):
+        raise WarehouseError("; ".join(p for p in problems if p))
+    for shard in servers:
         client = connect(shard, database=False)
         for statement in schema.statements(settings.database, settings.cluster):
             run(client, shard, statement)
@@ -42,6 +49,14 @@ def from_scratch(settings: Settings, wait: float = 0) -> None:
             IdentityChange.objects.all().delete()
             Erasure.objects.all().delete()
         init(settings)
+
+
+def remember(error: Exception) -> None:
+    """A query of the store failed (the dashboard's): kept as its last error, shown on the
+    store line, and the dashboard answers from the embedded engine until shipping succeeds
+    again (no page waits for a store that just did not answer)."""
+    Checkpoint.objects.get_or_create(stream=EVENTS)
+    Checkpoint.objects.filter(stream=EVENTS).update(error=str(error)[:2000])
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,7 @@ def reporting_store(
         return None, ""
     now = status()
     if now.error:
-        return None, "the store's last shipping failed"
+        return None, "the store's last shipping or query failed"
     if now.behind_seconds is not None and now.behind_seconds > max_lag:
         return None, f"the store is more than {max_lag:,.0f} s behind the event log"
     return ClickHouseStore(settings), ""
