@@ -90,6 +90,7 @@ def sent(store, monkeypatch):
 
     monkeypatch.setattr(shipping, "insert", insert)
     monkeypatch.setattr(shipping, "check", lambda settings: ([settings], []))  # all answer
+    monkeypatch.setattr(shipping.identity, "settle", lambda settings, servers: "")
     return found
 
 
@@ -206,5 +207,6 @@ def test_no_transaction_or_lock_is_held_while_clickhouse_is_asked(store, monkeyp
 
     monkeypatch.setattr(shipping, "insert", insert)
     monkeypatch.setattr(shipping, "check", lambda settings: ([settings], []))
+    monkeypatch.setattr(shipping.identity, "settle", lambda settings, servers: "")
     Shipper(parse("clickhouse://127.0.0.1:9/nowhere"), settle=0).sync()
     assert seen and all(held is False and written for held, written in seen), seen

@@ -143,10 +143,11 @@ def _speaks_http(settings: Settings) -> bool:
         return False
 
 
-def check(settings: Settings) -> tuple[list[Settings], list[str]]:
+def check(settings: Settings, tables: bool = True) -> tuple[list[Settings], list[str]]:
     """Ask every server of the store before saying anything about it: the shards, and what is
     wrong, one line per server that is unreachable or misconfigured (address, protocol, user,
-    cluster, database, tables); no problems: every shard answered and has the tables."""
+    cluster, and with `tables` the database and tables); no problems: every shard answered
+    (and has the tables)."""
     problem = ask(settings)
     if problem:
         return [], [problem]
@@ -155,14 +156,14 @@ def check(settings: Settings) -> tuple[list[Settings], list[str]]:
     except WarehouseError as exc:
         return [], [str(exc)]
     with ThreadPoolExecutor(len(servers)) as pool:
-        found = list(pool.map(lambda n: _tables_on(servers[n], n + 1 if settings.cluster else None),
-                              range(len(servers))))  # fmt: skip
+        found = list(pool.map(lambda n: _tables_on(servers[n], n + 1 if settings.cluster else None,
+                                                   tables), range(len(servers))))  # fmt: skip
     return servers, [p for p in found if p]
 
 
-def _tables_on(server: Settings, number: int | None) -> str:
+def _tables_on(server: Settings, number: int | None, tables: bool) -> str:
     problem = ask(server, number)
-    if problem:
+    if problem or not tables:
         return problem
     name = f"shard {number} ({server.host}:{server.port})" if number else server.where()
     try:

@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -38,7 +38,7 @@ from yesladder.analytics.devices import device_type
 from yesladder.analytics.progress import REVENUE, engaged, gave_email
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
-from yesladder.warehouse import reading, schema
+from yesladder.warehouse import identity, reading, schema
 from yesladder.warehouse.client import (
     Unreachable,
     WarehouseError,
@@ -77,6 +77,7 @@ class Shipped:
     events: int = 0  # rows whose checkpoint moved
     identities: int = 0
     erasures: int = 0
+    notes: list[str] = field(default_factory=list)  # what was done before shipping, and why
 
     def total(self) -> int:
         return self.events + self.identities + self.erasures
@@ -100,7 +101,17 @@ class Shipper:
         keeps it past `wait` s), never a transaction while ClickHouse is asked anything."""
         done = Shipped()
         with shipping_turn(wait):
+            if identity.pending():  # a `sync --from-scratch` was interrupted: finish it
+                self._guarded(lambda: identity.rebuild(self.settings))
+                done.notes.append(
+                    "finished an interrupted `sync --from-scratch`: tables "
+                    "dropped and made again; shipping every event from the start"
+                )
             self._servers = self.checked()
+            note = self._guarded(lambda: identity.settle(self.settings, self._servers))
+            if note:
+                done.notes.append(note)
+                logger.warning("ClickHouse store: %s", note)
             for stream, step in ((EVENTS, self._events), (IDENTITIES, self._identities)):
                 while True:
                     moved, full = self._batch(stream, step)
@@ -125,12 +136,21 @@ class Shipper:
         except WarehouseError as exc:
             _failed(stream, exc)
             raise
+        identity.reached("batch shipped")  # (tests inject faults here)
         moved = 0 if position is None else position - mark.position
         Checkpoint.objects.filter(pk=mark.pk).update(
             position=position if position is not None else mark.position,
             shipped=F("shipped") + sent, synced_at=timezone.now(), error="",
         )  # fmt: skip
         return (sent if moved else 0), full
+
+    def _guarded(self, step):
+        """A step before shipping; its failure is kept for status like a batch's."""
+        try:
+            return step()
+        except WarehouseError as exc:
+            _failed(EVENTS, exc)
+            raise
 
     def checked(self) -> list[Settings]:
         """Every shard, once each has answered and has the tables; else WarehouseError naming

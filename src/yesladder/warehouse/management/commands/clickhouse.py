@@ -4,13 +4,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from yesladder.tracking.models import Event
-from yesladder.warehouse import services
+from yesladder.warehouse import identity, services
 from yesladder.warehouse.client import WarehouseError, check
 from yesladder.warehouse.models import Checkpoint
+from yesladder.warehouse.services import TURN_SECONDS
 from yesladder.warehouse.shipping import EVENTS, Shipper
 from yesladder.warehouse.turn import Busy
-
-TURN_SECONDS = 60  # how long `sync` waits for the worker's shipping round to end
 
 
 class Command(BaseCommand):
@@ -55,6 +54,8 @@ class Command(BaseCommand):
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("shipping", total=total or None)
             done = shipper.sync(lambda n: bar.advance(task, n), wait=TURN_SECONDS)
+        for note in done.notes:
+            self.stdout.write(note)
         erased = f", {done.erasures:,} erasures carried out" if done.erasures else ""
         self.stdout.write(f"shipped {done.events:,} events and {done.identities:,} identity "
                           f"changes to {found.where()}{erased}")  # fmt: skip
@@ -63,7 +64,9 @@ class Command(BaseCommand):
     def status(self, found, options) -> None:
         """What the primary database knows (how far shipping got, the last error) and what
         every shard says now: never "caught up" about a store that was not reached."""
-        problems = check(found)[1]
+        rebuilding = identity.pending()  # its tables may be gone: the next sync makes them
+        servers, problems = check(found, tables=not rebuilding)
+        other = "" if problems else identity.mismatch(servers)
         now = services.status()
         where = f"{found.where()}" + (f" (cluster {found.cluster})" if found.cluster else "")
         self.stdout.write(f"store: {where}")
@@ -72,7 +75,9 @@ class Command(BaseCommand):
                           f"{now.identities_waiting:,}; erasures waiting: "
                           f"{now.erasures_waiting:,}")  # fmt: skip
         behind = now.behind_seconds
-        if not now.caught_up:
+        if other:
+            self.stdout.write(f"not caught up: {other}")
+        elif not now.caught_up:
             self.stdout.write(f"behind by {behind:,.0f} s (the oldest row not shipped)")
         elif problems:
             self.stdout.write("nothing waiting to be shipped, but the store did not answer "
