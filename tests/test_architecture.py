@@ -14,7 +14,7 @@ PACKAGE = SRC / "yesladder"
 # Bottom to top. An app may import its own modules and those of lower layers, never a
 # neighbour on its own layer or anything above.
 LAYERS = [
-    {"env", "events", "reactions", "database", "localserver", "examples"},
+    {"env", "events", "reactions", "database", "localserver", "examples", "options"},
     {"sqlite_backend"},
     {"funnels", "leads"},
     {"tracking"},
@@ -29,6 +29,7 @@ RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
 # Pure cores: plain Python fed plain values, testable without a database or a request.
 PURE = [
     "yesladder.events",
+    "yesladder.options",
     "yesladder.funnels.spec",
     "yesladder.funnels.lint",
     "yesladder.funnels.cost",

@@ -62,7 +62,7 @@ def test_settings_accept_the_native_and_http_forms_and_name_what_is_wrong():
     assert parse("clickhouse://u:p%40ss@h:9001/db", "main").password == "p@ss"
     assert parse("https://h/db?native_port=9441").port == 9441
     for url, part in [
-        ("ftp://h/db", "scheme"),
+        ("ftp://h/db", "must start with clickhouse://"),
         ("clickhouse:///db", "host"),
         ("clickhouse://h/db;drop", "database"),
         ("clickhouse://h:99999/db", "port"),

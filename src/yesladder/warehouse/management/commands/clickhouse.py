@@ -3,6 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from yesladder import options
+from yesladder.database import migrate_embedded
 from yesladder.tracking.models import Event
 from yesladder.warehouse import identity, services
 from yesladder.warehouse.client import WarehouseError, check
@@ -22,7 +24,7 @@ class Command(BaseCommand):
             "--from-scratch", action="store_true",
             help="sync: drop what was shipped and ship everything again",
         )  # fmt: skip
-        parser.add_argument("--settle", type=float, default=None, metavar="SECONDS",
+        parser.add_argument("--settle", type=options.number(0, 30), default=None, metavar="SECONDS",
                             help="sync: ship rows younger than this again next time "
                             "(default 30)")  # fmt: skip
 
@@ -32,6 +34,7 @@ class Command(BaseCommand):
             raise CommandError("no ClickHouse store configured: set YESLADDER_CLICKHOUSE_URL "
                                "(and YESLADDER_CLICKHOUSE_CLUSTER for a cluster); see "
                                "docs/scale.md")  # fmt: skip
+        migrate_embedded()  # as every command on the embedded default: its tables are made
         try:
             getattr(self, options["action"])(found, options)
         except (WarehouseError, Busy) as exc:
