@@ -28,22 +28,25 @@ def cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-def prepare(home: Path, store: dict[str, str]) -> tuple[dict, dict, str]:
-    """The environment of the commands (the embedded default in `home`, the store's
-    variables), the server's, and a write key; the example funnels loaded."""
+def prepare(home: Path, store: dict[str, str], database_url: str = "") -> tuple[dict, dict, str]:
+    """The environment of the commands (the embedded default in `home`, or `database_url`;
+    the store's variables), the server's, and a write key; the example funnels loaded."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(YESLADDER_HOME=str(home), YESLADDER_RATE_LIMITS="0", PYTHONUNBUFFERED="1",
                YESLADDER_LOG_LEVEL="ERROR", **store)  # fmt: skip
+    if database_url:
+        env["DATABASE_URL"] = database_url
     examples = [str(ROOT / "examples" / f) for f in ("b2b-ladder.yaml", "solo-ad.yaml")]
     setup = (
         "import django, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = "
         "'yesladder.settings'; django.setup(); from django.core.management import "
-        "call_command as c; c('load', *sys.argv[1:]); c('writekey', 'create', 'stall')"
+        "call_command as c; c('migrate', verbosity=0); c('load', *sys.argv[1:]); "
+        "c('writekey', 'create', 'stall')"
     )
     out = subprocess.run([sys.executable, "-c", setup, *examples], env=env, text=True,
                          capture_output=True, timeout=120, check=True).stdout  # fmt: skip
     key = out.split("Write key for stall: ")[1].split()[0]
-    served = {k: env[k] for k in env if k.startswith("YESLADDER_")}
+    served = {k: env[k] for k in env if k.startswith(("YESLADDER_", "DATABASE_URL"))}
     return env, served, key
 
 
