@@ -277,7 +277,8 @@ def main() -> None:
     counts, ok = {}, True
     root = Path(tempfile.mkdtemp(prefix="yesladder-ch-"))
     with local_cluster(root, args.shards, memory=int(args.memory_gb * 1e9)) as cluster:
-        settings = parse(cluster.nodes[0].url, cluster.name)
+        # Copying 100M rows between servers says nothing for minutes: no short timeout here.
+        settings = parse(cluster.nodes[0].url, cluster.name, timeout=3600)
         ship(settings)
         servers = shards(settings)
         for k in range(1, args.shards + 1):

@@ -14,7 +14,8 @@ PACKAGE = SRC / "yesladder"
 # Bottom to top. An app may import its own modules and those of lower layers, never a
 # neighbour on its own layer or anything above.
 LAYERS = [
-    {"env", "events", "reactions", "seams", "database", "localserver", "examples", "metrics"},
+    {"env", "events", "reactions", "seams", "database", "localserver", "examples", "metrics",
+     "options"},  # fmt: skip
     {"sqlite_backend"},
     {"team"},
     {"funnels", "leads"},
@@ -31,6 +32,7 @@ RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
 # Pure cores: plain Python fed plain values, testable without a database or a request.
 PURE = [
     "yesladder.events",
+    "yesladder.options",
     "yesladder.funnels.spec",
     "yesladder.funnels.lint",
     "yesladder.funnels.cost",

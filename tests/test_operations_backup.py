@@ -228,7 +228,7 @@ def test_the_worker_backs_up_on_a_schedule_and_keeps_the_newest(settings, tmp_pa
     from yesladder.operations import backup
 
     # What the app registers at start when YESLADDER_BACKUP_EVERY is set.
-    monkeypatch.setitem(seams.JOBS.entries, "backup", (60, backup.scheduled))
+    monkeypatch.setitem(seams.JOBS.entries, "backup", seams.Job(60, backup.scheduled))
     settings.BACKUP_DIR, settings.BACKUP_EVERY, settings.BACKUP_KEEP = tmp_path, 3600, 2
     first = dt.datetime(2027, 3, 28, 0, 30, tzinfo=dt.UTC)  # a Sunday of a DST change in Europe
     taken = []

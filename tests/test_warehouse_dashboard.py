@@ -126,7 +126,7 @@ def test_a_store_that_does_not_answer_leaves_the_page_to_the_embedded_engine(sta
     assert tables == embedded
     ship_round()  # now the worker's turn has failed: the page does not even try
     assert answered(staff, "?by=source")[1] == (
-        "These numbers are from the embedded engine: the store's last shipping failed."
+        "These numbers are from the embedded engine: the store's last shipping or query failed."
     )
 
 

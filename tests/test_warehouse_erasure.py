@@ -104,10 +104,10 @@ def test_an_erasure_waits_for_the_store_and_is_never_dropped(clickhouse, monkeyp
     persons = keys_of(lead)
     erase(lead)
 
-    def down(settings):
+    def down(self, shard, erasures):
         raise WarehouseError("ClickHouse at 127.0.0.1:9 is not answering")
 
-    monkeypatch.setattr(shipping, "shards", down)
+    monkeypatch.setattr(shipping.Shipper, "_ask_to_delete", down)
     with pytest.raises(WarehouseError):
         Shipper(clickhouse, settle=0).sync()
     assert Erasure.objects.count() == 1

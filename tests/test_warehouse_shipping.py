@@ -89,6 +89,8 @@ def sent(store, monkeypatch):
         found.setdefault(table, []).extend(rows)
 
     monkeypatch.setattr(shipping, "insert", insert)
+    monkeypatch.setattr(shipping, "check", lambda settings: ([settings], []))  # all answer
+    monkeypatch.setattr(shipping.identity, "settle", lambda settings, servers: "")
     return found
 
 
@@ -174,3 +176,35 @@ def test_the_checkpoint_waits_for_rows_younger_than_the_settle_margin(store, sen
     Event.objects.filter(pk=second.pk).update(received_at=old)
     Shipper(parse("clickhouse://127.0.0.1:9/nowhere"), settle=30).sync()
     assert Checkpoint.objects.get(stream=EVENTS).position == second.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_or_lock_is_held_while_clickhouse_is_asked(store, monkeypatch):
+    """While rows travel to ClickHouse, the shipper holds nothing the site needs: another
+    thread writes an event (and on SQLite takes the one writer's turn) at once."""
+    import threading
+
+    from django.db import connection, connections
+
+    from yesladder.warehouse import shipping
+    from yesladder.warehouse.shipping import Shipper
+
+    record(EventName.TRACKED, visitor())
+    seen = []
+
+    def insert(client, settings, sql, rows):
+        done = threading.Event()
+
+        def write():
+            record(EventName.TRACKED, visitor())
+            connections.close_all()
+            done.set()
+
+        threading.Thread(target=write).start()
+        seen.append((connection.in_atomic_block, done.wait(10)))
+
+    monkeypatch.setattr(shipping, "insert", insert)
+    monkeypatch.setattr(shipping, "check", lambda settings: ([settings], []))
+    monkeypatch.setattr(shipping.identity, "settle", lambda settings, servers: "")
+    Shipper(parse("clickhouse://127.0.0.1:9/nowhere"), settle=0).sync()
+    assert seen and all(held is False and written for held, written in seen), seen

@@ -76,11 +76,71 @@ def main(argv: list[str] | None = None) -> int:
         return lint_command(argv[1:])
     if argv[0] == "init":
         return init_command(argv[1:])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yesladder.settings")
-    from django.core.management import execute_from_command_line
+    return django_command(argv)
 
-    execute_from_command_line(["yesladder", *argv])
+
+def django_command(argv: list[str]) -> int:
+    """A Django management command with yesladder's settings. A bad setting, a bad option or a
+    database that does not answer is one line on stderr (what, and an example of a good value)
+    and a non-zero exit, never a traceback; YESLADDER_DEBUG=1 shows the traceback."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yesladder.settings")
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import execute_from_command_line
+    from django.db import DatabaseError
+
+    try:
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018 (reads the settings: every variable is checked)
+    except ImproperlyConfigured as exc:
+        print(f"yesladder: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    _one_line_option_errors()
+    try:
+        execute_from_command_line(["yesladder", *argv])
+    except DatabaseError as exc:
+        if settings.DEBUG:
+            raise
+        print(f"yesladder: the database did not answer: {_first_line(exc)}"
+              f"{_hint(exc)}", file=sys.stderr)  # fmt: skip
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        print("yesladder: interrupted", file=sys.stderr)
+        return 130
     return EXIT_OK
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _hint(exc: BaseException) -> str:
+    if "locked" in str(exc):
+        return ("; another process held SQLite's write lock longer than "
+                "YESLADDER_SQLITE_TIMEOUT seconds: try again, or raise it, e.g. "
+                "YESLADDER_SQLITE_TIMEOUT=60")  # fmt: skip
+    return "; check DATABASE_URL and that the database runs (`yesladder migrate` makes its tables)"
+
+
+def _one_line_option_errors() -> None:
+    """A bad option of a management command is one line, naming the option (argparse prints
+    the whole usage first; `--help` still shows it)."""
+    from django.core.management.base import CommandError, CommandParser
+
+    def error(parser: CommandParser, message: str):
+        if not getattr(parser, "called_from_command_line", False):
+            raise CommandError(f"Error: {message}")
+        parser.exit(EXIT_INVALID, f"{parser.prog}: {message} (see {parser.prog} --help)\n")
+
+    CommandParser.error = error
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line naming it (`--help` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INVALID, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 # --- lint ------------------------------------------------------------------------------------
@@ -91,7 +151,7 @@ def lint_command(argv: list[str]) -> int:
     from yesladder.funnels.spec import SpecError, read_spec
     from yesladder.funnels.spec.files import missing_files
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="yesladder lint", description="Audit funnel specs against the ladder rules."
     )
     parser.add_argument("paths", nargs="*", type=Path, help="funnel YAML files or folders")
@@ -220,7 +280,7 @@ def _print_rules(console: Console, rules) -> None:
 def init_command(argv: list[str]) -> int:
     from importlib.resources import files
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="yesladder init", description="Scaffold a funnel project that passes the linter."
     )
     parser.add_argument("directory", type=Path)

@@ -30,6 +30,17 @@ class Slot:
         self.filled = answer
 
 
+@dataclass(frozen=True)
+class Job:
+    """A periodic job of the worker: `every` seconds (or a function giving them, read at each
+    round), `run` returns the work it did; `apart` for a job that waits on another server (it
+    runs in a thread of its own, so a hung socket never holds up the mail)."""
+
+    every: float | Callable[[], float]
+    run: Callable[[], int]
+    apart: bool = False
+
+
 @dataclass
 class Registry:
     """Answers by name (a guardrail, an engine, a job); adding one is one call in its app."""
@@ -56,7 +67,7 @@ VARIANT_NAMES = Slot("variant names")
 GUARDRAILS = Registry("guardrail counters")
 # name -> analytics.store.Engine: an analytical engine beside the embedded one.
 ENGINES = Registry("analytics engines")
-# name -> (seconds between runs, or a function giving them; the job, returning the work done).
+# name -> Job.
 JOBS = Registry("worker jobs")
 
 SEAMS = (STARTING_VERSION, VARIANT_NAMES, GUARDRAILS, ENGINES, JOBS)

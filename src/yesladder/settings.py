@@ -4,25 +4,51 @@ The embedded default needs nothing: one SQLite file in the data directory `YESLA
 (default `./.yesladder`). `DATABASE_URL` switches to PostgreSQL for production.
 """
 
+import os
+import re
 import secrets
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from yesladder.env import (
+    bad,
     env_bool,
     env_choice,
+    env_dotted,
     env_duration,
+    env_emails,
     env_int,
     env_list,
+    env_log_level,
     env_networks,
+    env_origins,
+    env_pair,
     env_path,
+    env_seconds,
+    env_sender,
     env_str,
+    env_url,
 )
 from yesladder.warehouse import config as warehouse_config
 
 HOME = env_path("YESLADDER_HOME", ".yesladder")
-HOME.mkdir(parents=True, exist_ok=True)
+
+
+def _usable_home() -> None:
+    """The data directory exists (made if need be) and takes files: else one line naming it."""
+    try:
+        HOME.mkdir(parents=True, exist_ok=True)
+        probe = HOME / f".writable-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise bad("YESLADDER_HOME", str(HOME), f"cannot be used as the data directory "
+                  f"({exc.strerror or exc})", "./.yesladder") from None  # fmt: skip
+
+
+_usable_home()
 
 
 def _secret_key() -> str:
@@ -41,15 +67,21 @@ SECRET_KEY = _secret_key()
 
 
 def _clickhouse(url: str, cluster: str):
+    timeouts = {
+        # Seconds, not minutes: a server that is down, frozen or speaks another protocol is
+        # given up quickly (the worker tries again at its next round).
+        "connect_timeout": env_seconds("YESLADDER_CLICKHOUSE_CONNECT_TIMEOUT", 3, 0.1, 300),
+        "timeout": env_seconds("YESLADDER_CLICKHOUSE_TIMEOUT", 10, 0.1, 3600),
+    }
     try:
-        return warehouse_config.parse(url, cluster)
+        return warehouse_config.parse(url, cluster, **timeouts)
     except warehouse_config.ConfigError as exc:
         raise ImproperlyConfigured(str(exc)) from None
 
 
 DEBUG = env_bool("YESLADDER_DEBUG", False)
 ALLOWED_HOSTS = env_list("YESLADDER_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("YESLADDER_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_origins("YESLADDER_CSRF_TRUSTED_ORIGINS", "https://go.example.com")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,8 +143,27 @@ TEMPLATES = [
 
 SQLITE_PATH = HOME / "yesladder.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL")
+
+
+def _postgres(url: str) -> dict:
+    """DATABASE_URL as Django's settings; one line naming it when it is not a PostgreSQL URL
+    (its password never shown)."""
+    example = "postgres://user:password@db.internal:5432/yesladder"
+    shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:…@", url)
+    if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
+        raise bad("DATABASE_URL", shown, "is not a PostgreSQL URL (postgres://…; unset it for "
+                  "the embedded SQLite file)", example)  # fmt: skip
+    try:
+        found = dj_database_url.parse(url, conn_max_age=60)
+    except ValueError as exc:
+        raise bad("DATABASE_URL", shown, f"cannot be read ({exc})", example) from None
+    if not found.get("NAME"):
+        raise bad("DATABASE_URL", shown, "names no database", example)
+    return found
+
+
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": _postgres(DATABASE_URL)}
 else:
     DATABASES = {
         "default": {
@@ -199,23 +250,25 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
-EMAIL_BACKEND = env_str(
+EMAIL_BACKEND = env_dotted(
     "YESLADDER_EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if EMAIL_HOST
     else "django.core.mail.backends.filebased.EmailBackend",
 )
 EMAIL_FILE_PATH = HOME / "mail"
-DEFAULT_FROM_EMAIL = env_str("YESLADDER_FROM_EMAIL", "yesladder <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_sender("YESLADDER_FROM_EMAIL", "yesladder <noreply@localhost>")
 # Where links in emails point (https://funnels.example.com); else the address the visitor used.
-BASE_URL = env_str("YESLADDER_BASE_URL").rstrip("/")
+BASE_URL = env_url("YESLADDER_BASE_URL", "https://go.example.com")
 
 # Payments: "" (offers show their schedule but take no money), "stripe", or "test" (the
 # built-in provider for the demo and the tests: a page with a Pay and a Decline button).
 PAYMENTS = env_choice("YESLADDER_PAYMENTS", ("", "stripe", "test"))
 STRIPE_SECRET_KEY = env_str("YESLADDER_STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("YESLADDER_STRIPE_WEBHOOK_SECRET")
-STRIPE_API_BASE = env_str("YESLADDER_STRIPE_API_BASE")  # only to point tests at a local stub
+STRIPE_API_BASE = env_url(
+    "YESLADDER_STRIPE_API_BASE", "http://127.0.0.1:12111"
+)  # only to point tests at a local stub
 
 # Background work (the outbox, CRM webhooks, timed automations) is claimed from its tables by
 # `yesladder worker`; `yesladder serve` starts one beside itself when embedded.
@@ -234,14 +287,14 @@ CLICKHOUSE_SHIP_SECONDS = env_int("YESLADDER_CLICKHOUSE_SHIP_SECONDS", 5, minimu
 # The dashboard's reports come from the store while it is at most this far behind the log.
 CLICKHOUSE_MAX_LAG_SECONDS = env_int("YESLADDER_CLICKHOUSE_MAX_LAG_SECONDS", 120, minimum=0)
 # Who gets `notify` actions (the team), besides any `team:` a funnel names.
-TEAM_EMAILS = env_list("YESLADDER_TEAM_EMAILS")
+TEAM_EMAILS = env_emails("YESLADDER_TEAM_EMAILS", "sales@example.com,founder@example.com")
 # CRM webhooks may reach loopback and private networks only when the operator says so.
 HOOKS_ALLOW_PRIVATE = env_bool("YESLADDER_HOOKS_ALLOW_PRIVATE", False)
 # Provider bounce and complaint webhooks (docs/automation.md): a shared secret in the URL's
 # Basic auth, as django-anymail's tracking webhooks use.
-BOUNCE_WEBHOOK_SECRET = env_str("YESLADDER_BOUNCE_WEBHOOK_SECRET")
+BOUNCE_WEBHOOK_SECRET = env_pair("YESLADDER_BOUNCE_WEBHOOK_SECRET", "postmark:a-long-secret")
 
-LOG_LEVEL = env_str("YESLADDER_LOG_LEVEL", "WARNING").upper()
+LOG_LEVEL = env_log_level("YESLADDER_LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -249,6 +302,9 @@ LOGGING = {
     # "Not Found") reach it through propagation, which skips the root logger's level.
     "handlers": {"console": {"class": "logging.StreamHandler", "level": LOG_LEVEL}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # clickhouse-driver logs a traceback for every connection it could not make; warehouse
+    # turns each failure into one line that names the server, so only its errors go through.
+    "loggers": {"clickhouse_driver": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "ERROR"}},
 }
 
 # --- Operations (issue 34, docs/deploy.md): health, metrics, backups, the TLS proxy, errors ---

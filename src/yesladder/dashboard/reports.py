@@ -17,7 +17,7 @@ from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec import SourcedSpec
 from yesladder.funnels.spec.yamlsource import Positions, YamlProblem, parse
 from yesladder.warehouse.client import WarehouseError
-from yesladder.warehouse.services import reporting_store, status
+from yesladder.warehouse.services import remember, reporting_store, status
 from yesladder.warehouse.store import ClickHouseStore
 
 Counted = TypeVar("Counted")
@@ -117,6 +117,7 @@ def counted(count: Callable[[ClickHouseStore | None], Counted]) -> tuple[Counted
         try:
             return count(store), "These numbers are from ClickHouse."
         except WarehouseError as exc:
+            remember(exc)  # the store line says so, and the next pages do not wait for it
             why = f"ClickHouse did not answer ({exc})"
     return count(None), f"These numbers are from the embedded engine: {why}." if why else ""
 

@@ -14,10 +14,10 @@ class OperationsConfig(AppConfig):
         from yesladder import seams
         from yesladder.operations import backup, checks, errors, health, logs
 
-        seams.JOBS.add("heartbeat", (health.BEAT_SECONDS, health.beat))
+        seams.JOBS.add("heartbeat", seams.Job(health.BEAT_SECONDS, health.beat))
         if settings.BACKUP_EVERY:
             # Looked at every minute; the job itself decides from the newest backup's age.
-            seams.JOBS.add("backup", (60, backup.scheduled))
+            seams.JOBS.add("backup", seams.Job(60, backup.scheduled))
         checks.register()
         request_finished.connect(logs.forget, dispatch_uid="yesladder.operations.logs")
         if settings.SENTRY_DSN:

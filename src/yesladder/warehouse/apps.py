@@ -17,5 +17,7 @@ class WarehouseConfig(AppConfig):
         reactions.register(reactions.STITCHED, shipping.on_stitched, order=30)
         reactions.register(reactions.REWRITTEN, shipping.on_rewritten, order=30)
         reactions.register(reactions.ERASED, shipping.on_erased, order=30)
-        seams.JOBS.add("clickhouse", (shipping.every, shipping.ship_round))
+        # Apart: in a thread of its own in `yesladder worker`, so a server that does not answer
+        # holds up neither the outbox nor the timed automations (only the next shipping).
+        seams.JOBS.add("clickhouse", seams.Job(shipping.every, shipping.ship_round, apart=True))
         seams.ENGINES.add("clickhouse", Engine(open=store_or_error, adhoc=adhoc_text))

@@ -32,44 +32,64 @@ class Settings:
     password: str = ""
     secure: bool = False
     cluster: str = ""  # remote_servers name; "" is one server
+    connect_timeout: float = 3.0  # seconds to open a connection to one server
+    timeout: float = 10.0  # seconds a server may stay silent (no answer, no progress)
 
     def where(self) -> str:
         return f"{self.host}:{self.port}/{self.database}"
 
 
-def parse(url: str, cluster: str = "") -> Settings | None:
-    """The store's settings, None when no URL is set; ConfigError names what is wrong."""
+EXAMPLE = "clickhouse://analytics:secret@ch1.internal:9000/yesladder"
+
+
+def parse(url: str, cluster: str = "", connect_timeout: float = 3.0, timeout: float = 10.0
+          ) -> Settings | None:  # fmt: skip
+    """The store's settings, None when no URL is set; ConfigError names what is wrong, in one
+    line with an example of a good value (the password is never shown)."""
+    var = "YESLADDER_CLICKHOUSE_URL"
     if not url:
         if cluster:
             raise ConfigError("YESLADDER_CLICKHOUSE_CLUSTER is set without "
-                              "YESLADDER_CLICKHOUSE_URL")  # fmt: skip
+                              f"{var}; e.g. {var}={EXAMPLE}")  # fmt: skip
         return None
-    var = "YESLADDER_CLICKHOUSE_URL"
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:…@", url)
+
+    def wrong(problem: str) -> ConfigError:
+        return ConfigError(f"{var}={shown!r} {problem}; e.g. {var}={EXAMPLE}")
+
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+    except ValueError as exc:
+        raise wrong(f"is not a URL ({exc})") from None
     if scheme not in NATIVE and scheme not in HTTP:
-        raise ConfigError(f"{var}: the scheme must be clickhouse://, clickhouses://, http:// "
-                          f"or https://, not {parts.scheme or 'none'!r}")  # fmt: skip
-    if not parts.hostname:
-        raise ConfigError(f"{var}: no host in {url!r}")
+        raise wrong("must start with clickhouse://, clickhouses://, http:// or https://")
+    if not host:
+        raise wrong("names no host")
     database = parts.path.strip("/") or "yesladder"
     if not NAME.match(database):
-        raise ConfigError(f"{var}: the database {database!r} must be letters, digits and _")
+        raise wrong(f"names the database {database!r}: use letters, digits and _")
     if cluster and not NAME.match(cluster):
-        raise ConfigError(f"YESLADDER_CLICKHOUSE_CLUSTER: {cluster!r} must be letters, digits "
-                          "and _ (the name under remote_servers)")  # fmt: skip
+        raise ConfigError(f"YESLADDER_CLICKHOUSE_CLUSTER={cluster!r} must be letters, digits "
+                          "and _ (the name under remote_servers); e.g. "
+                          "YESLADDER_CLICKHOUSE_CLUSTER=events")  # fmt: skip
     default, secure = NATIVE.get(scheme) or HTTP[scheme]
     try:
         port = parts.port if scheme in NATIVE else None
-        native = parse_qs(parts.query).get("native_port")
-        port = int(native[0]) if native else (port or default)
     except ValueError:
-        raise ConfigError(f"{var}: the port in {url!r} is not a number") from None
+        raise wrong("has a port that is not a number from 1 to 65535") from None
+    native = parse_qs(parts.query).get("native_port")
+    if native:
+        if not native[0].isdigit():
+            raise wrong("has a native_port that is not a number from 1 to 65535")
+        port = int(native[0])
+    port = port or default
     if not 0 < port < 65536:
-        raise ConfigError(f"{var}: port {port} is out of range")
+        raise wrong(f"has port {port}, out of range (1 to 65535)")
     return Settings(
-        host=parts.hostname, port=port, database=database,
+        host=host, port=port, database=database,
         user=unquote(parts.username) if parts.username else "default",
         password=unquote(parts.password) if parts.password else "",
-        secure=secure, cluster=cluster,
+        secure=secure, cluster=cluster, connect_timeout=connect_timeout, timeout=timeout,
     )  # fmt: skip

@@ -12,6 +12,10 @@ class Checkpoint(models.Model):
     shipped = models.BigIntegerField(default=0, help_text="rows sent so far (replays included)")
     synced_at = models.DateTimeField(null=True, blank=True, help_text="last successful batch")
     error = models.TextField(blank=True, help_text="why the last attempt failed, if it did")
+    store = models.CharField(max_length=80, blank=True,
+                             help_text="the store shipped to: its id and generation")  # fmt: skip
+    rebuild = models.BooleanField(default=False,
+                                  help_text="a `sync --from-scratch` is under way")  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.stream} at {self.position}"

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from yesladder.funnels.models import Funnel
-from yesladder.warehouse import adhoc, services
-from yesladder.warehouse.client import WarehouseError
+from yesladder.warehouse import adhoc, identity, services
+from yesladder.warehouse.client import WarehouseError, check
 from yesladder.warehouse.store import ClickHouseStore
 
 
@@ -27,9 +27,15 @@ def store_or_error() -> tuple[ClickHouseStore, str]:
     if settings.CLICKHOUSE is None:
         raise CommandError("--engine clickhouse: no store configured (set "
                            "YESLADDER_CLICKHOUSE_URL; docs/scale.md)")  # fmt: skip
+    servers, problems = check(settings.CLICKHOUSE)  # every shard first, each within the timeout
+    if problems:
+        raise CommandError("--engine clickhouse: " + "\n".join(problems))
+    other = identity.mismatch(servers)
     now = services.status()
     note = ""
-    if not now.caught_up:
+    if other:
+        note = f"note: the ClickHouse store may not hold the event log: {other}\n"
+    elif not now.caught_up:
         note = f"note: the ClickHouse store is {now.lag()}; `yesladder clickhouse sync`\n"
     return CheckedStore(settings.CLICKHOUSE), note
 

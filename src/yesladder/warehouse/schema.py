@@ -40,6 +40,15 @@ DISTRIBUTED = """
 CREATE TABLE IF NOT EXISTS {db}.{table} AS {db}.{table}_local
 ENGINE = Distributed({cluster}, {db}, {table}_local, cityHash64(person))
 """
+# The store's identity, on every shard: which store this is (an id made by the first `init`)
+# and its generation (one more at every `sync --from-scratch` and whenever `init` has to make
+# a data table anew). The checkpoint in the primary database records the identity it shipped
+# to; a store that does not carry it is shipped from the start (warehouse.identity).
+IDENTITY = """
+CREATE TABLE IF NOT EXISTS {db}.store_identity (
+    store_id String, generation UInt32, at DateTime
+) ENGINE = MergeTree ORDER BY generation
+"""
 TABLES = ("events", "identities", "exposures")
 EVENT_COLUMNS = ("funnel_id", "person", "event_id", "version_id", "visitor", "name", "label",
                  "step", "at", "opted", "engaged", "revenue", "source", "medium", "campaign",
@@ -53,7 +62,7 @@ EXPOSURE_COLUMNS = ("experiment_id", "person", "visitor", "variant", "version_id
 def statements(db: str, cluster: str) -> list[str]:
     """What `init` runs on each server (names were checked by warehouse.config)."""
     found = [f"CREATE DATABASE IF NOT EXISTS {db}", EVENTS.format(db=db),
-             IDENTITIES.format(db=db), EXPOSURES.format(db=db)]  # fmt: skip
+             IDENTITIES.format(db=db), EXPOSURES.format(db=db), IDENTITY.format(db=db)]  # fmt: skip
     if cluster:
         found += [DISTRIBUTED.format(db=db, table=t, cluster=cluster) for t in TABLES]
     return found

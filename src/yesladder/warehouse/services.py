@@ -4,42 +4,46 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from yesladder.tracking.models import Event
-from yesladder.warehouse import schema
-from yesladder.warehouse.client import connect, run, shards
+from yesladder.warehouse import identity
+from yesladder.warehouse.client import WarehouseError, check
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.shipping import EVENTS, IDENTITIES
 from yesladder.warehouse.store import ClickHouseStore
+from yesladder.warehouse.turn import shipping_turn
+
+TURN_SECONDS = 60  # how long a command waits for the worker's shipping round to end
 
 
 def init(settings: Settings) -> list[str]:
-    """Create the database and tables on every shard (again is harmless)."""
-    done = []
-    for shard in shards(settings):
-        client = connect(shard, database=False)
-        for statement in schema.statements(settings.database, settings.cluster):
-            run(client, shard, statement)
-        done.append(f"{shard.host}:{shard.port}")
-    return done
+    """Create the database, tables and the store's identity on every shard (again is
+    harmless); warehouse.identity.init."""
+    with shipping_turn(TURN_SECONDS):
+        return identity.init(settings)
 
 
-def from_scratch(settings: Settings) -> None:
-    """Drop what was shipped (rows erased in the primary database go with it) and start again."""
-    for shard in shards(settings):
-        client = connect(shard, database=False)
-        for name in schema.TABLES:
-            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}")
-            run(client, shard, f"DROP TABLE IF EXISTS {settings.database}.{name}_local")
-    with transaction.atomic():
-        Checkpoint.objects.all().delete()
-        IdentityChange.objects.all().delete()
-        Erasure.objects.all().delete()
-    init(settings)
+def from_scratch(settings: Settings, wait: float = 0) -> None:
+    """Drop what was shipped (rows erased in the primary database go with it) and start again
+    under the store's next generation; safe to interrupt at every step (the next shipper
+    finishes it: warehouse.identity)."""
+    with shipping_turn(wait):
+        problems = check(settings, tables=False)[1]  # nothing is dropped unless all answer
+        if problems:
+            raise WarehouseError("; ".join(problems))
+        identity.mark_rebuild()
+        identity.rebuild(settings)
+
+
+def remember(error: Exception) -> None:
+    """A query of the store failed (the dashboard's): kept as its last error, shown on the
+    store line, and the dashboard answers from the embedded engine until shipping succeeds
+    again (no page waits for a store that just did not answer)."""
+    Checkpoint.objects.get_or_create(stream=EVENTS)
+    Checkpoint.objects.filter(stream=EVENTS).update(error=str(error)[:2000])
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def reporting_store(
         return None, ""
     now = status()
     if now.error:
-        return None, "the store's last shipping failed"
+        return None, "the store's last shipping or query failed"
     if now.behind_seconds is not None and now.behind_seconds > max_lag:
         return None, f"the store is more than {max_lag:,.0f} s behind the event log"
     return ClickHouseStore(settings), ""

@@ -26,22 +26,31 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
 from yesladder.analytics.rules import flags, person
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
-from yesladder.warehouse import reading, schema
-from yesladder.warehouse.client import WarehouseError, connect, insert, run, shards
+from yesladder.warehouse import identity, reading, schema
+from yesladder.warehouse.client import (
+    Unreachable,
+    WarehouseError,
+    check,
+    connect,
+    insert,
+    run,
+    shards,
+)
 from yesladder.warehouse.config import Settings
 from yesladder.warehouse.models import Checkpoint, Erasure, IdentityChange
 from yesladder.warehouse.reading import EventRow, hexed, to_micros
+from yesladder.warehouse.turn import Busy, shipping_turn
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +71,7 @@ class Shipped:
     events: int = 0  # rows whose checkpoint moved
     identities: int = 0
     erasures: int = 0
+    notes: list[str] = field(default_factory=list)  # what was done before shipping, and why
 
     def total(self) -> int:
         return self.events + self.identities + self.erasures
@@ -75,37 +85,76 @@ class Shipper:
         self.client = connect(settings)
         self._funnels: dict[int, int] = {}
         self._by_name: dict[str, tuple[int, int, int]] = {}
+        self._servers: list[Settings] = []
 
     # --- the loop ----------------------------------------------------------------------------
 
-    def sync(self, tick: Callable[[int], None] = lambda n: None) -> Shipped:
-        """Ship until both streams are caught up (up to the settle margin)."""
+    def sync(self, tick: Callable[[int], None] = lambda n: None, wait: float = 0) -> Shipped:
+        """Ship until both streams are caught up (up to the settle margin), then carry out
+        pending erasures. Holds the shipping turn (warehouse.turn; Busy if another shipper
+        keeps it past `wait` s), never a transaction while ClickHouse is asked anything."""
         done = Shipped()
-        for stream, step in ((EVENTS, self._events), (IDENTITIES, self._identities)):
-            while True:
-                moved, full = self._batch(stream, step)
-                setattr(done, stream, getattr(done, stream) + moved)
-                tick(moved)
-                if not full or not moved:
-                    break
-        done.erasures = self._erase()
+        with shipping_turn(wait):
+            if identity.pending():  # a `sync --from-scratch` was interrupted: finish it
+                self._guarded(lambda: identity.rebuild(self.settings))
+                done.notes.append(
+                    "finished an interrupted `sync --from-scratch`: tables "
+                    "dropped and made again; shipping every event from the start"
+                )
+            self._servers = self.checked()
+            note = self._guarded(lambda: identity.settle(self.settings, self._servers))
+            if note:
+                done.notes.append(note)
+                logger.warning("ClickHouse store: %s", note)
+            for stream, step in ((EVENTS, self._events), (IDENTITIES, self._identities)):
+                while True:
+                    moved, full = self._batch(stream, step)
+                    setattr(done, stream, getattr(done, stream) + moved)
+                    tick(moved)
+                    if not full or not moved:
+                        break
+            done.erasures = self._erase()
         return done
 
     def _batch(self, stream: str, step) -> tuple[int, bool]:
-        Checkpoint.objects.get_or_create(stream=stream)
+        """Read one batch (plain reads, no transaction), ship it, then move the checkpoint in a
+        statement of its own: no lock of the primary database waits on ClickHouse."""
+        mark, _ = Checkpoint.objects.get_or_create(stream=stream)
         try:
-            with transaction.atomic():  # one shipper at a time per stream (PostgreSQL row lock)
-                mark = Checkpoint.objects.select_for_update().get(stream=stream)
-                sent, position, full = step(mark.position)
-                moved = 0 if position is None else position - mark.position
-                Checkpoint.objects.filter(pk=mark.pk).update(
-                    position=position if position is not None else mark.position,
-                    shipped=mark.shipped + sent, synced_at=timezone.now(), error="",
-                )  # fmt: skip
-        except WarehouseError as exc:  # kept for `clickhouse status` and the dashboard
-            Checkpoint.objects.filter(stream=stream).update(error=str(exc)[:2000])
+            sent, position, full = step(mark.position)
+        except Unreachable as exc:  # name the server that stopped answering, if one did
+            problems = check(self.settings)[1]
+            found = WarehouseError("; ".join(problems)) if problems else exc
+            _failed(stream, found)  # kept for `clickhouse status` and the dashboard
+            raise found from None
+        except WarehouseError as exc:
+            _failed(stream, exc)
             raise
+        identity.reached("batch shipped")  # (tests inject faults here)
+        moved = 0 if position is None else position - mark.position
+        Checkpoint.objects.filter(pk=mark.pk).update(
+            position=position if position is not None else mark.position,
+            shipped=F("shipped") + sent, synced_at=timezone.now(), error="",
+        )  # fmt: skip
         return (sent if moved else 0), full
+
+    def _guarded(self, step):
+        """A step before shipping; its failure is kept for status like a batch's."""
+        try:
+            return step()
+        except WarehouseError as exc:
+            _failed(EVENTS, exc)
+            raise
+
+    def checked(self) -> list[Settings]:
+        """Every shard, once each has answered and has the tables; else WarehouseError naming
+        each server that is unreachable or misconfigured (kept for status and the dashboard)."""
+        servers, problems = check(self.settings)
+        if problems:
+            found = WarehouseError("; ".join(problems))
+            _failed(EVENTS, found)
+            raise found
+        return servers
 
     def _cutoff(self) -> dt.datetime:
         """Rows received after this may still be joined by a smaller id (module docstring)."""
@@ -114,9 +163,10 @@ class Shipper:
     # --- events ------------------------------------------------------------------------------
 
     def _events(self, after: int) -> tuple[int, int | None, bool]:
+        version = _now()  # before the read: a later read (a stitch since) replaces these rows
         rows = reading.events(after, self.batch, self._cutoff())
         if rows:
-            self.send_events(rows, version=_now())
+            self.send_events(rows, version=version)
         position = _settled((r.id, r.settled) for r in rows)
         return len(rows), position, len(rows) == self.batch
 
@@ -180,12 +230,11 @@ class Shipper:
             insert(self.client, self.settings, self._insert("exposures", columns), out)
 
     def _identities(self, after: int) -> tuple[int, int | None, bool]:
-        cutoff = self._cutoff()
+        cutoff, version = self._cutoff(), _now()
         changes = list(IdentityChange.objects.filter(id__gt=after).order_by("id")
                        .values_list("id", "visitor_id", "at")[: self.batch])  # fmt: skip
         visitors = list({reading.stored(visitor) for _, visitor, _ in changes})
         if visitors:
-            version = _now()
             self.send_identities(visitors, version, True)
             last, full = 0, True
             while full:  # the visitors' whole history, again under their person
@@ -206,12 +255,9 @@ class Shipper:
         pending = list(Erasure.objects.order_by("id")[:ERASURES_PER_ROUND])
         if not pending:
             return 0
-        with transaction.atomic():
-            # A batch read before the erasure committed holds these until its rows are in
-            # ClickHouse; waiting for it means the deletion below comes after them.
-            marks = Checkpoint.objects.select_for_update().filter(stream__in=(EVENTS, IDENTITIES))
-            list(marks.order_by("stream"))
-        servers = shards(self.settings)
+        # Every batch read before these erasures committed is in ClickHouse by now: this
+        # shipper shipped them above, and no other ships while it has the turn.
+        servers = self._servers or shards(self.settings)
         for shard in servers:
             self._ask_to_delete(shard, [e for e in pending if shard.where() not in e.issued])
         for shard in servers:
@@ -320,8 +366,15 @@ def every() -> float:
     return django_settings.CLICKHOUSE_SHIP_SECONDS
 
 
+def _failed(stream: str, exc: Exception) -> None:
+    """Keep why shipping stopped, for `clickhouse status` and the dashboard (one statement)."""
+    Checkpoint.objects.get_or_create(stream=stream)
+    Checkpoint.objects.filter(stream=stream).update(error=str(exc)[:2000])
+
+
 def ship_round() -> int:
-    """The worker's turn: ship what is new; ClickHouse being down never stops the worker."""
+    """The worker's turn: ship what is new; ClickHouse being down never stops the worker, and
+    another shipper at work (`clickhouse sync`) is simply left to it."""
     settings = configured()
     if settings is None:
         return 0
@@ -329,4 +382,6 @@ def ship_round() -> int:
         return Shipper(settings, erasure_wait=WORKER_ERASURE_SECONDS).sync().total()
     except WarehouseError as exc:
         logger.warning("shipping to ClickHouse paused: %s", exc)
-        return 0
+    except Busy:
+        pass
+    return 0

@@ -1,4 +1,3 @@
-import datetime as dt
 import json
 import shutil
 import sys
@@ -8,6 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from yesladder import options
 from yesladder.analytics import chart, render
 from yesladder.analytics.render import VERDICT_STYLE
 from yesladder.analytics.report import Report, ReportError, build
@@ -15,20 +15,15 @@ from yesladder.analytics.store import DIMENSIONS, Engine
 from yesladder.analytics.store import engine as engine_called
 
 
-def day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"expected a day as YYYY-MM-DD, got {value!r}") from None
-
-
 class Command(BaseCommand):
     help = "Where one funnel's ladder leaks, why, and what to fix first."
 
     def add_arguments(self, parser):
         parser.add_argument("funnel", help="the funnel's key")
-        parser.add_argument("--since", type=day, help="people who entered on or after this day")
-        parser.add_argument("--until", type=day, help="... and on or before this day (UTC)")
+        parser.add_argument(
+            "--since", type=options.day, help="people who entered on or after this day"
+        )
+        parser.add_argument("--until", type=options.day, help="... and on or before this day (UTC)")
         parser.add_argument("--by", choices=list(DIMENSIONS), help="a breakdown")
         parser.add_argument(
             "--touch",
@@ -38,7 +33,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only-version",
-            type=int,
+            type=options.whole(1, 2),
             dest="funnel_version",
             metavar="N",
             help="one version's number (default: every version)",

@@ -4,6 +4,7 @@ from django.db.models import Count, Q
 from rich.console import Console
 from rich.table import Table
 
+from yesladder import options
 from yesladder.automation import egress, hooks
 from yesladder.automation.models import Hook, HookDelivery
 from yesladder.database import migrate_embedded
@@ -26,10 +27,10 @@ class Command(BaseCommand):
                          "(a CRM on your own network)")  # fmt: skip
         actions.add_parser("list", help="every hook and how its deliveries went")
         remove = actions.add_parser("remove", help="delete a hook and its deliveries")
-        remove.add_argument("id", type=int)
+        remove.add_argument("id", type=options.whole(1, 3))
         deliveries = actions.add_parser("deliveries", help="the latest deliveries")
         deliveries.add_argument("--dead", action="store_true", help="only the dead letters")
-        deliveries.add_argument("--limit", type=int, default=50)
+        deliveries.add_argument("--limit", type=options.whole(1, 50), default=50)
 
     def handle(self, *args, action: str, **options):
         migrate_embedded()

@@ -13,6 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from yesladder import options
 from yesladder.analytics.render import VERDICT_STYLE, duration, percent, spread
 from yesladder.analytics.report import Report, build
 from yesladder.automation.worker import Loop
@@ -41,11 +42,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--port", type=options.PORT, default=8000)
         parser.add_argument(
-            "--visitors", type=int, default=2000, help="synthetic visitors over all funnels"
+            "--visitors",
+            type=options.whole(0, 2000),
+            default=2000,
+            help="synthetic visitors over all funnels",
         )
-        parser.add_argument("--days", type=float, default=30.0, help="spread over past days")
+        parser.add_argument("--days", type=options.number(0, 30), default=30.0,
+                            help="spread over past days")  # fmt: skip
         parser.add_argument(
             "--no-serve", action="store_true", help="prepare the data, print the sign-in, stop"
         )

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
+from yesladder import options
 from yesladder.demo.simulate import (
     DEFAULT_CHANCE,
     OffSite,
@@ -32,7 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("funnel", help="a loaded funnel's key, or a funnel YAML file")
-        parser.add_argument("--visitors", type=int, default=500)
+        parser.add_argument("--visitors", type=options.whole(1, 500), default=500)
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address")
         parser.add_argument(
             "--chance",
@@ -42,8 +43,12 @@ class Command(BaseCommand):
             help="chance of going on, 0-1: for every step (0.6 unless the spec's benchmarks "
             "say), or for one step as STEP=P; repeatable",
         )
-        parser.add_argument("--days", type=float, default=30.0, help="spread over this many days")
-        parser.add_argument("--concurrency", type=int, default=8, help="visitors at once")
+        parser.add_argument(
+            "--days", type=options.number(0, 30), default=30.0, help="spread over this many days"
+        )
+        parser.add_argument(
+            "--concurrency", type=options.whole(1, 8), default=8, help="visitors at once"
+        )
         parser.add_argument("--seed", type=int, default=None, help="repeatable crowd")
 
     def handle(self, *args, **options):

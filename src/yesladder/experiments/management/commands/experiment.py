@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
+from yesladder import options
 from yesladder.analytics.store import engine
 from yesladder.experiments import stats
 from yesladder.experiments.results import Results, ResultsError, find, results
@@ -91,7 +92,11 @@ class Command(BaseCommand):
                                default="embedded", help="where exposures and conversions are "
                                "counted (docs/scale.md)")  # fmt: skip
             if name == "plan":
-                p.add_argument("--daily", type=float, help="people a day into the funnel")
+                p.add_argument(
+                    "--daily",
+                    type=options.number(0, 200, above=True),
+                    help="people a day into the funnel",
+                )
             if name in ("stop", "ship"):
                 p.add_argument(
                     "variant",

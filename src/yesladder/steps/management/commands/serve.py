@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from yesladder import metrics
+from yesladder import metrics, options
 from yesladder.database import migrate_embedded
 from yesladder.funnels.models import Funnel
 
@@ -16,9 +16,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-        parser.add_argument("--threads", type=int, default=2, help="threads per process")
+        parser.add_argument("--port", type=options.PORT, default=8000)
+        parser.add_argument(
+            "--workers", type=options.whole(1, 2), default=1, help="processes (default 1)"
+        )
+        parser.add_argument(
+            "--threads", type=options.whole(1, 2), default=2, help="threads per process"
+        )
         parser.add_argument(
             "--no-worker",
             action="store_true",
