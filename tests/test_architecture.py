@@ -14,8 +14,17 @@ PACKAGE = SRC / "yesladder"
 # Bottom to top. An app may import its own modules and those of lower layers, never a
 # neighbour on its own layer or anything above.
 LAYERS = [
-    {"env", "events", "reactions", "seams", "database", "localserver", "examples", "metrics",
-     "options"},  # fmt: skip
+    {
+        "env",
+        "events",
+        "reactions",
+        "seams",
+        "database",
+        "localserver",
+        "examples",
+        "metrics",
+        "options",
+    },  # fmt: skip
     {"sqlite_backend"},
     {"team"},
     {"funnels", "leads"},
