@@ -18,7 +18,7 @@ from yesladder.automation.models import Enrollment, Message
 from yesladder.automation.standing import Facts
 from yesladder.funnels.models import Funnel, stored_version
 from yesladder.funnels.spec.automations import Action, Automation
-from yesladder.funnels.spec.schema import FunnelSpec
+from yesladder.funnels.spec.schema import FunnelSpec, Quiz
 from yesladder.leads.models import Lead
 from yesladder.leads.services import fill_profile
 from yesladder.tracking.models import Journey
@@ -161,7 +161,8 @@ def email_fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
         .first()
     )
     outcome = journey.outcome if journey else ""
-    titles = {o.key: o.title for step in spec.steps for o in getattr(step, "outcomes", [])}
+    quizzes = [step for step in spec.steps if isinstance(step, Quiz)]
+    titles = {o.key: o.title for step in quizzes for o in step.results()}
     return {**lead.profile, "email": lead.email, "funnel_name": spec.name,
             "outcome": outcome, "outcome_title": titles.get(outcome, "")}  # fmt: skip
 
