@@ -130,10 +130,30 @@ def test_the_result_email_carries_the_same_score(smtp):
     walk(client, LEAKY)
     client.post(URL, {"action": "email", "email": "ed@example.com"})
     (message,) = smtp.wait_for(1)
-    assert message["Subject"] == "Your result: 19 % - Your pipeline leaks"
+    assert message["Subject"] == "Your result: Your pipeline leaks"
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "Your score: 19 % (3 of 16 points)" in text
     assert "- Speed of follow-up: 25 %" in text and "- Review habit: 13 %" in text
     assert "Your weakest area: Review habit (13 %)" in text and "every Friday" in text
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "19 %" in html and "width:13%" in html
+
+
+def test_the_b2b_example_keeps_its_word_a_leak_score_by_category_and_tier(db):
+    from yesladder.funnels.spec import read_spec
+
+    load_funnel(read_spec("examples/b2b-ladder.yaml"))
+    client = Client(**BROWSER)
+    client.get("/f/b2b-ladder/")
+    url = "/f/b2b-ladder/assessment/"
+    # 3 + 1 + 0 + 2 = 6 of 12 points: 50 %, where the middle tier starts; stalls is weakest.
+    for question, option in [("follow-up", "minutes"), ("stages", "some"),
+                             ("stalls", "first-call"), ("review", "quarterly")]:  # fmt: skip
+        client.post(url, {"action": "answer", "question": question, "option": option})
+    html = client.get(url).content.decode()
+    assert "<strong>50 %</strong>" in html and "Your pipeline holds" in html
+    assert "Your weakest area: Where deals stall (0 %)" in html
+    assert "one-page summary with the next step" in html
+    assert "Stage coverage: 33 %" in html and "Review habit: 67 %" in html
+    client.post(url, {"action": "continue"})
+    assert Event.objects.get(name="quiz_completed").properties["tier"] == "holding"

@@ -124,10 +124,8 @@ def send_confirmation(request: HttpRequest, lead: Lead, funnel_name: str, token:
 
 def send_result(lead: Lead, quiz_title: str, result: dict) -> bool:
     """`result` is what the result page shows (steps.kinds.questions.result_context)."""
-    score = result.get("score")
-    headline = f"{score.percent} % - " if score else ""
     context = {"quiz_title": quiz_title, **result}
-    return send(lead, f"Your result: {headline}{result['outcome'].title}", "result", context)
+    return send(lead, f"Your result: {result['outcome'].title}", "result", context)
 
 
 def send_magnet(request: HttpRequest, lead: Lead, asset_name: str, path: str, days: int) -> bool:
