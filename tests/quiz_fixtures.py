@@ -25,9 +25,15 @@ steps:
         fix: Review one lost deal a month.
         fix_by_tier: {leaky: Put a 30-minute lost-deal review in the calendar every Friday.}
     tiers:
-      - {key: leaky, from: 0, to: 50, title: Your pipeline leaks, body: Fix the first stage first., cta: Book the 15-minute fix call}
+      - key: leaky
+        from: 0
+        to: 50
+        title: Your pipeline leaks
+        body: Fix the first stage first.
+        cta: Book the 15-minute fix call
       - {key: steady, from: 50, to: 80, title: Your pipeline holds, body: One soft spot left.}
-      - {key: strong, from: 80, to: 100, title: Your pipeline is tight, body: Keep the habits., cta: Read the playbook}
+      - {key: strong, from: 80, to: 100, title: Your pipeline is tight, body: Keep the habits.,
+         cta: Read the playbook}
     questions:
       - key: follow-up
         text: How fast do you follow up on a new lead?

@@ -72,8 +72,9 @@ def test_two_paths_through_a_conditional_quiz_to_two_tiers(
     page.get_by_label("Email me my result").fill("sol@example.com")
     button("button", name="Email me my result").click()
     strong = smtp.wait_for(2)[1]
-    assert "Your score: 80 % (12 of 15 points)" in strong.get_body(
-        preferencelist=("plain",)
-    ).get_content()
+    assert (
+        "Your score: 80 % (12 of 15 points)"
+        in strong.get_body(preferencelist=("plain",)).get_content()
+    )
     button("button", name="Read the playbook").click()
     page.wait_for_url("**/f/checkup/playbook/")

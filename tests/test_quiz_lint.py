@@ -33,21 +33,27 @@ def test_conditions_on_unknown_options_and_on_scales_are_errors():
     assert "unknown option 'weeks' of 'follow-up'" in found(text, "YL024")[0].message
     text = CHECKUP.replace("show_if: {question: follow-up, option: days}", "").replace(
         "        category: habits\n        ranges:",
-        "        category: habits\n        show_if: {question: review, option: '5'}\n        ranges:",
+        "        category: habits\n        show_if: {question: review, option: '5'}\n"
+        "        ranges:",
     )
     assert "a scale question without options" in found(text, "YL024")[0].message
 
 
 def test_a_tier_or_category_no_answers_reach_is_a_warning():
     # One question scoring 0 or all: 0 % or 100 %, never 50-80; nothing scores toward habits.
-    single = CHECKUP.split("    questions:")[0] + """    questions:
+    single = (
+        CHECKUP.split("    questions:")[0]
+        + """    questions:
       - key: one
         text: One?
         category: speed
         options:
           - {key: never, label: Never, points: 0}
           - {key: always, label: Always, points: 4}
-""" + "    next:" + CHECKUP.split("    next:", 1)[1]
+"""
+        + "    next:"
+        + CHECKUP.split("    next:", 1)[1]
+    )
     messages = [f.message for f in found(single, "YL025")]
     assert messages == ["no question a visitor can see scores toward the category 'habits'",
                         "no answers reach the tier 'steady' (50-80 %)"]  # fmt: skip

@@ -54,8 +54,10 @@ def test_the_strong_path_shows_score_tier_bars_weakest_fix_and_one_next_step(cli
     response = client.post(URL, {"action": "continue"})
     assert response["Location"] == "/f/checkup/playbook/"
     (done,) = names("quiz_completed")
-    assert done.properties == {"outcome": "strong", "score": 80, "points": 12, "maximum": 15,
-                               "tier": "strong", "categories": {"speed": 71, "habits": 88}}  # fmt: skip
+    assert done.properties == {
+        "outcome": "strong", "score": 80, "points": 12, "maximum": 15, "tier": "strong",
+        "categories": {"speed": 71, "habits": 88},
+    }  # fmt: skip
     assert Journey.objects.get().outcome == "strong"
 
 

@@ -1,5 +1,7 @@
 """The quiz's score against hand-computed values, and the spec errors of a scored quiz."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -96,12 +98,13 @@ def test_every_tier_and_category_is_reachable_here():
 
 
 def test_outcome_quizzes_keep_working():
-    spec = parse_spec(open("examples/b2b-ladder.yaml").read()).spec
-    quiz = spec.step("assessment")
-    answers = {"follow-up": "days", "stages": "none", "stalls": "first-call", "review": "never"}
-    if quiz.scored():
-        pytest.skip("the example is a scored quiz now (test_quiz_pages covers it)")
-    assert scoring.result_key(quiz, answers) == "leaky"
+    # Seed 004's diagnosis: cash 2 + 1, focus 1 + 1; a tie goes to the outcome listed first.
+    spec = parse_spec(Path("examples/seed004-trial.yaml").read_text()).spec
+    quiz = spec.step("diagnosis")
+    assert not quiz.scored()
+    answers = {"revenue": "down", "time": "selling", "offer": "few"}
+    assert scoring.result_key(quiz, answers) == "cash"
+    assert scoring.result_key(quiz, {**answers, "revenue": "flat"}) == "focus"
 
 
 def problems(text: str) -> list[str]:

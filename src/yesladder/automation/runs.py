@@ -22,6 +22,7 @@ from yesladder.funnels.spec.schema import FunnelSpec, Quiz
 from yesladder.leads.models import Lead
 from yesladder.leads.services import fill_profile
 from yesladder.tracking.models import Journey
+from yesladder.tracking.services import quiz_results
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +164,9 @@ def email_fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
     outcome = journey.outcome if journey else ""
     quizzes = [step for step in spec.steps if isinstance(step, Quiz)]
     titles = {o.key: o.title for step in quizzes for o in step.results()}
-    return {**lead.profile, "email": lead.email, "funnel_name": spec.name,
+    scored = [r for r in quiz_results(lead) if r["funnel"] == spec.funnel]
+    score = str(scored[-1]["score"]) if scored else ""
+    return {**lead.profile, "email": lead.email, "funnel_name": spec.name, "score": score,
             "outcome": outcome, "outcome_title": titles.get(outcome, "")}  # fmt: skip
 
 

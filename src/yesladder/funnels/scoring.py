@@ -215,3 +215,31 @@ def _possible(question: Question) -> set[int]:
     if question.scale is not None:
         return set(range(question.scale.max - question.scale.min + 1))
     return {r.points for r in question.ranges}
+
+
+# --- a score reported by a site that hosts the quiz itself -----------------------------------
+
+
+def reported(quiz: Quiz | None, properties: dict) -> tuple[dict, str]:
+    """The score part of a tracked `quiz_completed` (score 0-100, tier, categories), checked
+    and bounded, or a message saying what is wrong. A tier named by a scored quiz of the spec
+    must be one of its tiers; without one, the quiz's own ranges give it."""
+    score = properties.get("score")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
+        return {}, "quiz_completed needs `score`, a whole number from 0 to 100"
+    tier = properties.get("tier")
+    scored = quiz is not None and quiz.scored()
+    if tier is None and scored:
+        tier = tier_for(quiz, score).key
+    if tier is not None and (not isinstance(tier, str) or not 0 < len(tier) <= 64):
+        return {}, "`tier` is a key of up to 64 characters"
+    if scored and tier not in {t.key for t in quiz.tiers}:
+        return {}, f"`tier` {tier[:64]!r} is not a tier of this quiz"
+    categories = properties.get("categories", {})
+    if not isinstance(categories, dict) or len(categories) > 12 or not all(
+        isinstance(k, str) and 0 < len(k) <= 64 and isinstance(v, int)
+        and not isinstance(v, bool) and 0 <= v <= 100 for k, v in categories.items()
+    ):  # fmt: skip
+        return {}, "`categories` maps up to 12 category keys to whole percents from 0 to 100"
+    found = {"score": score, "categories": categories}
+    return ({**found, "tier": tier, "outcome": tier} if tier else found), ""
