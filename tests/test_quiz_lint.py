@@ -71,3 +71,15 @@ def test_the_longest_path_must_stay_a_micro_commitment():
     text = CHECKUP.replace("    next:\n      - when", many + "    next:\n      - when")
     (finding,) = found(text, "YL026")
     assert "the longest path asks 13 questions (over 12)" in finding.message
+
+
+def test_a_gate_before_any_value_is_a_warning_and_the_cost_counts_its_email():
+    from yesladder.funnels.cost import step_cost
+
+    gated = CHECKUP.replace("    cta: Continue\n", "    cta: Continue\n    gate: true\n")
+    assert not found(gated, "YL027")  # the guide gave value first
+    spec = parse_spec(gated, "c.yaml").spec
+    assert step_cost(spec.step("checkup"), spec).new_fields == ("email",)
+    first = gated.replace("    value: A short read\n", "")  # the guide gives nothing now
+    (finding,) = found(first, "YL027")
+    assert finding.step == "checkup" and "nothing before it gave" in finding.message

@@ -159,3 +159,26 @@ def test_the_b2b_example_keeps_its_word_a_leak_score_by_category_and_tier(db):
     assert "Stage coverage: 33 %" in html and "Review habit: 67 %" in html
     client.post(url, {"action": "continue"})
     assert Event.objects.get(name="quiz_completed").properties["tier"] == "holding"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gated_result_waits_for_one_field_then_shows_and_sends_it(smtp):
+    gated = CHECKUP.replace("    cta: Continue\n", "    cta: Continue\n    gate: true\n")
+    load_funnel(parse_spec(gated, "checkup.yaml"))
+    client = Client(**BROWSER)
+    client.get("/f/checkup/")
+    walk(client, STRONG)
+    html = client.get(URL).content.decode()
+    assert "Your result is ready" in html and "80 %" not in html
+    assert client.post(URL, {"action": "continue"})["Location"] == URL  # no way round it
+    assert not names("quiz_completed")
+    bad = client.post(URL, {"action": "email", "email": "nope"})
+    assert bad.status_code == 400 and "80 %" not in bad.content.decode()
+    client.post(URL, {"action": "email", "email": "gil@example.com"})
+    (message,) = smtp.wait_for(1)
+    assert "Your score: 80 % (12 of 15 points)" in message.get_body(
+        preferencelist=("plain",)
+    ).get_content()
+    html = client.get(URL).content.decode()
+    assert "<strong>80 %</strong>" in html and "on its way to your inbox" in html
+    assert client.post(URL, {"action": "continue"})["Location"] == "/f/checkup/playbook/"

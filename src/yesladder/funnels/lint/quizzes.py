@@ -1,5 +1,5 @@
 """Quizzes that keep their shape: conditions that can hold, results someone can get, a longest
-path that stays a micro commitment (YL024, YL025, YL026)."""
+path that stays a micro commitment, no gate before value (YL024-YL027)."""
 
 from collections.abc import Iterator
 
@@ -97,3 +97,23 @@ def long_quiz(ladder: Ladder) -> Iterator[Finding]:
                 "raise `ask.effort` to what the longest path takes, or shorten that path",
                 "ask",
             )
+
+
+@rule("YL027", "gate-before-value", WARNING, "003, 004",
+      "A quiz's result waits for an email before the visitor received any value.")  # fmt: skip
+def gate_before_value(ladder: Ladder) -> Iterator[Finding]:
+    gated = {q.key for q in _quizzes(ladder) if q.gate}
+    said: set[str] = set()
+    for path in ladder.paths:
+        for rung in ladder.rungs(path):
+            key = rung.step.key
+            if key in gated and key not in said and not rung.value_before:
+                said.add(key)
+                yield ladder.finding(
+                    rung.step,
+                    "the result is gated behind an email, and nothing before it gave the "
+                    "visitor any value",
+                    "put a step that gives value first (seed 003: value before the ask), or "
+                    "show the result and offer it by email instead of gating it",
+                    "gate",
+                )

@@ -429,6 +429,7 @@ class Quiz(StepBase):
     outcomes: Annotated[list[Outcome], Field(max_length=20)] = Field(default_factory=list)
     questions: Annotated[list[Question], Field(min_length=1, max_length=40)]
     result_by_email: bool = True
+    gate: bool = False  # the result is shown after a one-field email ask (and sent there)
 
     @field_validator("tiers")
     @classmethod
@@ -522,6 +523,12 @@ class Quiz(StepBase):
 
     def scored(self) -> bool:
         return bool(self.tiers)
+
+    def asked_fields(self) -> list[AskedField]:
+        fields = list(self.ask.fields)
+        if self.gate and not any(f.key == "email" for f in fields):
+            fields.append(AskedField.model_validate("email"))
+        return fields
 
     def results(self) -> list[Outcome | Tier]:
         """What a visitor can end with: the tiers of a scored quiz, else its outcomes."""

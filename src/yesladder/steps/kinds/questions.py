@@ -43,6 +43,8 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
             "values": _scale(question),
             "can_go_back": bool(answers),
         }
+    if gated(page):
+        return {"gate": True, "ask_email": True, "offer_email": True}
     return {
         **result_context(step, answers),
         "offer_email": step.result_by_email,
@@ -51,6 +53,11 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
             name=EventName.RESULT_EMAILED, step_key=step.key
         ).exists(),
     }
+
+
+def gated(page: Page) -> bool:
+    """The spec's gate: the result waits for an email from a visitor we do not know yet."""
+    return page.step.gate and page.journey.visitor.lead is None
 
 
 def _scale(question: Question) -> list[int]:
@@ -95,8 +102,10 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     if [q for q in scoring.visible(step, answers) if q.key not in answers]:
         return Submitted(redirect=step_url(page, step.key))
     result = scoring.result_key(step, answers)
-    if action == "email" and step.result_by_email:
+    if action == "email" and (step.result_by_email or step.gate):
         return email_result(request, page, answers)
+    if gated(page):  # the result, and the way on, come after the one field
+        return Submitted(redirect=step_url(page, step.key))
     if not finished:  # a replayed POST moves on again but counts nothing twice
         page.journey.outcome = result
         extra = scoring.score(step, answers).as_data() if step.scored() else {}
