@@ -141,26 +141,6 @@ def test_the_result_email_carries_the_same_score(smtp):
     assert "19 %" in html and "width:13%" in html
 
 
-def test_the_b2b_example_keeps_its_word_a_leak_score_by_category_and_tier(db):
-    from yesladder.funnels.spec import read_spec
-
-    load_funnel(read_spec("examples/b2b-ladder.yaml"))
-    client = Client(**BROWSER)
-    client.get("/f/b2b-ladder/")
-    url = "/f/b2b-ladder/assessment/"
-    # 3 + 1 + 0 + 2 = 6 of 12 points: 50 %, where the middle tier starts; stalls is weakest.
-    for question, option in [("follow-up", "minutes"), ("stages", "some"),
-                             ("stalls", "first-call"), ("review", "quarterly")]:  # fmt: skip
-        client.post(url, {"action": "answer", "question": question, "option": option})
-    html = client.get(url).content.decode()
-    assert "<strong>50 %</strong>" in html and "Your pipeline holds" in html
-    assert "Your weakest area: Where deals stall (0 %)" in html
-    assert "one-page summary with the next step" in html
-    assert "Stage coverage: 33 %" in html and "Review habit: 67 %" in html
-    client.post(url, {"action": "continue"})
-    assert Event.objects.get(name="quiz_completed").properties["tier"] == "holding"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_gated_result_waits_for_one_field_then_shows_and_sends_it(smtp):
     gated = CHECKUP.replace("    cta: Continue\n", "    cta: Continue\n    gate: true\n")
@@ -176,9 +156,45 @@ def test_a_gated_result_waits_for_one_field_then_shows_and_sends_it(smtp):
     assert bad.status_code == 400 and "80 %" not in bad.content.decode()
     client.post(URL, {"action": "email", "email": "gil@example.com"})
     (message,) = smtp.wait_for(1)
-    assert "Your score: 80 % (12 of 15 points)" in message.get_body(
-        preferencelist=("plain",)
-    ).get_content()
+    assert (
+        "Your score: 80 % (12 of 15 points)"
+        in message.get_body(preferencelist=("plain",)).get_content()
+    )
     html = client.get(URL).content.decode()
     assert "<strong>80 %</strong>" in html and "on its way to your inbox" in html
     assert client.post(URL, {"action": "continue"})["Location"] == "/f/checkup/playbook/"
+
+
+B2B = "/f/b2b-ladder/assessment/"
+# 3 + 1 + 0 + 2 = 6 of 12 points: 50 %, where the middle tier starts; stalls (0 of 3) is weakest.
+MIDDLING = {"follow-up": "minutes", "stages": "some", "stalls": "first-call", "review": "quarterly"}
+
+
+def b2b_visitor(answers: dict) -> Client:
+    from yesladder.funnels.spec import read_spec
+
+    load_funnel(read_spec("examples/b2b-ladder.yaml"))
+    client = Client(**BROWSER)
+    client.get("/f/b2b-ladder/")
+    for question, option in answers.items():
+        client.post(B2B, {"action": "answer", "question": question, "option": option})
+    return client
+
+
+def test_the_b2b_example_keeps_its_word_a_leak_score_by_category_and_tier(db):
+    client = b2b_visitor(MIDDLING)
+    html = client.get(B2B).content.decode()
+    assert "<strong>50 %</strong>" in html and "Your pipeline holds" in html
+    assert "Your weakest area: Where deals stall (0 %)" in html
+    assert "one-page summary with the next step" in html
+    assert "Stage coverage: 33 %" in html and "Review habit: 67 %" in html
+    client.post(B2B, {"action": "continue"})
+    assert Event.objects.get(name="quiz_completed").properties["tier"] == "holding"
+
+
+def test_the_calls_agenda_starts_from_the_assessment(db):
+    client = b2b_visitor(MIDDLING)
+    assert client.post(B2B, {"action": "continue"})["Location"] == "/f/b2b-ladder/strategy-session/"
+    html = client.get("/f/b2b-ladder/strategy-session/").content.decode()
+    assert "From your assessment: <strong>50 %</strong>, Your pipeline holds" in html
+    assert "We start with your weakest area, Where deals stall (0 %)." in html

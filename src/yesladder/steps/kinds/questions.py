@@ -64,6 +64,26 @@ def _scale(question: Question) -> list[int]:
     return list(range(question.scale.min, question.scale.max + 1)) if question.scale else []
 
 
+def with_assessment(context):
+    """A step kind's context plus the visitor's latest scored result on this ladder, so a
+    call's agenda can start from it (seed 003: the assessment's result opens the call)."""
+
+    def extended(request: HttpRequest, page: Page) -> dict:
+        return {**context(request, page), "assessment": assessment(page)}
+
+    return extended
+
+
+def assessment(page: Page) -> dict | None:
+    done = [s for s in page.spec.steps if isinstance(s, Quiz) and s.scored()
+            and s.key in page.journey.done]  # fmt: skip
+    if not done:
+        return None
+    quiz = done[-1]
+    score = scoring.score(quiz, page.journey.answers.get(quiz.key, {}))
+    return {"quiz": quiz, "score": score, "weakest": score.weakest()}
+
+
 BAR_ROW = 34  # px per category in the result's SVG: a label line and a 300 px bar
 
 
