@@ -86,3 +86,18 @@ def test_the_timeline_shows_the_score():
     completed(journey, LEAKY_RESULT)
     details = " ".join(entry.detail for entry in timeline(journey.visitor.lead))
     assert "score=19" in details and "tier=leaky" in details
+
+
+def test_a_segment_can_ask_for_a_score():
+    data = with_automations()
+    done = {"event": "quiz_completed", "step": "checkup"}
+    data["segments"] = {"ready": {"did": {**done, "where": {"score": {"gte": 70}}}}}
+    data["automations"] = [{"key": "ready", "when": {"segment": "ready"}, "do": [{"tag": "ready"}]}]
+    journey = journey_with_lead(data)
+    completed(journey, LEAKY_RESULT)
+    lead = journey.visitor.lead
+    lead.refresh_from_db()
+    assert lead.tags == []
+    completed(journey, {**LEAKY_RESULT, "score": 81, "tier": "strong", "outcome": "strong"})
+    lead.refresh_from_db()
+    assert lead.tags == ["ready"]

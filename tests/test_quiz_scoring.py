@@ -84,6 +84,7 @@ def test_multiple_choice_maximum_is_the_best_answers_up_to_the_cap():
     channels = next(q for q in quiz.questions if q.key == "channels")
     assert scoring.most(channels) == 3  # phone 2 + one of the 1s
     assert scoring._possible(channels) == {0, 1, 2, 3}
+    assert scoring._possible(channels, "phone") == {2, 3}  # a path decided by choosing phone
 
 
 def test_longest_path_is_what_the_cost_model_counts():

@@ -195,21 +195,23 @@ def reachable(quiz: Quiz) -> tuple[set[str], set[str]] | None:
         seen = visible(quiz, answers)
         categories |= {q.category for q in seen if q.category and most(q)}
         top = sum(most(q) for q in seen)
-        fixed = sum(points(q, answers[q.key]) for q in seen if q.key in answers)
-        sums = {fixed}
-        for question in (q for q in seen if q.key not in answers):
-            sums = {s + p for s in sums for p in _possible(question)}
+        sums = {0}
+        for question in seen:
+            possible = _possible(question, answers.get(question.key))
+            sums = {s + p for s in sums for p in possible}
         tiers |= {tier_for(quiz, percent(s, top)).key for s in sums}
     return tiers, categories
 
 
-def _possible(question: Question) -> set[int]:
-    """Every number of points an answer to `question` can give."""
+def _possible(question: Question, including: Answer | None = None) -> set[int]:
+    """Every number of points an answer to `question` can give; with `including`, only the
+    answers that choose that option (a path decided by it)."""
     if question.type == "single":
-        return {o.points for o in question.options}
+        return {o.points for o in question.options if including in (None, o.key)}
     if question.type == "multiple":
-        sums: set[tuple[int, int]] = {(0, 0)}
-        for option in question.options:
+        first = [o for o in question.options if o.key == including]
+        sums: set[tuple[int, int]] = {(1, first[0].points)} if first else {(0, 0)}
+        for option in (o for o in question.options if o.key != including):
             sums |= {(n + 1, s + option.points) for n, s in sums if n < question.cap()}
         return {s for n, s in sums if n >= 1}
     if question.scale is not None:
