@@ -101,3 +101,27 @@ def test_a_segment_can_ask_for_a_score():
     completed(journey, {**LEAKY_RESULT, "score": 81, "tier": "strong", "outcome": "strong"})
     lead.refresh_from_db()
     assert lead.tags == ["ready"]
+
+
+def test_a_reported_tier_routes_the_journey_like_one_served_here(tracker):
+    from yesladder.funnels.services import load_funnel
+    from yesladder.funnels.spec import parse_spec
+    from yesladder.tracking.models import Journey
+
+    load_funnel(parse_spec(CHECKUP, "checkup.yaml"))
+    where = {"funnel": "checkup", "step": "checkup"}
+    for n, (event, extra) in enumerate([("quiz_completed", {"score": 30}),
+                                        ("step_completed", {})]):  # fmt: skip
+        answer = tracker.post(
+            "track",
+            {
+                "type": "track",
+                "event": event,
+                "anonymousId": "a2",
+                "messageId": f"r{n}",
+                "properties": {**where, **extra},
+            },
+        )
+        assert answer.status_code == 200, answer.json()
+    journey = Journey.objects.get()
+    assert (journey.outcome, journey.current_step) == ("leaky", "fix-call")
