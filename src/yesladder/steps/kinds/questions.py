@@ -108,6 +108,9 @@ def result_context(step: Quiz, answers: dict) -> dict:
     }
 
 
+ALREADY_COUNTED = "You have finished this quiz: your answers are counted once and kept as they are."
+
+
 def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     step: Quiz = page.step
     action = request.POST.get("action")
@@ -131,9 +134,6 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
         extra = scoring.score(step, answers).as_data() if step.scored() else {}
         page.event(EventName.QUIZ_COMPLETED, outcome=result, **extra)
     return move_on(page, result)
-
-
-ALREADY_COUNTED = "You have finished this quiz: your answers are counted once and kept as they are."
 
 
 def email_result(request: HttpRequest, page: Page, answers: dict) -> Submitted:
