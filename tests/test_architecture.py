@@ -45,6 +45,7 @@ PURE = [
     "yesladder.funnels.spec",
     "yesladder.funnels.lint",
     "yesladder.funnels.cost",
+    "yesladder.funnels.scoring",
     "yesladder.funnels.money",
     "yesladder.analytics.climb",
     "yesladder.analytics.footprint",

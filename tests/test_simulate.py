@@ -43,3 +43,14 @@ def test_benchmarks_set_the_chance_of_going_on(clean):
     clean["benchmarks"] = {"checklist": {"low": 20, "high": 40}}
     spec = sourced_from(clean).spec
     assert benchmark_chances(spec) == {"guide": 0.3}
+
+
+def test_reads_a_quizs_checkboxes_and_number_bounds():
+    page = read_page("""<form method="post"><input type="hidden" name="action" value="answer">
+      <input type="checkbox" name="option" value="email"><input type="checkbox" name="option"
+      value="chat"><button type="submit">Next</button></form>
+      <form method="post"><input type="hidden" name="action" value="answer">
+      <input name="value" type="number" min="0" max="365"><button>Next</button></form>""")
+    multiple, number = page.forms
+    assert multiple.selects == {"option": ["email", "chat"]} and not multiple.inputs
+    assert number.inputs == [("value", "number")] and number.bounds == {"value": (0, 365)}

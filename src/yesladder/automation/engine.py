@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from yesladder.automation import hooks, outbox, standing
@@ -60,6 +62,12 @@ def _seen(lead: Lead, funnel_id: int) -> tuple[Seen, ...]:
 
 
 _step_costs: dict[int, dict[str, float]] = {}
+
+
+@receiver(post_save, sender=FunnelVersion)
+def _forget_step_costs(**kwargs) -> None:
+    # Ids come back after a rollback (tests, a failed load), as funnels.models says.
+    _step_costs.clear()
 
 
 def _costs(version: FunnelVersion) -> dict[str, float]:

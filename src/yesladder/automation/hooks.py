@@ -34,6 +34,7 @@ from yesladder.automation import egress
 from yesladder.automation.models import Hook, HookDelivery
 from yesladder.automation.outbox import backoff  # one retry rule for mail and webhooks
 from yesladder.database import one_writer
+from yesladder.tracking.services import quiz_results
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def _signature_headers(headers: Mapping[str, str]) -> tuple[str | None, str | No
 
 def lead_summary(lead) -> dict:
     return {"lead": {"id": lead.pk, "email": lead.email, "status": lead.status,
-                     "profile": lead.profile, "tags": lead.tags}}  # fmt: skip
+                     "profile": lead.profile, "tags": lead.tags,
+                     "quizzes": quiz_results(lead)}}  # fmt: skip
 
 
 def on_lead_created(lead) -> None:

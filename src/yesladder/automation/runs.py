@@ -18,10 +18,11 @@ from yesladder.automation.models import Enrollment, Message
 from yesladder.automation.standing import Facts
 from yesladder.funnels.models import Funnel, stored_version
 from yesladder.funnels.spec.automations import Action, Automation
-from yesladder.funnels.spec.schema import FunnelSpec
+from yesladder.funnels.spec.schema import FunnelSpec, Quiz
 from yesladder.leads.models import Lead
 from yesladder.leads.services import fill_profile
 from yesladder.tracking.models import Journey
+from yesladder.tracking.services import quiz_results
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +170,11 @@ def email_fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
         .first()
     )
     outcome = journey.outcome if journey else ""
-    titles = {o.key: o.title for step in spec.steps for o in getattr(step, "outcomes", [])}
-    return {**lead.profile, "email": lead.email, "funnel_name": spec.name,
+    quizzes = [step for step in spec.steps if isinstance(step, Quiz)]
+    titles = {o.key: o.title for step in quizzes for o in step.results()}
+    scored = [r for r in quiz_results(lead) if r["funnel"] == spec.funnel]
+    score = str(scored[-1]["score"]) if scored else ""
+    return {**lead.profile, "email": lead.email, "funnel_name": spec.name, "score": score,
             "outcome": outcome, "outcome_title": titles.get(outcome, "")}  # fmt: skip
 
 

@@ -64,7 +64,8 @@ class Form:
     action: str = ""
     fields: dict[str, str] = field(default_factory=dict)  # hidden and prefilled values
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (name, type) to fill in
-    selects: dict[str, list[str]] = field(default_factory=dict)
+    selects: dict[str, list[str]] = field(default_factory=dict)  # and checkbox groups: one
+    bounds: dict[str, tuple[int, int]] = field(default_factory=dict)  # number inputs' min, max
     buttons: list[tuple[str, str]] = field(default_factory=list)  # (name, value)
     css: str = ""
 
@@ -100,8 +101,12 @@ class PageReader(HTMLParser):
         form, name = self._form, a.get("name", "")
         if tag == "input" and name and a.get("type") == "hidden":
             form.fields[name] = a.get("value", "")
+        elif tag == "input" and name and a.get("type") == "checkbox":
+            form.selects.setdefault(name, []).append(a.get("value", "on"))
         elif tag == "input" and name:
             form.inputs.append((name, a.get("type", "text")))
+            if a.get("min", "").isdigit() and a.get("max", "").isdigit():
+                form.bounds[name] = (int(a["min"]), int(a["max"]))
         elif tag == "textarea" and name:
             form.inputs.append((name, "textarea"))
         elif tag == "select" and name:
@@ -391,7 +396,8 @@ class Visitor:
     def _fill(self, form: Form) -> dict:
         data = dict(form.fields)
         for name, kind in form.inputs:
-            data[name] = self._value(name, kind)
+            low_high = form.bounds.get(name)
+            data[name] = str(self.rng.randint(*low_high)) if low_high else self._value(name, kind)
         for name, options in form.selects.items():
             if options:
                 data[name] = self.rng.choice(options)

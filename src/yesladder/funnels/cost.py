@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from yesladder.funnels import scoring
 from yesladder.funnels.spec.schema import (
     AskedField,
     Booking,
@@ -114,7 +115,7 @@ def _effort(step: StepBase, field_seconds: int, known: frozenset[str]) -> tuple[
         asked = [s for s in screens if s] or [0]
         return sum(asked) + SECONDS_PER_SCREEN * len(asked), asked[0] + SECONDS_PER_SCREEN
     if isinstance(step, Quiz):
-        answers = SECONDS_PER_QUESTION * len(step.questions)
+        answers = SECONDS_PER_QUESTION * scoring.longest(step)  # the longest path
         return answers + field_seconds, SECONDS_PER_QUESTION
     return base + field_seconds, base + field_seconds
 

@@ -122,9 +122,10 @@ def send_confirmation(request: HttpRequest, lead: Lead, funnel_name: str, token:
     return send(lead, f"Please confirm your email for {funnel_name}", "confirm", context)
 
 
-def send_result(lead: Lead, quiz_title: str, outcome, outcome_html) -> bool:
-    context = {"quiz_title": quiz_title, "outcome": outcome, "outcome_html": outcome_html}
-    return send(lead, f"Your result: {outcome.title}", "result", context)
+def send_result(lead: Lead, quiz_title: str, result: dict) -> bool:
+    """`result` is what the result page shows (steps.kinds.questions.result_context)."""
+    context = {"quiz_title": quiz_title, **result}
+    return send(lead, f"Your result: {result['outcome'].title}", "result", context)
 
 
 def send_magnet(request: HttpRequest, lead: Lead, asset_name: str, path: str, days: int) -> bool:

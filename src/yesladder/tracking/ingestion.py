@@ -265,6 +265,9 @@ def _apply(received: Received, row: Row, visitor: Visitor, event: Event) -> None
         _first_touch(visitor, row.properties)
     elif row.name == EventName.STEP_COMPLETED and row.journey is not None:
         _complete(row, event)
+    elif row.name == EventName.QUIZ_COMPLETED and row.journey is not None:
+        # The tier routes the journey on, as the outcome of a quiz served here does.
+        Journey.objects.filter(pk=row.journey.id).update(outcome=row.properties.get("outcome", ""))
 
 
 def _complete(row: Row, completed: Event) -> None:

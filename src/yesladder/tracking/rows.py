@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from yesladder.events import EventName
+from yesladder.funnels import scoring
 from yesladder.funnels.models import UnknownFunnel, current_version
+from yesladder.funnels.spec.schema import Quiz
 from yesladder.leads.bots import is_bot
 from yesladder.leads.services import (
     UTM_FIELDS,
@@ -29,6 +31,7 @@ STEP_ACTIONS = frozenset(
         EventName.VIDEO_PROGRESS, EventName.READ_PROGRESS, EventName.DOWNLOADED,
         EventName.SHARED, EventName.ANSWERED, EventName.POLL_ANSWERED, EventName.REGISTERED,
         EventName.ATTENDED, EventName.BOOKED, EventName.CANCELLED, EventName.CHECKOUT_STARTED,
+        EventName.QUIZ_COMPLETED,
     }
 )  # fmt: skip
 NAMES = {
@@ -160,6 +163,13 @@ def _step_action(row: Row, message: Message) -> None:
     name = message.event.strip().lower().replace(" ", "_")
     row.name = name if name in STEP_ACTIONS else EventName.TRACKED
     row.funnel, row.step_key = funnel, step_key
+    if row.name == EventName.QUIZ_COMPLETED:
+        step = version.spec.step(step_key)
+        score, problem = scoring.reported(step if isinstance(step, Quiz) else None,
+                                          message.properties)  # fmt: skip
+        if problem:
+            raise _Reject("properties.score", problem)
+        row.properties = {**row.properties, **score}
 
 
 def touch_fields(page: dict) -> dict:

@@ -242,3 +242,22 @@ def move_back_in_time(visitor_id, by: dt.timedelta) -> bool:
             consents.update(given_at=F("given_at") - by)
         announce(REWRITTEN, visitor=visitor)
     return True
+
+
+def quiz_results(lead: Lead) -> list[dict]:
+    """The lead's latest score on each scored quiz (funnel and step), oldest quiz first: what
+    the CRM, emails and the lead's page know of their assessments. Read from the log, where
+    every device's `quiz_completed` is stitched to the lead; never stored twice."""
+    latest: dict[tuple[str, str], dict] = {}
+    completed = (
+        Event.objects.filter(lead=lead, name=EventName.QUIZ_COMPLETED, properties__has_key="score")
+        .order_by("occurred_at", "id")
+        .values_list("funnel_version__funnel__key", "step_key", "properties", "occurred_at")
+    )
+    for funnel, step, properties, at in completed:
+        latest[(funnel or "", step)] = {
+            "funnel": funnel or "", "step": step, "score": properties.get("score"),
+            "tier": properties.get("tier", ""), "categories": properties.get("categories", {}),
+            "at": at.isoformat(),
+        }  # fmt: skip
+    return list(latest.values())

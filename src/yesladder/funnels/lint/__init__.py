@@ -12,6 +12,7 @@ from yesladder.funnels.lint import (  # noqa: F401
     experiments,
     followups,
     money_and_time,
+    quizzes,
     runs,
     shape,
 )

@@ -201,8 +201,8 @@ def _route_problem(step: StepBase, when) -> str | None:
     if when.outcome is not None:
         if not isinstance(step, Quiz):
             return "routes on a quiz outcome, but this step is not a quiz"
-        if when.outcome not in {o.key for o in step.outcomes}:
-            return f"routes on an unknown outcome '{when.outcome}'"
+        if when.outcome not in {o.key for o in step.results()}:
+            return f"routes on an unknown {'tier' if step.scored() else 'outcome'} '{when.outcome}'"
         return None
     questions = {q.key: q for q in getattr(step, "questions", [])}
     if step.kind == "poll":

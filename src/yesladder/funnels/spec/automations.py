@@ -99,7 +99,10 @@ def _number(value: Any) -> float | None:
     return number if number == number else None  # NaN compares with nothing
 
 
-Tests = Annotated[dict[Name, Test], Field(max_length=20)]
+# An event's property, or one part of a mapping property: `categories.follow-up`.
+WhereKey = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_-]*)?$", max_length=130)
+]
 
 
 class Did(Strict):
@@ -108,8 +111,8 @@ class Did(Strict):
     event: Literal[EVENT_NAMES] | None = None  # type: ignore[valid-type]
     step: Key | None = None
     label: Text | None = None  # a tracked event's own name (`event: tracked`)
-    outcome: Key | None = None  # the quiz outcome on the event
-    where: Tests = Field(default_factory=dict)
+    outcome: Key | None = None  # the quiz outcome (or a scored quiz's tier) on the event
+    where: Annotated[dict[WhereKey, Test], Field(max_length=20)] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _something(self) -> "Did":
@@ -130,7 +133,16 @@ class Did(Strict):
             return False
         if self.outcome is not None and properties.get("outcome") != self.outcome:
             return False
-        return all(test.holds(properties.get(key)) for key, test in self.where.items())
+        return all(test.holds(_value(properties, key)) for key, test in self.where.items())
+
+
+def _value(properties: dict, key: str) -> Any:
+    """`categories.follow-up` reads one part of a mapping (a quiz's category scores)."""
+    name, _, part = key.partition(".")
+    value = properties.get(name)
+    if part:
+        return value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 class Threshold(Strict):

@@ -315,13 +315,86 @@ class Magnet(StepBase):
 class Option(Strict):
     key: Key
     label: Text
-    scores: dict[Key, int] = Field(default_factory=dict)
+    scores: dict[Key, int] = Field(default_factory=dict)  # points per outcome (an outcome quiz)
+    points: Annotated[int, Field(ge=0, le=1000)] = 0  # toward the score (a scored quiz)
+
+
+class Scale(Strict):
+    min: Annotated[int, Field(ge=0, le=1)] = 1
+    max: Annotated[int, Field(ge=2, le=10)] = 5
+    reverse: bool = False  # the low end scores: "how often do deals slip?"
+
+
+class Range(Strict):
+    """Numbers from `min` to `max` (both included; no `max`: and above) score `points`."""
+
+    min: Annotated[int, Field(ge=0, le=1_000_000)]
+    max: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    points: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+QUESTION_TYPES = ("single", "multiple", "scale", "number")
 
 
 class Question(Strict):
     key: Key
     text: Text
-    options: Annotated[list[Option], Field(min_length=2, max_length=12)]
+    type: Literal["single", "multiple", "scale", "number"] = "single"
+    options: Annotated[list[Option], Field(max_length=12)] = Field(default_factory=list)
+    max_choices: Annotated[int, Field(ge=1, le=12)] | None = None  # a multiple choice's cap
+    scale: Scale | None = None
+    ranges: Annotated[list[Range], Field(max_length=20)] = Field(default_factory=list)
+    category: Key | None = None  # its points also count toward this category
+    show_if: AnswerIs | None = None  # shown only when an earlier answer holds
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> "Question":
+        choice = self.type in ("single", "multiple")
+        if choice and len(self.options) < 2:
+            raise _question_error("a {type} question needs at least 2 `options`", self)
+        if not choice and self.options:
+            raise _question_error("a {type} question has no `options`", self)
+        if self.max_choices is not None and self.type != "multiple":
+            raise _question_error("`max_choices` is for multiple-choice questions", self)
+        if self.max_choices is not None and self.max_choices > len(self.options):
+            raise _question_error("`max_choices` is above the number of options", self)
+        if (self.scale is not None) != (self.type == "scale"):
+            raise _question_error("`scale` goes with `type: scale` (and only there)", self)
+        if bool(self.ranges) != (self.type == "number"):
+            raise _question_error("`ranges` go with `type: number` (and only there)", self)
+        previous = None
+        for r in self.ranges:
+            if r.max is not None and r.max < r.min:
+                raise _question_error(f"the range {r.min}-{r.max} ends before it starts", self)
+            if previous is not None and (previous.max is None or r.min != previous.max + 1):
+                raise _question_error(
+                    f"the range starting at {r.min} does not follow the one before it "
+                    f"(ranges go upward without gaps: the next starts at the last max + 1)",
+                    self,
+                )
+            previous = r
+        keys = [o.key for o in self.options]
+        if len(set(keys)) != len(keys):
+            raise _question_error("two options share a key", self)
+        return self
+
+    def cap(self) -> int:
+        return self.max_choices or len(self.options)
+
+    def bounds(self) -> tuple[int, int]:
+        """The numbers a scale or number question takes."""
+        if self.scale is not None:
+            return self.scale.min, self.scale.max
+        last = self.ranges[-1].max
+        return self.ranges[0].min, 1_000_000 if last is None else last
+
+
+def _question_error(message: str, question: Question) -> PydanticCustomError:
+    return PydanticCustomError(
+        "question",
+        "question '{key}': " + message.replace("{type}", question.type),
+        {"key": question.key},
+    )
 
 
 class Outcome(Strict):
@@ -330,11 +403,103 @@ class Outcome(Strict):
     body: LongText
 
 
+class Category(Strict):
+    key: Key
+    title: Text
+    fix: Text  # the one fix shown when this category is the weakest
+    fix_by_tier: dict[Key, Text] = Field(default_factory=dict)  # ...or this, for a tier
+
+
+class Tier(Strict):
+    """A band of the score in percent: from `from` (included) to `to` (excluded; 100 is
+    included in the last tier)."""
+
+    key: Key
+    from_: Annotated[int, Field(alias="from", ge=0, le=100)]
+    to: Annotated[int, Field(ge=0, le=100)]
+    title: Text
+    body: LongText
+    cta: Annotated[str, Field(min_length=1, max_length=80)] | None = None  # its next step's label
+
+
 class Quiz(StepBase):
     kind: Literal["quiz"]
+    categories: Annotated[list[Category], Field(max_length=12)] = Field(default_factory=list)
+    tiers: Annotated[list[Tier], Field(max_length=10)] = Field(default_factory=list)
+    outcomes: Annotated[list[Outcome], Field(max_length=20)] = Field(default_factory=list)
     questions: Annotated[list[Question], Field(min_length=1, max_length=40)]
-    outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=20)]
     result_by_email: bool = True
+    gate: bool = False  # the result is shown after a one-field email ask (and sent there)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_cover_0_to_100(cls, tiers: list[Tier]) -> list[Tier]:
+        reach = 0
+        for tier in tiers:
+            if tier.from_ != reach:
+                what = "a gap" if tier.from_ > reach else "an overlap"
+                raise PydanticCustomError(
+                    "tiers",
+                    "tier '{key}' starts at {start} % but the tiers before it end at {reach} %: "
+                    "{what}; tiers go upward from 0 to 100, each starting where the last ends",
+                    {"key": tier.key, "start": tier.from_, "reach": reach, "what": what},
+                )
+            if tier.to <= tier.from_:
+                raise PydanticCustomError(
+                    "tiers", "tier '{key}' ends before it starts", {"key": tier.key}
+                )
+            reach = tier.to
+        if tiers and reach != 100:
+            raise PydanticCustomError(
+                "tiers",
+                "the last tier ends at {reach} %; tiers must reach 100 %",
+                {"reach": reach},
+            )
+        return tiers
+
+    @field_validator("questions")
+    @classmethod
+    def _questions_name_what_exists(cls, questions: list[Question], info) -> list[Question]:
+        categories = {c.key for c in info.data.get("categories", [])}
+        keys = [q.key for q in questions]
+        for question in questions:
+            if keys.count(question.key) > 1:
+                raise PydanticCustomError(
+                    "quiz_questions", "two questions share the key '{key}'", {"key": question.key}
+                )
+            if question.category is not None and question.category not in categories:
+                raise PydanticCustomError(
+                    "quiz_category",
+                    "question '{q}' counts toward unknown category '{c}'; categories are: "
+                    "{known}",
+                    {"q": question.key, "c": question.category,
+                     "known": ", ".join(sorted(categories)) or "none"},
+                )  # fmt: skip
+        return questions
+
+    @model_validator(mode="after")
+    def _outcomes_or_tiers(self) -> "Quiz":
+        if bool(self.outcomes) == bool(self.tiers):
+            raise PydanticCustomError(
+                "quiz_result",
+                "give `outcomes` (the highest total wins) or `tiers` (a score in percent), "
+                "not both",
+                {},
+            )
+        if self.categories and not self.tiers:
+            raise PydanticCustomError(
+                "quiz_result", "`categories` belong to a scored quiz: add `tiers`", {}
+            )
+        tiers = {t.key for t in self.tiers}
+        for category in self.categories:
+            unknown = set(category.fix_by_tier) - tiers
+            if unknown:
+                raise PydanticCustomError(
+                    "quiz_category",
+                    "category '{c}': `fix_by_tier` names unknown tier(s) {u}",
+                    {"c": category.key, "u": ", ".join(sorted(unknown))},
+                )
+        return self
 
     @model_validator(mode="after")
     def _scores_name_outcomes(self) -> "Quiz":
@@ -355,6 +520,19 @@ class Quiz(StepBase):
                         },
                     )
         return self
+
+    def scored(self) -> bool:
+        return bool(self.tiers)
+
+    def asked_fields(self) -> list[AskedField]:
+        fields = list(self.ask.fields)
+        if self.gate and not any(f.key == "email" for f in fields):
+            fields.append(AskedField.model_validate("email"))
+        return fields
+
+    def results(self) -> list[Outcome | Tier]:
+        """What a visitor can end with: the tiers of a scored quiz, else its outcomes."""
+        return list(self.tiers or self.outcomes)
 
 
 class Poll(StepBase):

@@ -21,7 +21,9 @@ KINDS: dict[str, Kind] = {
     "form": Kind(questions.form_context, questions.form_submit, questions.form_skips),
     "share": Kind(sharing.share_context, sharing.share_submit),
     "event": Kind(time_and_money.event_context, time_and_money.event_submit),
-    "booking": Kind(time_and_money.booking_context, time_and_money.booking_submit),
+    "booking": Kind(
+        questions.with_assessment(time_and_money.booking_context), time_and_money.booking_submit
+    ),
     "offer": Kind(time_and_money.offer_context, time_and_money.offer_submit),
     "checkout": Kind(time_and_money.checkout_context, time_and_money.checkout_submit),
 }

@@ -5,8 +5,9 @@ from collections import Counter
 from django.http import HttpRequest
 
 from yesladder.events import EventName
+from yesladder.funnels import scoring
 from yesladder.funnels.markdown import render_markdown
-from yesladder.funnels.spec.schema import Poll, Quiz
+from yesladder.funnels.spec.schema import Poll, Question, Quiz
 from yesladder.leads import emails
 from yesladder.leads.limits import ANSWERS_PER_ADDRESS, client_address
 from yesladder.steps.kinds.base import (
@@ -28,29 +29,24 @@ def step_answers(page: Page) -> dict[str, str]:
     return page.journey.answers.get(page.step.key, {})
 
 
-def quiz_outcome(step: Quiz, answers: dict[str, str]) -> str:
-    """The outcome with the highest total; ties go to the outcome listed first."""
-    totals = Counter({o.key: 0 for o in step.outcomes})
-    for question in step.questions:
-        option = next((o for o in question.options if o.key == answers.get(question.key)), None)
-        if option:
-            totals.update(option.scores)
-    best = max(totals.values())
-    return next(o.key for o in step.outcomes if totals[o.key] == best)
-
-
 def quiz_context(request: HttpRequest, page: Page) -> dict:
     step: Quiz = page.step
     answers = step_answers(page)
-    open_questions = [q for q in step.questions if q.key not in answers]
-    if open_questions:
+    shown = scoring.visible(step, answers)
+    open_questions = [q for q in shown if q.key not in answers]
+    if open_questions and step.key not in page.journey.done:
         question = open_questions[0]
-        number = step.questions.index(question) + 1
-        return {"question": question, "number": number, "count": len(step.questions)}
-    outcome = next(o for o in step.outcomes if o.key == quiz_outcome(step, answers))
+        return {
+            "question": question,
+            "number": shown.index(question) + 1,
+            "count": len(shown),  # the questions this visitor will see, as answered so far
+            "values": _scale(question),
+            "can_go_back": bool(answers),
+        }
+    if gated(page):
+        return {"gate": True, "ask_email": True, "offer_email": True}
     return {
-        "outcome": outcome,
-        "outcome_html": render_markdown(outcome.body),
+        **result_context(step, answers),
         "offer_email": step.result_by_email,
         "ask_email": page.journey.visitor.lead is None,
         "emailed": page.journey.visitor.events.filter(
@@ -59,46 +55,160 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
     }
 
 
+def gated(page: Page) -> bool:
+    """The spec's gate: the result waits for an email from a visitor we do not know yet."""
+    return page.step.gate and page.journey.visitor.lead is None
+
+
+def _scale(question: Question) -> list[int]:
+    return list(range(question.scale.min, question.scale.max + 1)) if question.scale else []
+
+
+def with_assessment(context):
+    """A step kind's context plus the visitor's latest scored result on this ladder, so a
+    call's agenda can start from it (seed 003: the assessment's result opens the call)."""
+
+    def extended(request: HttpRequest, page: Page) -> dict:
+        return {**context(request, page), "assessment": assessment(page)}
+
+    return extended
+
+
+def assessment(page: Page) -> dict | None:
+    done = [s for s in page.spec.steps if isinstance(s, Quiz) and s.scored()
+            and s.key in page.journey.done]  # fmt: skip
+    if not done:
+        return None
+    quiz = done[-1]
+    score = scoring.score(quiz, page.journey.answers.get(quiz.key, {}))
+    return {"quiz": quiz, "score": score, "weakest": score.weakest()}
+
+
+BAR_ROW = 34  # px per category in the result's SVG: a label line and a 300 px bar
+
+
+def result_context(step: Quiz, answers: dict) -> dict:
+    """What the result page and the result email show (the same promise kept twice)."""
+    if not step.scored():
+        outcome = next(o for o in step.outcomes if o.key == scoring.outcome(step, answers))
+        return {"outcome": outcome, "outcome_html": render_markdown(outcome.body), "cta": None}
+    score = scoring.score(step, answers)
+    weakest = score.weakest()
+    return {
+        "outcome": score.tier,
+        "outcome_html": render_markdown(score.tier.body),
+        "score": score,
+        "bars": [
+            {"part": p, "y": BAR_ROW * i, "width": p.percent * 3} for i, p in enumerate(score.parts)
+        ],
+        "bars_height": BAR_ROW * len(score.parts),
+        "weakest": weakest,
+        "fix": scoring.fix(step, weakest, score.tier) if weakest else "",
+        "cta": score.tier.cta,
+    }
+
+
+ALREADY_COUNTED = "You have finished this quiz: your answers are counted once and kept as they are."
+
+
 def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     step: Quiz = page.step
     action = request.POST.get("action")
+    finished = step.key in page.journey.done
+    if action in ("answer", "back") and finished:
+        return Submitted(errors={"option": ALREADY_COUNTED}, status=409)
     if action == "answer":
         return answer_question(request, page, step)
     answers = step_answers(page)
-    if len(answers) < len(step.questions):
+    if action == "back":
+        return go_back(page, step, answers)
+    if [q for q in scoring.visible(step, answers) if q.key not in answers]:
         return Submitted(redirect=step_url(page, step.key))
-    outcome = quiz_outcome(step, answers)
-    if action == "email" and step.result_by_email:
-        return email_result(request, page, outcome)
-    page.journey.outcome = outcome
-    page.event(EventName.QUIZ_COMPLETED, outcome=outcome)
-    return move_on(page, outcome)
+    result = scoring.result_key(step, answers)
+    if action == "email" and (step.result_by_email or step.gate):
+        return email_result(request, page, answers)
+    if gated(page):  # the result, and the way on, come after the one field
+        return Submitted(redirect=step_url(page, step.key))
+    if not finished:  # a replayed POST moves on again but counts nothing twice
+        page.journey.outcome = result
+        extra = scoring.score(step, answers).as_data() if step.scored() else {}
+        page.event(EventName.QUIZ_COMPLETED, outcome=result, **extra)
+    return move_on(page, result)
 
 
-def email_result(request: HttpRequest, page: Page, outcome_key: str) -> Submitted:
+def email_result(request: HttpRequest, page: Page, answers: dict) -> Submitted:
     """The open loop: the result goes to the inbox, and the visitor becomes a lead."""
     asked = [] if page.journey.visitor.lead else [EMAIL]
     result = take_fields(request, page, asked, "Email me my result.")
     if result.errors:
         return result
-    outcome = next(o for o in page.step.outcomes if o.key == outcome_key)
-    lead = page.journey.visitor.lead
-    if not emails.send_result(lead, page.step.title, outcome, render_markdown(outcome.body)):
+    shown = result_context(page.step, answers)
+    if not emails.send_result(page.journey.visitor.lead, page.step.title, shown):
         return Submitted(errors={"email": TOO_MANY_EMAILS}, status=429)
-    page.event(EventName.RESULT_EMAILED, outcome=outcome_key)
+    page.event(EventName.RESULT_EMAILED, outcome=shown["outcome"].key)
     return Submitted(redirect=step_url(page, page.step.key))
 
 
-def answer_question(request: HttpRequest, page: Page, step) -> Submitted:
-    key, option = request.POST.get("question", ""), request.POST.get("option", "")
+def go_back(page: Page, step: Quiz, answers: dict) -> Submitted:
+    """Take back the last answer; questions it showed are hidden again (and their answers
+    dropped) until it is answered the same way."""
+    shown = [q.key for q in scoring.visible(step, answers) if q.key in answers]
+    if shown:
+        kept = {k: v for k, v in answers.items() if k != shown[-1]}
+        _keep_answers(page, step, kept)
+    return Submitted(redirect=step_url(page, step.key))
+
+
+def _keep_answers(page: Page, step: Quiz, answers: dict) -> None:
+    """Store only the answers to questions still shown: a hidden question's points are gone."""
+    shown = {q.key for q in scoring.visible(step, answers)}
+    kept = {k: v for k, v in answers.items() if k in shown}
+    page.journey.answers = {**page.journey.answers, step.key: kept}
+    page.journey.save(update_fields=["answers", "updated_at"])
+
+
+def read_answer(request: HttpRequest, question: Question) -> tuple[object, str]:
+    """The visitor's answer to `question` as the quiz keeps it, or a message saying what to fix.
+    Everything is checked against the spec: options, the scale, the cap, the number's bounds."""
+    keys = [o.key for o in question.options]
+    if question.type == "single":
+        option = request.POST.get("option", "")
+        return (option, "") if option in keys else (None, "Please choose one of the answers.")
+    if question.type == "multiple":
+        picked = request.POST.getlist("option")[:50]
+        if not picked or any(p not in keys for p in picked):
+            return None, "Please choose one or more of the answers."
+        if len(set(picked)) > question.cap():
+            return None, f"Please choose at most {question.cap()} answers."
+        return [k for k in keys if k in picked], ""
+    low, high = question.bounds()
+    raw = request.POST.get("value", "").strip()
+    what = f"a whole number from {low} to {high}"
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 7 or not low <= int(raw) <= high:
+        return None, f"Please enter {what}." if question.type == "number" else (
+            f"Please pick a value from {low} to {high}.")  # fmt: skip
+    return int(raw), ""
+
+
+def answer_question(request: HttpRequest, page: Page, step: Quiz) -> Submitted:
+    key = request.POST.get("question", "")
     question = next((q for q in step.questions if q.key == key), None)
-    if question is None or option not in {o.key for o in question.options}:
+    if question is None:
         return Submitted(errors={"option": "Please choose one of the answers."})
+    answers = step_answers(page)
+    if question not in scoring.visible(step, answers):
+        # Posted by hand or from a stale page: a hidden question takes no answer, silently.
+        return Submitted(redirect=step_url(page, step.key))
+    value, problem = read_answer(request, question)
+    if problem:
+        return Submitted(errors={"option": problem})
+    if answers.get(key) == value:  # a replayed POST: already counted
+        return Submitted(redirect=step_url(page, step.key))
     if not ANSWERS_PER_ADDRESS.allows(client_address(request)):
         return Submitted(errors={"option": TOO_MANY_ANSWERS}, status=429)
-    page.journey.answers = {**page.journey.answers, step.key: {**step_answers(page), key: option}}
-    page.journey.save(update_fields=["answers", "updated_at"])
-    page.event(EventName.ANSWERED, question=key, option=option)
+    _keep_answers(page, step, {**answers, key: value})
+    shown = {"option": value} if isinstance(value, str) else {"value": value}
+    page.event(EventName.ANSWERED, question=key, **shown)
     return Submitted(redirect=step_url(page, step.key))
 
 
