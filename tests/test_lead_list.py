@@ -15,7 +15,7 @@ from django.test import Client
 from tests.conftest import funnel_dict, journey_with_lead
 from tests.staff import member
 from yesladder.automation.models import Enrollment, Standing, Suppression, email_hash
-from yesladder.dashboard import exports, imports
+from yesladder.dashboard import exports, importruns, imports
 from yesladder.dashboard.services import LeadSearch, matching
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.team.audit import Actor
@@ -154,7 +154,10 @@ def test_import_a_thousand_rows_three_bad_dry_run_first(db):
             "tag": "fair", "step": "import",
             **{f"col{i}": m for i, m in enumerate(imports.guess(("Email", "First name",
                                                                  "Company", "Tags")))}}  # fmt: skip
-    done = owner.post("/dashboard/leads/import/", form)
+    started = owner.post("/dashboard/leads/import/", form)
+    assert started.status_code == 302 and not Lead.objects.exists()  # the worker imports it
+    assert importruns.work(seconds=60) == 997
+    done = owner.get(started["Location"])
     assert done.status_code == 200 and "<strong>997</strong> new" in done.content.decode()
     assert Lead.objects.count() == 997
     five = Lead.objects.get(email="person5@example.com")

@@ -1,6 +1,7 @@
 """The list in headless Chromium: an owner imports 1,000 rows of which 3 are bad (the dry run
-lists them, then the import), exports the list and reads it back; a viewer can neither publish,
-import nor export personal data. A screenshot of the dry run goes to $YESLADDER_SCREENSHOTS."""
+lists them, then the import, which the page follows while the worker stores it), exports the
+list and reads it back; a viewer can neither publish, import nor export personal data. A
+screenshot of the dry run goes to $YESLADDER_SCREENSHOTS."""
 
 import csv
 import io
@@ -11,6 +12,7 @@ import pytest
 from tests.conftest import NEEDS_CHROMIUM
 from tests.staff import member, screenshots, sign_in  # noqa: F401 (a fixture)
 from tests.test_lead_list import thousand_rows_three_bad
+from yesladder.dashboard import importruns
 from yesladder.funnels.services import load_funnel
 from yesladder.funnels.spec import read_spec
 from yesladder.leads.models import Lead
@@ -45,7 +47,10 @@ def test_import_a_thousand_export_and_read_back(
     page.screenshot(path=str(screenshots / "import-dry-run.png"), full_page=True)
 
     page.get_by_role("button", name="Import 997 rows").click()
-    page.locator("#import-counts").wait_for()
+    page.locator("#import-progress").wait_for()  # the worker stores it; the page follows
+    assert "0 of 997 rows stored" in " ".join(page.locator("#import-state").inner_text().split())
+    assert importruns.work(seconds=60) == 997
+    page.locator("#import-counts").wait_for()  # the page reloads itself until it is done
     assert "997 new" in " ".join(page.locator("#import-counts").inner_text().split())
     assert Lead.objects.count() == 997
 

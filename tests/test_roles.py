@@ -145,3 +145,47 @@ def test_every_changing_form_needs_its_csrf_token(ada):
                        ("/dashboard/new-funnel/check/", {"text": "funnel: x"})):  # fmt: skip
         assert owner.post(path, data).status_code == 403, path
     assert Lead.objects.filter(pk=ada.pk).exists() and not AuditEntry.objects.exists()
+
+
+def _admin_form(user, groups, **changed) -> dict:
+    """The admin's change form for `user` as its page fills it in, with `groups` chosen."""
+    return {"username": user.username, "first_name": "", "last_name": "", "email": "",
+            "is_active": "on", "is_staff": "on", "groups": [g.pk for g in groups],
+            "date_joined_0": "2026-12-01", "date_joined_1": "09:00:00",
+            "initial-date_joined_0": "2026-12-01", "initial-date_joined_1": "09:00:00",
+            "_save": "Save", **changed}  # fmt: skip
+
+
+def test_a_role_changed_in_the_admin_is_in_the_trail():
+    root = User.objects.create_superuser("root", password="pw-root-12345")
+    vera = member("vera", "viewer")
+    client = signed_in(root)
+    page = f"/admin/auth/user/{vera.pk}/change/"
+    assert client.get(page).status_code == 200
+    response = client.post(page, _admin_form(vera, [roles.group("editor")]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert roles.role_of(User.objects.get(pk=vera.pk)) == "editor"
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.user_id, entry.action, entry.target) == (
+        "root", root.pk, "role.change", "user vera"
+    )  # fmt: skip
+    assert entry.before == {"role": "viewer", "groups": ["viewer"]}
+    assert entry.after == {"role": "editor", "groups": ["editor"]}
+    # A group of the site's own, and the superuser flag (an owner whatever the groups).
+    helpers = Group.objects.create(name="helpers")
+    client.post(page, _admin_form(vera, [roles.group("editor"), helpers], is_superuser="on"))
+    latest = AuditEntry.objects.first()
+    assert (latest.before, latest.after) == (
+        {"role": "editor", "groups": ["editor"]},
+        {"role": "owner", "groups": ["editor", "helpers"]},
+    )
+    # Saving with nothing of the role changed writes nothing; nor does a new account.
+    client.post(page, _admin_form(vera, [roles.group("editor"), helpers], is_superuser="on",
+                                  first_name="Vera"))  # fmt: skip
+    assert User.objects.get(pk=vera.pk).first_name == "Vera"
+    assert AuditEntry.objects.count() == 2
+    made = client.post("/admin/auth/user/add/", {"username": "newbie", "usable_password": "false",
+                                                 "_save": "Save"})  # fmt: skip
+    assert made.status_code == 302 and User.objects.filter(username="newbie").exists()
+    assert AuditEntry.objects.count() == 2
+    assert "role.change" in client.get("/dashboard/audit/").content.decode()

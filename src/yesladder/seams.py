@@ -9,7 +9,7 @@ together the two modules are every runtime seam of the house (docs/decisions.md,
 | VARIANT_NAMES | tracking.api (the variant a site shows) | experiments.assignment.variants_of |
 | GUARDRAILS | experiments.results (harm per variant) | automation (unsubscribes, bounces) |
 | ENGINES | analytics.store (`--engine`) | warehouse (clickhouse) |
-| JOBS | automation.worker (its periodic round) | warehouse (shipping), operations |
+| JOBS | automation.worker (its round) | warehouse (shipping), operations, dashboard (imports) |
 
 Like `reactions`, this module imports nothing of the apps.
 """

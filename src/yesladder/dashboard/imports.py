@@ -3,12 +3,12 @@
 The file is read whole before anything is stored: one that cannot be read (not UTF-8, not CSV,
 no email column, a cell of megabytes) is refused whole, with the reason. Each row is then
 checked; the dry run lists every bad row and why (an invalid email, a cell without a column, a
-duplicate in the file). The import stores the good rows, in one transaction, and reports the
-refused ones: idempotent by email (a second run updates the same leads, never duplicates them),
-a suppressed address stays suppressed, and the list's consent basis is recorded on each lead
-with the file's name and the importer. Without a basis, new leads are `identified`: on the list,
-never sent marketing email.
-"""
+duplicate in the file). The import stores the good rows (the terminal's in one transaction,
+the browser's in chunks by the worker: dashboard.importruns) and reports the refused ones:
+idempotent by email (a second run updates the same leads, never duplicates them), a suppressed
+address stays suppressed, and the list's consent basis is recorded on each lead with the
+file's name and the importer. Without a basis, new leads are `identified`: on the list, never
+sent marketing email."""
 
 import csv
 import io
@@ -53,7 +53,7 @@ class Refused(ValueError):
 
 
 def stage(data: bytes) -> str:
-    folder = _staging()
+    folder = staging()
     old = time.time() - STAGED_HOURS * 3600
     for forgotten in folder.glob("*.csv"):
         if forgotten.stat().st_mtime < old:
@@ -64,7 +64,7 @@ def stage(data: bytes) -> str:
 
 
 def staged(token: str) -> bytes:
-    path = _staging() / f"{token}.csv"
+    path = staging() / f"{token}.csv"
     if not TOKEN.fullmatch(token) or not path.is_file():
         raise Refused("the file of that dry run is gone (imported, or older than a day); "
                       "upload it again")  # fmt: skip
@@ -73,10 +73,10 @@ def staged(token: str) -> bytes:
 
 def unstage(token: str) -> None:
     if TOKEN.fullmatch(token):
-        (_staging() / f"{token}.csv").unlink(missing_ok=True)
+        (staging() / f"{token}.csv").unlink(missing_ok=True)
 
 
-def _staging():
+def staging():
     folder = settings.HOME / "imports"
     folder.mkdir(exist_ok=True)
     return folder
@@ -248,32 +248,47 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def run(
     done: Plan, consent: str, tag: str, by: Actor, progress: Callable[[int], None] = lambda n: None
 ) -> Imported:
-    """Store the plan's good rows, all or none (one transaction); `progress` hears how many
-    rows each chunk stored."""
-    consent, tag = consent.strip()[:MAX_CONSENT], tag.strip()[:MAX_TAG]
+    """Store the plan's good rows, all or none (one transaction: the terminal's import);
+    `progress` hears how many rows each chunk stored. The browser's import stores the same
+    chunks, one transaction each, in the worker (dashboard.importruns)."""
+    consent, tag = cleaned(consent, tag)
     created = updated = consents = 0
     now = timezone.now()
     with transaction.atomic():
         for rows in _chunks(list(done.good)):
-            made, changed, leads = _leads(rows, consent, tag, now)
-            created, updated = created + made, updated + changed
-            if consent:
-                consents += _consents(leads, consent, done.name, by)
+            made, changed, given = store(rows, consent, tag, done.name, by, now)
+            created, updated, consents = created + made, updated + changed, consents + given
             progress(len(rows))
         result = Imported(created, updated, len(done.bad), consents, done.suppressed, done.bad)
-        audit.record(
-            by,
-            "leads.import",
-            f"file {done.name}"[:200],
-            after={
-                "created": created,
-                "updated": updated,
-                "refused": len(done.bad),
-                "consent": consent or "(none: no marketing email)",
-                "tag": tag,
-            },
-        )
+        record(by, done.name, result, consent, tag)
     return result
+
+
+def cleaned(consent: str, tag: str) -> tuple[str, str]:
+    return consent.strip()[:MAX_CONSENT], tag.strip()[:MAX_TAG]
+
+
+def store(rows, consent: str, tag: str, name: str, by: Actor, now) -> tuple[int, int, int]:
+    """One chunk of good rows stored: (leads created, leads updated, consents recorded)."""
+    made, changed, leads = _leads(rows, consent, tag, now)
+    return made, changed, _consents(leads, consent, name, by) if consent else 0
+
+
+def record(by: Actor, name: str, done: Imported, consent: str, tag: str, **more) -> None:
+    """The import in the audit trail: the file, the counts, the basis, the tag."""
+    audit.record(
+        by,
+        "leads.import",
+        f"file {name}"[:200],
+        after={
+            "created": done.created,
+            "updated": done.updated,
+            "refused": done.refused,
+            "consent": consent or "(none: no marketing email)",
+            "tag": tag,
+            **more,
+        },
+    )
 
 
 def _leads(rows: list[Row], consent: str, tag: str, now) -> tuple[int, int, list[Lead]]:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from yesladder.automation.models import Bounce, Message, Suppression, email_hash
+from yesladder.dashboard.models import ImportRun
 from yesladder.leads.models import Lead, RateCount, Visitor
 from yesladder.offers.models import Order
 from yesladder.reactions import ERASED, announce
@@ -192,9 +193,11 @@ def _delete_related(lead: Lead) -> int:
 
 def _delete_traces(address: str) -> int:
     """Where the address sits without a key to the lead: mail sent before it was a lead (or to
-    a team address about it), the per-recipient email limit, the admin's change history."""
+    a team address about it), the per-recipient email limit, the admin's change history, the
+    refused rows an import lists (a duplicate names the address)."""
     return (
-        Message.objects.filter(to__iexact=address).delete()[0]
+        ImportRun.objects.filter(bad__icontains=address).update(bad=[])
+        + Message.objects.filter(to__iexact=address).delete()[0]
         + RateCount.objects.filter(key__iendswith=f":{address}").delete()[0]
         + LogEntry.objects.filter(
             Q(object_repr__icontains=address) | Q(change_message__icontains=address)

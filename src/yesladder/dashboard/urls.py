@@ -40,6 +40,12 @@ urlpatterns = [
     path("leads/", views.leads, name="leads"),
     path("leads/export.csv", lists.export_csv, name="leads-csv"),
     path("leads/import/", lists.import_leads, name="leads-import"),
+    path("leads/import/<int:run_id>/", lists.import_run, name="leads-import-run"),
+    path(
+        "leads/import/<int:run_id>/progress.json",
+        lists.import_progress,
+        name="leads-import-progress",
+    ),  # fmt: skip
     path("leads/tag/", lists.tag_list, name="leads-tag"),
     path("leads/<int:lead_id>/act/", lists.lead_action, name="lead-act"),
     path("leads/<int:lead_id>/", views.lead, name="lead"),

@@ -74,6 +74,23 @@ def set_role(user, role: str, by: Actor) -> bool:
     return True
 
 
+def standing(user) -> dict:
+    """A user's role and groups, as the trail records them (no user yet: none)."""
+    if user is None:
+        return {"role": NONE, "groups": []}
+    return {"role": role_of(user), "groups": sorted(g.name for g in user.groups.all())}
+
+
+def record_change(user, before: dict, by: Actor) -> bool:
+    """A change made elsewhere (the admin's Users page) recorded as the Team page records
+    its own: `before` is `standing(user)` before the change. False when nothing changed."""
+    after = standing(user)
+    if after == before:
+        return False
+    audit.record(by, "role.change", f"user {user.get_username()}", before=before, after=after)
+    return True
+
+
 def members():
     """Everyone who can sign in to the dashboard, or holds a role, with their role."""
     users = get_user_model().objects.filter(Q(is_staff=True) | Q(groups__name__in=ROLES))

@@ -5,14 +5,20 @@ call the same functions."""
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from yesladder.automation.models import Suppression
-from yesladder.dashboard import exports, imports, leadwork
+from yesladder.dashboard import exports, importruns, imports, leadwork
 from yesladder.dashboard.access import staff_page
 from yesladder.dashboard.forms import (
     BulkTagForm,
@@ -21,13 +27,15 @@ from yesladder.dashboard.forms import (
     LeadActionForm,
     LeadSearchForm,
 )
+from yesladder.dashboard.models import ImportRun
 from yesladder.dashboard.services import matching
 from yesladder.leads.models import Lead
 from yesladder.team import audit, roles
 from yesladder.team.audit import Actor
 
 IMPORT = "yesladder/dashboard/import.html"
-SHOWN_BAD_ROWS = 200
+SHOWN_BAD_ROWS = importruns.SHOWN_BAD_ROWS
+RECENT_RUNS = 10
 
 
 @staff_page(needs=roles.EXPORT_PERSONAL)
@@ -115,10 +123,12 @@ def _act(request: HttpRequest, lead: Lead, data: dict, by: Actor) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def import_leads(request: HttpRequest) -> HttpResponse:
     """Two steps: the file is uploaded and checked (the dry run, with each column's mapping);
-    then, with what the person chose, imported."""
+    then, with what the person chose, queued for the worker, whose progress the run's page
+    shows."""
     context = {"section": "leads"}
     if request.method != "POST":
-        return render(request, IMPORT, {**context, "form": ImportForm()})
+        recent = ImportRun.objects.all()[:RECENT_RUNS]
+        return render(request, IMPORT, {**context, "form": ImportForm(), "recent": recent})
     if "token" in request.POST:
         return _import(request, context)
     form = ImportForm(request.POST, request.FILES)
@@ -161,13 +171,30 @@ def _import(request: HttpRequest, context: dict) -> HttpResponse:
     if request.POST.get("step") != "import":  # the mapping changed: another dry run
         return render(request, IMPORT, {**context, "plan": plan, "run": run,
                                         "bad": plan.bad[:SHOWN_BAD_ROWS]})  # fmt: skip
-    done = imports.run(plan, data["consent"], data["tag"], Actor.of(request.user))
-    imports.unstage(token)
-    listed = reverse("dashboard:leads")
-    if data["tag"]:
-        listed += "?" + urlencode({"tag": data["tag"]})
-    context.update(done=done, name=sheet.name, bad=done.bad[:SHOWN_BAD_ROWS], listed=listed)
+    started = importruns.queue(plan, token, data["consent"], data["tag"], Actor.of(request.user))
+    return redirect("dashboard:leads-import-run", started.pk)
+
+
+@staff_page(needs=roles.IMPORT_LEADS)
+@require_safe
+def import_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    """An import the worker stores: its bar while it runs (the page reloads itself), then
+    what was imported and the rows refused."""
+    job = get_object_or_404(ImportRun, pk=run_id)
+    listed = reverse("dashboard:leads") + (f"?{urlencode({'tag': job.tag})}" if job.tag else "")
+    done = importruns.result(job) if job.state == ImportRun.State.DONE else None
+    context = {"section": "leads", "job": job, "listed": listed, "bad": job.bad, "done": done}
     return render(request, IMPORT, context)
+
+
+@staff_page(needs=roles.IMPORT_LEADS)
+@require_safe
+def import_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    """The run's state and counts, for a script or a monitor (no addresses in it)."""
+    job = get_object_or_404(ImportRun, pk=run_id)
+    fields = ("state", "rows_done", "rows_total", "percent", "finished", "created", "updated",
+              "consents", "refused", "suppressed", "error")  # fmt: skip
+    return JsonResponse({"id": job.pk, "file": job.name, **{f: getattr(job, f) for f in fields}})
 
 
 def _problems(form) -> str:
