@@ -8,16 +8,16 @@ import io
 import time
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from tests.conftest import funnel_dict, sourced_from
+from tests.staff import member
 from yesladder.events import EventName
+from yesladder.funnels.models import current_version
 from yesladder.funnels.services import load_funnel
 from yesladder.leads.services import new_visitor
 from yesladder.localserver import free_port
-from yesladder.tracking.journeys import current_version
 from yesladder.tracking.models import Event
 from yesladder.tracking.services import record
 from yesladder.warehouse.config import parse
@@ -109,7 +109,7 @@ def test_the_dashboard_gives_up_within_the_timeout_and_shows_the_error(
     for stream in ("events", "identities"):  # the store says it is caught up: pages ask it
         Checkpoint.objects.create(stream=stream, position=Event.objects.latest("id").pk)
     staff = Client()
-    staff.force_login(User.objects.create_user("staff", password="pw-staff-1234", is_staff=True))
+    staff.force_login(member("staff", "viewer"))
     settings.CLICKHOUSE = None
     staff.get("/dashboard/funnels/clean/")  # warm: templates, imports
     node = clickhouse_cluster.nodes[0]

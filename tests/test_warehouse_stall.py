@@ -161,13 +161,14 @@ def test_the_worker_never_waits_for_a_job_apart(monkeypatch, settings):
 
     from django.db import connections
 
+    from yesladder import seams
     from yesladder.automation import worker
 
     settings.WORKER_INTERVAL_MS = 10
     hung, rounds = threading.Event(), []
-    monkeypatch.setattr(worker, "JOBS", {
-        "stuck": (0.01, lambda: hung.wait(30) and 0, True),
-        "counted": (0.01, lambda: rounds.append(1) or 0, False),
+    monkeypatch.setattr(seams.JOBS, "entries", {
+        "stuck": seams.Job(0.01, lambda: hung.wait(30) and 0, apart=True),
+        "counted": seams.Job(0.01, lambda: rounds.append(1) or 0),
     })  # fmt: skip
     stop = threading.Event()
 

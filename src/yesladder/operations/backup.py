@@ -41,7 +41,9 @@ DATABASE = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 # The data directory's own files, besides the database (relative to YESLADDER_HOME).
 DATA = ("templates", "theme", "assets", "secret_key")
 # Django's bookkeeping, which `migrate` fills in an otherwise empty database.
-BOOKKEEPING = {"django_migrations", "django_content_type", "auth_permission", "sqlite_sequence"}
+# Rows the migrations make themselves (the roles' groups too): an empty installation has them.
+BOOKKEEPING = {"django_migrations", "django_content_type", "auth_permission", "sqlite_sequence",
+               "auth_group", "auth_group_permissions"}  # fmt: skip
 PREFIX, SUFFIX = "yesladder-", ".tar"
 
 

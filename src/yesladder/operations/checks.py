@@ -158,8 +158,7 @@ def _database_checks() -> list[checks.CheckMessage]:
 
 
 def _payment_checks() -> list[checks.CheckMessage]:
-    from yesladder.funnels.models import Funnel
-    from yesladder.tracking.journeys import current_version
+    from yesladder.funnels.models import Funnel, current_version
 
     selling = [f.key for f in Funnel.objects.all() if _sells(current_version(f.key))]
     if not selling:
