@@ -29,6 +29,9 @@ class EventName(StrEnum):
     INSTALMENT_PAID = "instalment_paid"
     REFUNDED = "refunded"
     TRIAL_CONVERTED = "trial_converted"
+    # The buyer (or staff) stopped the later charges of an order (issue 31): during a trial,
+    # or after it when the offer allows it.
+    TRIAL_CANCELLED = "trial_cancelled"
     CONVERTED = "converted"
     # A person's first sight of an experiment (issue 20): the denominator of its results,
     # recorded once per person as their journey starts in their variant's ladder.

@@ -10,6 +10,7 @@ Marketing sequences belong to automation and its outbox, not here.
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections import deque
 from email.utils import parseaddr
@@ -38,8 +39,17 @@ def from_address() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or "noreply@localhost"
 
 
-def absolute(request: HttpRequest, path: str) -> str:
-    return f"{settings.BASE_URL}{path}" if settings.BASE_URL else request.build_absolute_uri(path)
+def base_url() -> str:
+    """Where links in emails sent outside a request point (the worker's follow-ups, a charge's
+    email). Without YESLADDER_BASE_URL, the address `yesladder serve` listens on (it says so
+    in YESLADDER_SERVED_AT for its children)."""
+    return settings.BASE_URL or os.environ.get("YESLADDER_SERVED_AT") or "http://127.0.0.1:8000"
+
+
+def absolute(request: HttpRequest | None, path: str) -> str:
+    if settings.BASE_URL or request is None:
+        return f"{base_url()}{path}"
+    return request.build_absolute_uri(path)
 
 
 def send(lead: Lead, subject: str, template: str, context: dict, attachments: tuple = ()) -> bool:

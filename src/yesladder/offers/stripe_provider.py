@@ -9,8 +9,6 @@
 Every call that creates something carries an idempotency key derived from the order.
 """
 
-import contextlib
-
 import stripe
 from django.conf import settings
 
@@ -142,5 +140,9 @@ class StripeProvider:
     def stop(self, order: Order) -> None:
         if not order.subscription_id:
             return
-        with contextlib.suppress(stripe.InvalidRequestError):  # already cancelled
+        try:
             self.client.v1.subscriptions.cancel(order.subscription_id)
+        except stripe.InvalidRequestError:  # already cancelled
+            pass
+        except stripe.StripeError as exc:
+            raise ProviderError("the payment provider could not be reached; try again") from exc

@@ -4,19 +4,20 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from yesladder.funnels import money
 from yesladder.leads.emails import absolute
-from yesladder.offers import services, webhooks
+from yesladder.offers import links, services, webhooks
 from yesladder.offers.models import Order
 from yesladder.offers.payments import PaymentsNotConfigured, ProviderError
 from yesladder.offers.providers import provider
 
 
 def _order(token: str) -> Order:
-    order = services.order_from_token(token)
+    order = links.order_from_token(token)
     if order is None:
         raise Http404("This order link is not valid.")
     return order
@@ -57,7 +58,7 @@ def test_pay(request: HttpRequest, checkout_id: str) -> HttpResponse:
     order = Order.objects.filter(checkout_id=checkout_id, provider="test").first()
     if settings.PAYMENTS != "test" or order is None:
         raise Http404("No such test payment.")
-    token = services.order_token(order)
+    token = links.order_token(order)
     if request.method == "POST" and request.POST.get("action") == "pay":
         services.first_payment(order, payment_id=f"test_pay_{order.reference.hex}_0")
         return redirect("offers:done", token)
@@ -88,6 +89,62 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     if order.started_at:
         return redirect(_after_payment(order))
     return render(request, "yesladder/offers/waiting.html", {"order": order}, status=202)
+
+
+def _charges(order: Order) -> list[dict]:
+    return [{"charge": c, "amount": money.shown(c.amount, order.currency)}
+            for c in order.charges.order_by("number")]  # fmt: skip
+
+
+@require_GET
+def order_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The buyer's order: every charge and its state, and the way to cancel."""
+    order = _order(token)
+    context = {
+        "order": order,
+        "charges": _charges(order),
+        "paid": money.shown(order.revenue(), order.currency),
+        "terms": services.cancel_terms(order, timezone.now()),
+        "cancel_url": reverse("offers:cancel", args=[links.cancel_token(order)]),
+    }
+    return render(request, "yesladder/offers/order.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed Cancel: GET says what cancelling does now and asks; only the POST cancels
+    (mail scanners open every link). A forged, expired or spent link changes nothing."""
+    try:
+        order = links.order_to_cancel(token)
+    except links.CancelLinkExpired:
+        return _cancel_page(request, None, status=410, problem=(
+            f"This cancel link is older than {links.CANCEL_MAX_AGE.days} days. Open your "
+            "order from your receipt, or from any later email about it, to cancel."))  # fmt: skip
+    if order is None:
+        return _cancel_page(request, None, status=404, problem=(
+            "This cancel link is not valid: it may have been cut or changed. Copy the whole "
+            "link from your email."))  # fmt: skip
+    context = {"order_url": reverse("offers:order", args=[links.order_token(order)])}
+    if request.method == "POST":
+        try:
+            terms = services.cancel(order)
+        except (services.CancelRefused, ProviderError) as refused:
+            return _cancel_page(request, order, status=409, problem=str(refused), **context)
+        order.refresh_from_db()
+        return _cancel_page(
+            request, order, done=terms, stops=money.shown(terms.amount(), order.currency), **context
+        )
+    terms = services.cancel_terms(order, timezone.now())
+    if terms.refused:
+        return _cancel_page(request, order, problem=terms.refused, **context)
+    return _cancel_page(
+        request, order, terms=terms, stops=money.shown(terms.amount(), order.currency), **context
+    )
+
+
+def _cancel_page(request, order: Order | None, status: int = 200, **context) -> HttpResponse:
+    context = {"order": order, "charges": _charges(order) if order else [], **context}
+    return render(request, "yesladder/offers/cancel.html", context, status=status)
 
 
 @csrf_exempt  # Stripe signs the body instead; see webhooks.verified

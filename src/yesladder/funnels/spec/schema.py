@@ -500,6 +500,12 @@ class Guarantee(Strict):
     terms: Text | None = None
 
 
+class Cancellation(Strict):
+    # During a trial "Cancel" always stops every later charge; after it (or from the first
+    # payment, with no trial) only when the offer says so.
+    after_trial: bool = False
+
+
 class Offer(StepBase):
     kind: Literal["offer"]
     type: Literal["product", "trial", "pilot", "plan"] = "product"
@@ -508,6 +514,7 @@ class Offer(StepBase):
     instalments: Instalments | None = None
     phases: Annotated[list[Phase], Field(min_length=1, max_length=24)] | None = None
     guarantee: Guarantee | None = None
+    cancel: Cancellation = Field(default_factory=Cancellation)
     includes: list[Text] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
