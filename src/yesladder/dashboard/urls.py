@@ -1,6 +1,7 @@
 from django.urls import path
 
 from yesladder.dashboard import views
+from yesladder.dashboard.orders import views as orders
 
 app_name = "dashboard"
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),
+    path("funnels/<slug:key>/orders-at-risk/", orders.at_risk, name="orders-at-risk"),
+    path("funnels/<slug:key>/orders/<int:order_id>/cancel/", orders.cancel, name="order-cancel"),
     path("leads/", views.leads, name="leads"),
     path("leads/<int:lead_id>/", views.lead, name="lead"),
     path("leads/<int:lead_id>/export.json", views.export, name="lead-export"),

@@ -176,7 +176,7 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
     """What the weeks after a walk bring, through the real services: some trial buyers cancel
     in the trial week (a refund inside the guarantee, today's way to stop a trial: it cancels
     the later charges), the other trials end and their first full payment is charged (the
-    test provider declines it for a `+decline` address, and the order is marked failed), a few
+    test provider declines it for a `+decline` address, and the order retries), a few
     buyers ask for their money back later, a few leads unsubscribe. Who is picked depends on
     the seed and their email only, not on who else walked: a seeded run picks the same ones."""
     seed, now = rng.random(), timezone.now()

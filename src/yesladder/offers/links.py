@@ -1,6 +1,6 @@
-"""The buyer's signed links: their order (which never expires: it is their receipt) and the
-cancel link of the order emails, which has a salt of its own and expires, since it changes
-what is charged and travels in mail that gets forwarded."""
+"""The buyer's signed links: their order (which never expires: it is their receipt), and the
+cancel and update-card links of the order emails, each with a salt of its own and an expiry,
+since they change what is charged and travel in mail that gets forwarded."""
 
 import datetime as dt
 
@@ -13,10 +13,11 @@ from yesladder.offers.models import Order
 
 ORDER_SALT = "yesladder.order"
 CANCEL_SALT = "yesladder.order.cancel"
-CANCEL_MAX_AGE = dt.timedelta(days=45)
+CARD_SALT = "yesladder.order.card"
+ACTION_MAX_AGE = dt.timedelta(days=45)
 
 
-class CancelLinkExpired(Exception):
+class LinkExpired(Exception):
     pass
 
 
@@ -46,12 +47,25 @@ def cancel_token(order: Order) -> str:
     return signing.dumps({"o": order.pk}, salt=CANCEL_SALT)
 
 
+def card_token(order: Order) -> str:
+    return signing.dumps({"o": order.pk}, salt=CARD_SALT)
+
+
 def order_to_cancel(token: str) -> Order | None:
-    """The order a cancel link names; None when forged; CancelLinkExpired when too old."""
+    """The order a cancel link names; None when forged; LinkExpired when too old."""
+    return _acted_on(token, CANCEL_SALT)
+
+
+def order_for_card(token: str) -> Order | None:
+    """The order an update-card link names; None when forged; LinkExpired when too old."""
+    return _acted_on(token, CARD_SALT)
+
+
+def _acted_on(token: str, salt: str) -> Order | None:
     try:
-        pk = _claimed(signing.loads(token, salt=CANCEL_SALT, max_age=CANCEL_MAX_AGE))
+        pk = _claimed(signing.loads(token, salt=salt, max_age=ACTION_MAX_AGE))
     except signing.SignatureExpired:
-        raise CancelLinkExpired from None
+        raise LinkExpired from None
     except signing.BadSignature:
         return None
     return _orders().filter(pk=pk).first() if pk else None
@@ -63,3 +77,7 @@ def order_url(order: Order, request: HttpRequest | None = None) -> str:
 
 def cancel_url(order: Order, request: HttpRequest | None = None) -> str:
     return absolute(request, reverse("offers:cancel", args=[cancel_token(order)]))
+
+
+def card_url(order: Order, request: HttpRequest | None = None) -> str:
+    return absolute(request, reverse("offers:card", args=[card_token(order)]))

@@ -11,7 +11,8 @@ class Order(models.Model):
         PENDING = "pending", "waiting for the first payment"
         ACTIVE = "active", "paid so far; more charges scheduled"
         COMPLETED = "completed", "every charge paid"
-        FAILED = "failed", "a charge failed"
+        RETRYING = "retrying", "a charge failed; retrying"
+        FAILED = "failed", "a charge failed after its last retry"
         CANCELLED = "cancelled", "later charges cancelled"
         REFUNDED = "refunded"
 
@@ -84,6 +85,7 @@ class Charge(models.Model):
     # Taken under the order's lock before the provider is asked, so a cancel and a charge at
     # the same moment cannot both win; a claim older than CLAIM_LEASE is taken again.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="a failed charge's next try")
     payment_id = models.CharField(max_length=255, blank=True, help_text="the provider's id")
     failure = models.CharField(max_length=500, blank=True)
 

@@ -12,7 +12,7 @@ from yesladder.funnels import money
 from yesladder.leads.emails import absolute
 from yesladder.offers import links, services, webhooks
 from yesladder.offers.models import Order
-from yesladder.offers.payments import PaymentsNotConfigured, ProviderError
+from yesladder.offers.payments import TEST_CARDS, PaymentsNotConfigured, ProviderError
 from yesladder.offers.providers import provider
 
 
@@ -110,20 +110,28 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "yesladder/offers/order.html", context)
 
 
+def _linked_order(request, token: str, read, page) -> tuple[Order | None, HttpResponse | None]:
+    """The order an emailed action link names, or the page that says why the link fails."""
+    try:
+        order = read(token)
+    except links.LinkExpired:
+        return None, page(request, None, status=410, problem=(
+            f"This link is older than {links.ACTION_MAX_AGE.days} days. Open your order from "
+            "your receipt, or from the latest email about it."))  # fmt: skip
+    if order is None:
+        return None, page(request, None, status=404, problem=(
+            "This link is not valid: it may have been cut or changed. Copy the whole link "
+            "from your email."))  # fmt: skip
+    return order, None
+
+
 @require_http_methods(["GET", "POST"])
 def cancel(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed Cancel: GET says what cancelling does now and asks; only the POST cancels
     (mail scanners open every link). A forged, expired or spent link changes nothing."""
-    try:
-        order = links.order_to_cancel(token)
-    except links.CancelLinkExpired:
-        return _cancel_page(request, None, status=410, problem=(
-            f"This cancel link is older than {links.CANCEL_MAX_AGE.days} days. Open your "
-            "order from your receipt, or from any later email about it, to cancel."))  # fmt: skip
-    if order is None:
-        return _cancel_page(request, None, status=404, problem=(
-            "This cancel link is not valid: it may have been cut or changed. Copy the whole "
-            "link from your email."))  # fmt: skip
+    order, refused = _linked_order(request, token, links.order_to_cancel, _cancel_page)
+    if refused:
+        return refused
     context = {"order_url": reverse("offers:order", args=[links.order_token(order)])}
     if request.method == "POST":
         try:
@@ -145,6 +153,45 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
 def _cancel_page(request, order: Order | None, status: int = 200, **context) -> HttpResponse:
     context = {"order": order, "charges": _charges(order) if order else [], **context}
     return render(request, "yesladder/offers/cancel.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def card(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed update-card link after a failed payment. The test provider offers its two
+    cards here; Stripe's page (a Checkout Session in setup mode) is opened by the POST. The
+    failed charge is tried again as soon as the new card is known."""
+    order, refused = _linked_order(request, token, links.order_for_card, _card_page)
+    if refused:
+        return refused
+    if order.state != Order.State.RETRYING:
+        return _card_page(request, order, status=200 if request.method == "GET" else 409,
+                          problem=f"No payment of this order is waiting for a new card: it is "
+                                  f"{order.get_state_display()}.")  # fmt: skip
+    if request.method == "GET":
+        return _card_page(request, order)
+    if order.provider != "test":
+        back = absolute(request, reverse("offers:order", args=[links.order_token(order)]))
+        try:
+            return redirect(provider(order.provider).new_card(order, back))
+        except (PaymentsNotConfigured, ProviderError) as exc:
+            return _card_page(request, order, status=503, problem=str(exc))
+    chosen = request.POST.get("card")
+    if chosen not in TEST_CARDS:
+        return _card_page(request, order, status=400, problem="Please pick one of the two cards.")
+    outcome = services.card_updated(order, f"test_{chosen}")
+    order.refresh_from_db()
+    return _card_page(request, order, outcome=outcome, status=200 if outcome == "paid" else 402)
+
+
+def _card_page(request, order: Order | None, status: int = 200, **context) -> HttpResponse:
+    if order is not None:
+        failing = order.charges.filter(paid_at=None).exclude(failure="").order_by("number")
+        context = {
+            "order": order, "charges": _charges(order), "failing": failing.first(),
+            "test_cards": TEST_CARDS if order.provider == "test" else None,
+            "order_url": reverse("offers:order", args=[links.order_token(order)]), **context,
+        }  # fmt: skip
+    return render(request, "yesladder/offers/card.html", context, status=status)
 
 
 @csrf_exempt  # Stripe signs the body instead; see webhooks.verified

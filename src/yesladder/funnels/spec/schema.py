@@ -515,6 +515,10 @@ class Offer(StepBase):
     phases: Annotated[list[Phase], Field(min_length=1, max_length=24)] | None = None
     guarantee: Guarantee | None = None
     cancel: Cancellation = Field(default_factory=Cancellation)
+    # A later charge that fails is tried again this long after it was due, once for each.
+    retries: Annotated[list[Duration], Field(max_length=10)] = Field(
+        default_factory=lambda: [dt.timedelta(days=d) for d in (1, 3, 5)]
+    )
     includes: list[Text] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
