@@ -36,6 +36,9 @@ class EventName(StrEnum):
     # retry that paid it: the order is back on schedule.
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_RECOVERED = "payment_recovered"
+    # Whether a booked call happened, as its host (or staff) marked it (issue 31).
+    CALL_ATTENDED = "call_attended"
+    CALL_NO_SHOW = "call_no_show"
     CONVERTED = "converted"
     # A person's first sight of an experiment (issue 20): the denominator of its results,
     # recorded once per person as their journey starts in their variant's ladder.

@@ -58,8 +58,14 @@ def send(lead: Lead, subject: str, template: str, context: dict, attachments: tu
     if not EMAILS_PER_RECIPIENT.allows(lead.email):
         logger.warning("email limit reached for lead %s; %r not sent", lead.pk, subject)
         return False
-    context = {**context, "lead": lead, "subject": subject}
-    transaction.on_commit(partial(_after_response, (lead.email, template, context, attachments)))
+    return send_to(lead.email, subject, template, {**context, "lead": lead}, attachments)
+
+
+def send_to(to: str, subject: str, template: str, context: dict, attachments: tuple = ()) -> bool:
+    """Queue one email for after the commit, to one of the site's own people (a call's host):
+    no per-address limit, since visitors cannot choose the address."""
+    context = {**context, "subject": subject}
+    transaction.on_commit(partial(_after_response, (to, template, context, attachments)))
     return True
 
 

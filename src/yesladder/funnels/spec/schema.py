@@ -438,6 +438,11 @@ class Agenda(Strict):
 class Host(Strict):
     name: Text
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+    location: Text | None = None  # this host's place, instead of the step's
+
+
+# Where a call happens: a video link (with `{booking}`, one made per booking), a phone number
+# or an address; shown on the page, in both emails and in the .ics.
 
 
 class Booking(StepBase):
@@ -452,6 +457,7 @@ class Booking(StepBase):
     horizon: Duration = dt.timedelta(days=14)
     agenda: Agenda
     hosts: Annotated[list[Host], Field(min_length=1, max_length=50)]
+    location: Text | None = None
     reminders: list[Duration] = Field(
         default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
     )

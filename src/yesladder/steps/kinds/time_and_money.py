@@ -121,6 +121,7 @@ def booking_context(request: HttpRequest, page: Page) -> dict:
             "when": LocalTime.of(booked.start, zone),
             "manage_url": reverse("scheduling:booking", args=[token]),
             "ics_url": reverse("scheduling:booking-ics", args=[token]),
+            "location": scheduling.location(booked),
         }
     return {**context, "days": slot_days(scheduling.open_slots(step), zone)}
 
