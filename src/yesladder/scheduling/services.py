@@ -189,7 +189,8 @@ def location(booking: Booking) -> str:
     step = booking.version.spec.step(booking.step_key)
     host = next((h for h in step.hosts if h.email.lower() == booking.host.email), None)
     place = (host and host.location) or step.location or ""
-    return place.replace("{booking}", booking.calendar_uid.split("@")[0].removeprefix("booking-"))
+    code = booking.calendar_uid.split("@")[0].removeprefix("booking-")[:16]  # 64 random bits
+    return place.replace("{booking}", code)
 
 
 def reschedule(booking: Booking, start: dt.datetime, now: dt.datetime | None = None) -> Booked:
