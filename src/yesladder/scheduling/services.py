@@ -19,7 +19,7 @@ from yesladder.events import EventName
 from yesladder.funnels.spec.schema import Booking as BookingStep
 from yesladder.funnels.spec.schema import Event as EventStep
 from yesladder.leads.models import Lead
-from yesladder.scheduling import sessions, slots
+from yesladder.scheduling import host_calendars, sessions, slots
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
 from yesladder.tracking.journeys import finish
 from yesladder.tracking.models import Journey
@@ -54,7 +54,26 @@ def busy(step: BookingStep, hosts: list[Host], now: dt.datetime) -> list[slots.B
         host__in=hosts, status=Booking.Status.BOOKED,
         end__gt=now + step.notice - margin, start__lt=now + step.horizon + margin,
     ).select_related("host")  # fmt: skip
-    return [slots.Busy(c.host.email, c.start, c.end) for c in calls]
+    return [slots.Busy(c.host.email, c.start, c.end) for c in calls] + _own_calendars(step, now)
+
+
+def _own_calendars(step: BookingStep, now: dt.datetime) -> list[slots.Busy]:
+    """The busy times of the hosts' own calendars; a host whose calendar cannot be checked
+    (no good read recent enough) is busy for the whole window."""
+    until = now + step.horizon + dt.timedelta(days=1)
+    found = []
+    for host in step.hosts:
+        if host.busy is None:
+            continue
+        read = host_calendars.host_busy(host.busy, step.timezone, now, until)
+        spans = [(now - dt.timedelta(days=1), until)] if read.blocked else read.intervals
+        found += [slots.Busy(host.email.lower(), start, end) for start, end in spans]
+    return found
+
+
+def calendar_problems(step: BookingStep) -> list[str]:
+    """Hosts whose calendar could not be read the last time (the slot list may be short)."""
+    return [h.name for h in step.hosts if h.busy and host_calendars.last_problem(h.busy)]
 
 
 def open_slots(step: BookingStep, now: dt.datetime | None = None) -> list[slots.Slot]:

@@ -435,10 +435,30 @@ class Agenda(Strict):
     will_not: Annotated[list[Text], Field(default_factory=list, max_length=10)]
 
 
+class BusySource(Strict):
+    """A host's own calendar, whose busy times block slots: an ICS feed or a CalDAV calendar
+    (its password from an environment variable: secrets stay out of funnel files)."""
+
+    ics: Annotated[str, Field(pattern=r"^https?://", max_length=2000)] | None = None
+    caldav: Annotated[str, Field(pattern=r"^https?://", max_length=2000)] | None = None
+    user: Text | None = None
+    password_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    # A source that fails keeps its last good read this long; after that the host offers no
+    # slot it cannot check.
+    stale_after: Duration = dt.timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "BusySource":
+        if (self.ics is None) == (self.caldav is None):
+            raise PydanticCustomError("busy_source", "give exactly one of `ics` or `caldav`")
+        return self
+
+
 class Host(Strict):
     name: Text
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
     location: Text | None = None  # this host's place, instead of the step's
+    busy: BusySource | None = None
 
 
 # Where a call happens: a video link (with `{booking}`, one made per booking), a phone number

@@ -123,7 +123,8 @@ def booking_context(request: HttpRequest, page: Page) -> dict:
             "ics_url": reverse("scheduling:booking-ics", args=[token]),
             "location": scheduling.location(booked),
         }
-    return {**context, "days": slot_days(scheduling.open_slots(step), zone)}
+    days = slot_days(scheduling.open_slots(step), zone)
+    return {**context, "days": days, "unchecked": scheduling.calendar_problems(step)}
 
 
 def booking_submit(request: HttpRequest, page: Page) -> Submitted:
