@@ -5,16 +5,21 @@ puts the order back on schedule (`payment_recovered`), automations trigger and e
 the dashboard lists the orders at risk, and Stripe's own retries are followed."""
 
 import datetime as dt
+import json
 import re
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.test_stripe_payments import (  # noqa: F401 (fixtures)
+    StubStripe,
     deliver,
     invoice_paid,
     session_completed,
+    stripe_event,
     stripe_settings,
     stub_stripe,
     trial_order,
@@ -192,3 +197,39 @@ def test_stripe_retries_by_itself_and_its_last_failure_stops_the_order(client, s
     order.refresh_from_db()
     assert order.state == "failed" and order.revenue() == 795 + 4700
     assert ("/v1/subscriptions/sub_1") in [p for p, _, _ in stub_stripe]
+
+
+class StubWithSetupIntents(StubStripe):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.requests.append((self.path, dict(self.headers), {}))
+        data = json.dumps({"id": "seti_1", "object": "setup_intent",
+                           "payment_method": "pm_new"}).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_stripe_s_new_card_becomes_the_subscription_s_card(client, stripe_settings):  # noqa: F811
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubWithSetupIntents)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stripe_settings.STRIPE_API_BASE = f"http://127.0.0.1:{server.server_port}"
+    StubWithSetupIntents.requests = []
+    try:
+        order = trial_order()
+        deliver(client, session_completed(order))
+        setup = stripe_event("evt_card", "checkout.session.completed", {
+            "id": "cs_card", "object": "checkout.session", "mode": "setup",
+            "status": "complete", "setup_intent": "seti_1", "customer": "cus_1",
+            "metadata": {"order": str(order.reference), "purpose": "new_card"},
+        })  # fmt: skip
+        deliver(client, setup)
+    finally:
+        server.shutdown()
+    order.refresh_from_db()
+    assert order.payment_method == "pm_new"
+    paths = [(path, form) for path, _, form in StubWithSetupIntents.requests]
+    assert paths[0][0] == "/v1/setup_intents/seti_1"
+    assert paths[1] == ("/v1/subscriptions/sub_1", {"default_payment_method": ["pm_new"]})
+    assert order.state == "active" and "payment_recovered" not in names()  # Stripe retries
