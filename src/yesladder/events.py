@@ -29,6 +29,16 @@ class EventName(StrEnum):
     INSTALMENT_PAID = "instalment_paid"
     REFUNDED = "refunded"
     TRIAL_CONVERTED = "trial_converted"
+    # The buyer (or staff) stopped the later charges of an order (issue 31): during a trial,
+    # or after it when the offer allows it.
+    TRIAL_CANCELLED = "trial_cancelled"
+    # A later charge failed (with the provider's reason; `final` after the last retry) and a
+    # retry that paid it: the order is back on schedule.
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
+    # Whether a booked call happened, as its host (or staff) marked it (issue 31).
+    CALL_ATTENDED = "call_attended"
+    CALL_NO_SHOW = "call_no_show"
     CONVERTED = "converted"
     # A person's first sight of an experiment (issue 20): the denominator of its results,
     # recorded once per person as their journey starts in their variant's ladder.

@@ -61,7 +61,9 @@ def _seen(lead: Lead, funnel_id: int) -> tuple[Seen, ...]:
     )
 
 
-_step_costs: dict[int, dict[str, float]] = {}
+# Keyed by id and digest: SQLite gives a rolled-back version's id to the next one, which must
+# not inherit the costs of another ladder.
+_step_costs: dict[tuple[int, str], dict[str, float]] = {}
 
 
 @receiver(post_save, sender=FunnelVersion)
@@ -71,9 +73,9 @@ def _forget_step_costs(**kwargs) -> None:
 
 
 def _costs(version: FunnelVersion) -> dict[str, float]:
-    costs = _step_costs.get(version.pk)
+    costs = _step_costs.get((version.pk, version.digest))
     if costs is None:
-        costs = _step_costs[version.pk] = dict(
+        costs = _step_costs[version.pk, version.digest] = dict(
             Step.objects.filter(version=version).values_list("key", "commitment_cost")
         )
     return costs

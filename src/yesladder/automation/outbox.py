@@ -14,7 +14,6 @@ sent on that retry carries the same Message-ID, which mailbox providers use to s
 import contextlib
 import datetime as dt
 import logging
-import os
 import random
 import secrets
 import smtplib
@@ -31,7 +30,7 @@ from django.utils import timezone
 from yesladder import metrics
 from yesladder.automation import compose
 from yesladder.automation.models import Message, Suppression, email_hash
-from yesladder.leads.emails import from_address
+from yesladder.leads.emails import base_url, from_address
 from yesladder.leads.models import Lead
 
 logger = logging.getLogger(__name__)
@@ -49,13 +48,6 @@ class Draft:
     html: str
     template: str
     marketing: bool
-
-
-def base_url() -> str:
-    """Where links in follow-ups point. Workers have no request to take an address from;
-    without YESLADDER_BASE_URL, the address `yesladder serve` listens on (it says so in
-    YESLADDER_SERVED_AT for its children)."""
-    return settings.BASE_URL or os.environ.get("YESLADDER_SERVED_AT") or "http://127.0.0.1:8000"
 
 
 def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=None) -> Message:

@@ -21,6 +21,8 @@ from yesladder.funnels.spec.automations import Action, Automation
 from yesladder.funnels.spec.schema import FunnelSpec, Quiz
 from yesladder.leads.models import Lead
 from yesladder.leads.services import fill_profile
+from yesladder.offers import links
+from yesladder.offers.models import Order
 from yesladder.tracking.models import Journey
 from yesladder.tracking.services import quiz_results
 
@@ -175,7 +177,21 @@ def email_fields(enrollment: Enrollment, spec: FunnelSpec) -> dict:
     scored = [r for r in quiz_results(lead) if r["funnel"] == spec.funnel]
     score = str(scored[-1]["score"]) if scored else ""
     return {**lead.profile, "email": lead.email, "funnel_name": spec.name, "score": score,
-            "outcome": outcome, "outcome_title": titles.get(outcome, "")}  # fmt: skip
+            "outcome": outcome, "outcome_title": titles.get(outcome, ""),
+            **_order_links(lead, enrollment.funnel_id)}  # fmt: skip
+
+
+def _order_links(lead, funnel_id: int) -> dict:
+    """The lead's latest order in this funnel, so an email about it can link to it and to its
+    Cancel ({{ order_link }}, {{ cancel_link }})."""
+    order = (
+        Order.objects.filter(lead=lead, version__funnel_id=funnel_id, started_at__isnull=False)
+        .order_by("-created_at")
+        .first()
+    )
+    if order is None:
+        return {}
+    return {"order_link": links.order_url(order), "cancel_link": links.cancel_url(order)}
 
 
 def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict) -> Message:

@@ -3,6 +3,7 @@ from django.urls import path
 from yesladder.dashboard import views
 from yesladder.dashboard.editor import views as editor
 from yesladder.dashboard.lists import views as lists
+from yesladder.dashboard.orders import views as orders
 from yesladder.dashboard.staff import views as staff
 
 app_name = "dashboard"
@@ -37,6 +38,8 @@ urlpatterns = [
     path("funnels/<slug:key>/chart.svg", views.funnel_chart, name="funnel-chart"),
     path("funnels/<slug:key>/export.csv", views.funnel_csv, name="funnel-csv"),
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),
+    path("funnels/<slug:key>/orders-at-risk/", orders.at_risk, name="orders-at-risk"),
+    path("funnels/<slug:key>/orders/<int:order_id>/cancel/", orders.cancel, name="order-cancel"),
     path("leads/", views.leads, name="leads"),
     path("leads/export.csv", lists.export_csv, name="leads-csv"),
     path("leads/import/", lists.import_leads, name="leads-import"),

@@ -28,7 +28,16 @@ from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.offers.models import Charge, Order
-from yesladder.offers.services import RefundRefused, collect_due, refund
+from yesladder.offers.services import (
+    CancelRefused,
+    RefundRefused,
+    cancel,
+    card_updated,
+    collect_due,
+    refund,
+)
+from yesladder.scheduling.models import Booking
+from yesladder.scheduling.services import mark
 from yesladder.tracking.models import Event, Journey
 
 # Relative traffic by weekday (Monday first) and by hour of the day (UTC).
@@ -83,7 +92,7 @@ def new_times(events: list[tuple], start: dt.datetime, rng: random.Random, trial
         elif name == EventName.TRIAL_CONVERTED:
             clock += dt.timedelta(days=trial or 7)
             converted.add(step_key)
-        elif name == EventName.REFUNDED:
+        elif name in (EventName.REFUNDED, EventName.TRIAL_CANCELLED):
             clock += refund_gap(rng, None if step_key in converted else trial)
         sent_on = name == EventName.PAID or (sent_on and name != EventName.STEP_VIEWED)
         times.append(clock)
@@ -153,11 +162,13 @@ def _people(firsts: dict) -> None:
             Consent.objects.filter(lead_id=lead_id).update(given_at=gave[0])
 
 
-TRIAL_CANCELS = 0.25  # of the trials started, stopped inside the trial week
+TRIAL_CANCELS = 0.25  # of the trials started, cancelled by the buyer inside the trial week
+NEW_CARDS = 0.5  # of the buyers whose card was declined, who leave a card that pays
+NO_SHOWS = 0.2  # of the booked calls, the lead did not come (the host says)
 REFUNDS = 0.05  # of the other orders paid, asked back inside the guarantee
 UNSUBSCRIBES = 0.04  # of the leads
 TRIAL_END_DAYS = 8  # past a one-week trial, before the next weekly payment
-STEPS_AFTER_THE_WALK = 4
+STEPS_AFTER_THE_WALK = 5
 
 
 @dataclass(frozen=True)
@@ -165,28 +176,49 @@ class Aftermath:
     """What the weeks after the walk brought, counted for the demo's summary."""
 
     trials: int
-    cancelled: int  # trials stopped in their first week (refunded)
+    cancelled: int  # trials the buyer cancelled in their first week
     charged: int  # later charges paid (a trial's first full payment converts it)
     declined: int  # later charges the buyer's card declined
+    recovered: int  # of those, paid with a new card from the failed-payment email
+    attended: int  # booked calls the host marked attended
+    no_shows: int  # ... and no-show
     refunded: int  # other orders paid back inside the guarantee
     unsubscribed: int
 
 
 def after_the_walk(rng: random.Random, tick) -> Aftermath:
     """What the weeks after a walk bring, through the real services: some trial buyers cancel
-    in the trial week (a refund inside the guarantee, today's way to stop a trial: it cancels
-    the later charges), the other trials end and their first full payment is charged (the
-    test provider declines it for a `+decline` address, and the order is marked failed), a few
-    buyers ask for their money back later, a few leads unsubscribe. Who is picked depends on
-    the seed and their email only, not on who else walked: a seeded run picks the same ones."""
+    in the trial week (the buyer's Cancel: the later charges stop, the fee stays paid), the
+    other trials end and their first full payment is charged (the test provider declines it
+    for a `+decline` address, the order retries and half of those buyers leave a card that
+    pays), hosts mark the calls attended or no-show, a few buyers ask for their money back
+    later, a few leads unsubscribe. Who is picked depends on the seed and their email only,
+    not on who else walked: a seeded run picks the same ones."""
     seed, now = rng.random(), timezone.now()
     paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
     trials = paid.filter(pk__in=Charge.objects.filter(after_trial=True).values("order_id"))
-    cancelled = _refund_some(trials, TRIAL_CANCELS, f"{seed}:cancel", now)
+    cancelled = 0
+    for order in trials:
+        if picked(f"{seed}:cancel", order.lead.email, TRIAL_CANCELS):
+            with contextlib.suppress(CancelRefused):
+                cancel(order, now)
+                cancelled += 1
     tick()
-    collected = collect_due(now + dt.timedelta(days=TRIAL_END_DAYS))
+    later = now + dt.timedelta(days=TRIAL_END_DAYS)
+    collected = collect_due(later)
+    recovered = sum(
+        card_updated(order, "test_pays", later) == "paid"
+        for order in paid.filter(state=Order.State.RETRYING)
+        if picked(f"{seed}:card", order.lead.email, NEW_CARDS)
+    )  # fmt: skip
     tick()
-    others = paid.exclude(state=Order.State.REFUNDED)
+    marked = {Booking.Outcome.ATTENDED: 0, Booking.Outcome.NO_SHOW: 0}
+    for booking in Booking.objects.filter(status=Booking.Status.BOOKED).select_related("lead"):
+        missed = picked(f"{seed}:no-show", booking.lead.email, NO_SHOWS)
+        outcome = Booking.Outcome.NO_SHOW if missed else Booking.Outcome.ATTENDED
+        marked[outcome] += mark(booking, outcome, booking.start + dt.timedelta(minutes=10))
+    tick()
+    others = paid.exclude(state__in=[Order.State.REFUNDED, Order.State.CANCELLED])
     refunded = _refund_some(others, REFUNDS, f"{seed}:refund", now)
     tick()
     unsubscribed = 0
@@ -195,8 +227,9 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
             unsubscribed += 1
     tick()
-    return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, refunded,
-                     unsubscribed)  # fmt: skip
+    return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, recovered,
+                     marked[Booking.Outcome.ATTENDED], marked[Booking.Outcome.NO_SHOW],
+                     refunded, unsubscribed)  # fmt: skip
 
 
 def picked(draw: str, email: str, share: float) -> bool:

@@ -180,6 +180,10 @@ def weighted_median(counts: list[tuple[int, int]]) -> float | None:
     return sum(found) / len(found)
 
 
+# The guardrails read from the event log: refunds, and trials cancelled (issue 31).
+HARM_EVENTS = {EventName.REFUNDED: "refunds", EventName.TRIAL_CANCELLED: "cancellations"}
+
+
 def _harm(current: Live, variants: dict[str, Variant]) -> None:
     """Per variant, exposed people who came to each guardrail's harm."""
     exposures = Exposure.objects.filter(experiment=current.row, counted=True)
@@ -187,13 +191,15 @@ def _harm(current: Live, variants: dict[str, Variant]) -> None:
     for variant, lead in exposures.filter(lead__isnull=False).values_list("variant", "lead_id"):
         leads[variant].add(lead)
     versions = [v.version_id for v in variants.values()]
-    refunded = Event.objects.filter(name=EventName.REFUNDED, funnel_version_id__in=versions)
-    refunded_people = defaultdict(set)
-    for version_id, lead, visitor in refunded.values_list("funnel_version_id", "lead_id",
-                                                          "visitor_id"):  # fmt: skip
-        refunded_people[version_id].add(person(lead, visitor.hex))
+    people = defaultdict(set)  # (guardrail, version) -> people who came to that harm
+    rows = Event.objects.filter(name__in=HARM_EVENTS, funnel_version_id__in=versions)
+    for name, version_id, lead, visitor in rows.values_list(
+        "name", "funnel_version_id", "lead_id", "visitor_id"
+    ):
+        people[HARM_EVENTS[name], version_id].add(person(lead, visitor.hex))
     for v in variants.values():
-        v.harmed["refunds"] = len(refunded_people[v.version_id])
+        for guardrail in HARM_EVENTS.values():
+            v.harmed[guardrail] = len(people[guardrail, v.version_id])
         for name in ("unsubscribes", "bounces", "complaints"):
             found = guardrails.harmed(name, leads[v.key])
             v.harmed[name] = len(found) if found is not None else 0

@@ -10,6 +10,7 @@ Marketing sequences belong to automation and its outbox, not here.
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections import deque
 from email.utils import parseaddr
@@ -38,8 +39,17 @@ def from_address() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or "noreply@localhost"
 
 
-def absolute(request: HttpRequest, path: str) -> str:
-    return f"{settings.BASE_URL}{path}" if settings.BASE_URL else request.build_absolute_uri(path)
+def base_url() -> str:
+    """Where links in emails sent outside a request point (the worker's follow-ups, a charge's
+    email). Without YESLADDER_BASE_URL, the address `yesladder serve` listens on (it says so
+    in YESLADDER_SERVED_AT for its children)."""
+    return settings.BASE_URL or os.environ.get("YESLADDER_SERVED_AT") or "http://127.0.0.1:8000"
+
+
+def absolute(request: HttpRequest | None, path: str) -> str:
+    if settings.BASE_URL or request is None:
+        return f"{base_url()}{path}"
+    return request.build_absolute_uri(path)
 
 
 def send(lead: Lead, subject: str, template: str, context: dict, attachments: tuple = ()) -> bool:
@@ -48,8 +58,14 @@ def send(lead: Lead, subject: str, template: str, context: dict, attachments: tu
     if not EMAILS_PER_RECIPIENT.allows(lead.email):
         logger.warning("email limit reached for lead %s; %r not sent", lead.pk, subject)
         return False
-    context = {**context, "lead": lead, "subject": subject}
-    transaction.on_commit(partial(_after_response, (lead.email, template, context, attachments)))
+    return send_to(lead.email, subject, template, {**context, "lead": lead}, attachments)
+
+
+def send_to(to: str, subject: str, template: str, context: dict, attachments: tuple = ()) -> bool:
+    """Queue one email for after the commit, to one of the site's own people (a call's host):
+    no per-address limit, since visitors cannot choose the address."""
+    context = {**context, "subject": subject}
+    transaction.on_commit(partial(_after_response, (to, template, context, attachments)))
     return True
 
 

@@ -29,7 +29,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ("state", "provider")
     search_fields = ("lead__email", "reference", "checkout_id", "subscription_id")
     inlines = [ChargeInline]
-    actions = ["refund"]
+    actions = ["refund", "cancel"]
     readonly_fields = [f.name for f in Order._meta.fields]
 
     @admin.display(description="total")
@@ -50,6 +50,17 @@ class OrderAdmin(admin.ModelAdmin):
             else:
                 shown = money.shown(amount, order.currency)
                 self.message_user(request, f"{order}: {shown} refunded", messages.SUCCESS)
+
+    @admin.action(description="Cancel the later charges (the paid ones stay paid)")
+    def cancel(self, request, queryset) -> None:
+        for order in queryset:
+            try:
+                terms = services.cancel(order, by_staff=True)
+            except (services.CancelRefused, ProviderError) as refused:
+                self.message_user(request, f"{order}: not cancelled: {refused}", messages.ERROR)
+            else:
+                shown = money.shown(terms.amount(), order.currency)
+                self.message_user(request, f"{order}: {shown} cancelled", messages.SUCCESS)
 
     def has_add_permission(self, request) -> bool:
         return False

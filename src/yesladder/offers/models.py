@@ -11,8 +11,9 @@ class Order(models.Model):
         PENDING = "pending", "waiting for the first payment"
         ACTIVE = "active", "paid so far; more charges scheduled"
         COMPLETED = "completed", "every charge paid"
-        FAILED = "failed", "a charge failed"
-        CANCELLED = "cancelled"
+        RETRYING = "retrying", "a charge failed; retrying"
+        FAILED = "failed", "a charge failed after its last retry"
+        CANCELLED = "cancelled", "later charges cancelled"
         REFUNDED = "refunded"
 
     reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -35,6 +36,7 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="the first payment")
     refunded_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -64,6 +66,7 @@ class Charge(models.Model):
 
     class State(models.TextChoices):
         SCHEDULED = "scheduled"
+        CHARGING = "charging", "being charged now"
         PAID = "paid"
         FAILED = "failed"
         CANCELLED = "cancelled"
@@ -79,6 +82,10 @@ class Charge(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     refunded_amount = models.BigIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Taken under the order's lock before the provider is asked, so a cancel and a charge at
+    # the same moment cannot both win; a claim older than CLAIM_LEASE is taken again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="a failed charge's next try")
     payment_id = models.CharField(max_length=255, blank=True, help_text="the provider's id")
     failure = models.CharField(max_length=500, blank=True)
 

@@ -50,6 +50,9 @@ class Provider(Protocol):
     def stop(self, order: Order) -> None:
         """No further charges for this order (cancels a provider-side subscription)."""
 
+    def new_card(self, order: Order, return_url: str) -> str:
+        """Where the buyer leaves a new card for this order's later charges."""
+
 
 def idempotency_key(order: Order, action: str) -> str:
     """Derived from the order, so a retried call (a reload, a retry after a timeout) finds
@@ -57,9 +60,14 @@ def idempotency_key(order: Order, action: str) -> str:
     return f"yesladder-{order.reference}-{action}"
 
 
+# The test provider's cards, offered on its own update-card page (numbers as Stripe's tests).
+TEST_CARDS = {"pays": "4242 4242 4242 4242", "declines": "4000 0000 0000 0341"}
+
+
 class TestProvider:
     """Succeeds or fails as told: the test payment page has a Pay and a Decline button, and a
-    later charge fails for an address with `+decline` in it (as Stripe's test cards do)."""
+    later charge fails for an address with `+decline` in it (as Stripe's test cards do) until
+    the buyer leaves the card that pays on the update-card page."""
 
     name = "test"
 
@@ -68,7 +76,8 @@ class TestProvider:
         return CheckoutStarted(reverse("offers:test-pay", args=[checkout_id]), checkout_id)
 
     def charge(self, charge: Charge) -> ChargeResult:
-        if "+decline" in charge.order.lead.email:
+        card = charge.order.payment_method
+        if card == "test_declines" or ("+decline" in charge.order.lead.email and not card):
             return ChargeResult(ok=False, failure="Your card was declined (test).")
         return ChargeResult(
             ok=True, payment_id=f"test_pay_{charge.order.reference.hex}_{charge.number}"
@@ -79,3 +88,6 @@ class TestProvider:
 
     def stop(self, order: Order) -> None:
         pass
+
+    def new_card(self, order: Order, return_url: str) -> str:
+        return ""  # its cards are offered on the update-card page itself

@@ -9,8 +9,6 @@
 Every call that creates something carries an idempotency key derived from the order.
 """
 
-import contextlib
-
 import stripe
 from django.conf import settings
 
@@ -139,8 +137,41 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise ProviderError(str(exc)) from exc
 
+    def new_card(self, order: Order, return_url: str) -> str:
+        """A Checkout Session in setup mode for the order's customer; its webhook brings the
+        new card (`webhooks.card_session`)."""
+        failing = order.charges.filter(state=Charge.State.FAILED).order_by("number").first()
+        attempt = f"{failing.number}-{failing.attempts}" if failing else "0"
+        reference = {"order": str(order.reference), "purpose": "new_card"}
+        params = {
+            "mode": "setup", "currency": order.currency.lower(), "customer": order.customer_id,
+            "success_url": return_url, "cancel_url": return_url, "metadata": reference,
+            "setup_intent_data": {"metadata": reference},
+        }  # fmt: skip
+        options = {"idempotency_key": idempotency_key(order, f"card-{attempt}")}
+        try:
+            return self.client.v1.checkout.sessions.create(params=params, options=options).url
+        except stripe.StripeError as exc:
+            raise ProviderError(exc.user_message or "the card page could not be opened") from exc
+
+    def card_of(self, session: dict) -> str:
+        """The payment method a setup session left; a subscription charges it from now on."""
+        intent = self.client.v1.setup_intents.retrieve(session["setup_intent"])
+        method = intent.payment_method
+        return method if isinstance(method, str) else method.id
+
+    def use_card(self, order: Order, method: str) -> None:
+        if order.subscription_id:
+            self.client.v1.subscriptions.update(
+                order.subscription_id, {"default_payment_method": method}
+            )
+
     def stop(self, order: Order) -> None:
         if not order.subscription_id:
             return
-        with contextlib.suppress(stripe.InvalidRequestError):  # already cancelled
+        try:
             self.client.v1.subscriptions.cancel(order.subscription_id)
+        except stripe.InvalidRequestError:  # already cancelled
+            pass
+        except stripe.StripeError as exc:
+            raise ProviderError("the payment provider could not be reached; try again") from exc

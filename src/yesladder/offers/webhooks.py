@@ -97,6 +97,9 @@ def apply(event: stripe.Event) -> None:
 
 
 def session_paid(session: dict) -> None:
+    if (session.get("metadata") or {}).get("purpose") == "new_card":
+        card_session(session)
+        return
     order = _order(session)
     if order is None or session.get("payment_status") not in ("paid", "no_payment_required"):
         return
@@ -106,6 +109,23 @@ def session_paid(session: dict) -> None:
         customer_id=session.get("customer") or "",
         subscription_id=session.get("subscription") or "",
     )
+
+
+def card_session(session: dict) -> None:
+    """The buyer left a new card after a failed payment: once this event is recorded, the
+    card is read from Stripe and the failed charge tried again (provider calls after the
+    commit, never inside it)."""
+    order = _order(session)
+    if order is None or session.get("status") not in (None, "complete"):
+        return
+
+    def use_it() -> None:
+        stripe_ = provider("stripe")
+        method = stripe_.card_of(session)
+        stripe_.use_card(order, method)
+        services.card_updated(order, method)
+
+    transaction.on_commit(use_it)
 
 
 def invoice_paid(invoice: dict) -> None:
@@ -132,8 +152,15 @@ def invoice_failed(invoice: dict) -> None:
         return
     if order.charges.filter(payment_id=invoice["id"], paid_at__isnull=False).exists():
         return
-    services.charge_failed(order, "the card was declined for an instalment",
-                           services.nearest_unpaid(order, _period_start(invoice)))  # fmt: skip
+    # Stripe retries a subscription's invoice on its own schedule and says when it will try
+    # next; no next attempt means this was the last.
+    next_attempt = invoice.get("next_payment_attempt")
+    services.charge_failed(
+        order, "the card was declined for an instalment",
+        services.nearest_unpaid(order, _period_start(invoice)),
+        final=not next_attempt,
+        retry_at=dt.datetime.fromtimestamp(next_attempt, dt.UTC) if next_attempt else None,
+    )  # fmt: skip
 
 
 def _period_start(invoice: dict) -> dt.datetime | None:

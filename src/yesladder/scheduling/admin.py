@@ -1,5 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
+from yesladder.scheduling import services
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
 
 
@@ -11,10 +13,27 @@ class HostAdmin(admin.ModelAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ("start", "host", "lead", "step_key", "status", "timezone")
-    list_filter = ("status", "host")
+    list_display = ("start", "host", "lead", "step_key", "status", "outcome", "timezone")
+    # "not marked yet" among calls that ended: the ones a host still has to say about.
+    list_filter = ("status", "outcome", "host")
     search_fields = ("lead__email", "host__email")
     readonly_fields = [f.name for f in Booking._meta.fields]
+    actions = ["attended", "no_show"]
+
+    @admin.action(description="Mark attended")
+    def attended(self, request, queryset) -> None:
+        self._mark(request, queryset, Booking.Outcome.ATTENDED)
+
+    @admin.action(description="Mark no-show")
+    def no_show(self, request, queryset) -> None:
+        self._mark(request, queryset, Booking.Outcome.NO_SHOW)
+
+    def _mark(self, request, queryset, outcome: str) -> None:
+        for booking in queryset:
+            try:
+                services.mark(booking, outcome, timezone.now(), by="staff")
+            except services.NotYet as exc:
+                self.message_user(request, f"{booking}: {exc}", messages.ERROR)
 
     def has_add_permission(self, request) -> bool:
         return False  # bookings are made on the booking page, where the host rows are locked

@@ -5,16 +5,34 @@ from django.core import signing
 from django.urls import reverse
 
 from yesladder.leads import emails
+from yesladder.scheduling import services as scheduling
 from yesladder.scheduling.calendar import Invite, ics
 from yesladder.scheduling.models import Booking, Registration
+from yesladder.scheduling.zones import LocalTime
 
 BOOKING_SALT = "yesladder.booking"
+OUTCOME_SALT = "yesladder.booking.outcome"
 REGISTRATION_SALT = "yesladder.registration"
 ICS_TYPE = "text/calendar; charset=utf-8; method=REQUEST"
 
 
 def booking_token(booking: Booking) -> str:
     return signing.dumps({"b": booking.pk}, salt=BOOKING_SALT)
+
+
+def outcome_token(booking: Booking, outcome: str) -> str:
+    """The host's one-click link to mark the call (a confirmation page, then a POST)."""
+    return signing.dumps({"b": booking.pk, "o": outcome}, salt=OUTCOME_SALT)
+
+
+def read_outcome_token(token: str) -> tuple[int, str] | None:
+    try:
+        claim = signing.loads(token, salt=OUTCOME_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(claim, dict) or not isinstance(claim.get("b"), int):
+        return None
+    return (claim["b"], claim["o"]) if claim.get("o") in Booking.Outcome.values else None
 
 
 def registration_token(registration: Registration) -> str:
@@ -30,18 +48,22 @@ def read_token(token: str, salt: str, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def booking_invite(booking: Booking, manage_url: str) -> Invite:
+def booking_invite(booking: Booking, manage_url: str = "") -> Invite:
+    """The call's calendar entry; the lead's carries their link to manage it, the host's
+    (`manage_url` empty) does not. One UID for both, and for every move of the call."""
     step = booking.version.spec.step(booking.step_key)
     agenda = "\n".join(
         [f"- {line}" for line in step.agenda.will]
         + [f"- Not: {line}" for line in step.agenda.will_not]
     )
+    place = scheduling.location(booking)
+    manage = f"\n\nCancel or reschedule: {manage_url}" if manage_url else ""
     return Invite(
-        uid=f"booking-{booking.pk}@yesladder",
+        uid=booking.calendar_uid,
         start=booking.start, end=booking.end, summary=step.title,
-        description=f"{step.value or ''}\n\n{agenda}\n\nCancel or reschedule: {manage_url}".strip(),
+        description=f"{step.value or ''}\n\n{agenda}{manage}".strip(),
         organizer_name=booking.host.name, organizer_email=booking.host.email,
-        attendee_email=booking.lead.email, url=manage_url,
+        attendee_email=booking.lead.email, url=manage_url, location=place,
         sequence=booking.sequence, cancelled=not booking.is_booked,
     )  # fmt: skip
 
@@ -60,14 +82,31 @@ def registration_invite(registration: Registration, manage_url: str, join_url: s
 
 
 def send_booking(request, booking: Booking) -> bool:
+    """The lead's email (times in the zone they booked in) and the host's (in the host's zone,
+    with one-click links to mark the call), each with the call's .ics: on booking, on a move
+    (same UID, higher SEQUENCE) and on cancelling (METHOD:CANCEL)."""
     manage = emails.absolute(request, reverse("scheduling:booking", args=[booking_token(booking)]))
-    invite = booking_invite(booking, manage)
     step = booking.version.spec.step(booking.step_key)
-    subject = f"{'Booked' if booking.is_booked else 'Cancelled'}: {step.title}"
-    context = {"booking": booking, "step": step, "manage_url": manage}
-    return emails.send(
-        booking.lead, subject, "booking", context, (("invite.ics", ics(invite), ICS_TYPE),)
-    )
+    state = "Booked" if booking.is_booked else "Cancelled"
+    context = {"booking": booking, "step": step, "manage_url": manage,
+               "location": scheduling.location(booking),
+               "when": LocalTime.of(booking.start, booking.timezone).start,
+               "zone": booking.timezone}  # fmt: skip
+    invite = ics(booking_invite(booking, manage))
+    sent = emails.send(booking.lead, f"{state}: {step.title}", "booking", context,
+                       (("invite.ics", invite, ICS_TYPE),))  # fmt: skip
+    marks = {
+        outcome: emails.absolute(request, reverse("scheduling:outcome",
+                                                  args=[outcome_token(booking, outcome)]))
+        for outcome in (Booking.Outcome.ATTENDED, Booking.Outcome.NO_SHOW)
+    }  # fmt: skip
+    host_context = {**context, "when": LocalTime.of(booking.start, step.timezone).start,
+                    "zone": step.timezone, "lead_when": context["when"],
+                    "lead_zone": booking.timezone, "marks": marks}  # fmt: skip
+    emails.send_to(booking.host.email, f"{state}: {step.title} with {booking.lead.email}",
+                   "booking_host", host_context,
+                   (("invite.ics", ics(booking_invite(booking)), ICS_TYPE),))  # fmt: skip
+    return sent
 
 
 def send_registration(request, registration: Registration) -> bool:

@@ -20,6 +20,11 @@ class Booking(models.Model):
         BOOKED = "booked"
         CANCELLED = "cancelled"
 
+    class Outcome(models.TextChoices):
+        UNMARKED = "", "not marked yet"
+        ATTENDED = "attended", "attended"
+        NO_SHOW = "no_show", "no-show"
+
     host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="bookings")
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="bookings")
     journey = models.ForeignKey(
@@ -33,6 +38,10 @@ class Booking(models.Model):
     timezone = models.CharField(max_length=64, help_text="the visitor's zone when booking")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOOKED)
     sequence = models.PositiveIntegerField(default=0, help_text="the .ics SEQUENCE")
+    # One calendar entry per call, across the lead's and the host's calendars and every move.
+    uid = models.CharField(max_length=100, blank=True, help_text="the .ics UID")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default="")
+    outcome_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     rescheduled_to = models.OneToOneField(
@@ -54,6 +63,10 @@ class Booking(models.Model):
     @property
     def is_booked(self) -> bool:
         return self.status == self.Status.BOOKED
+
+    @property
+    def calendar_uid(self) -> str:
+        return self.uid or f"booking-{self.pk}@yesladder"  # booked before uids were kept
 
 
 class EventSession(models.Model):

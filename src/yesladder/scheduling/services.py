@@ -8,6 +8,7 @@ way to keep to its capacity.
 """
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -18,11 +19,11 @@ from yesladder.events import EventName
 from yesladder.funnels.spec.schema import Booking as BookingStep
 from yesladder.funnels.spec.schema import Event as EventStep
 from yesladder.leads.models import Lead
-from yesladder.scheduling import sessions, slots
+from yesladder.scheduling import host_calendars, sessions, slots
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
 from yesladder.tracking.journeys import finish
 from yesladder.tracking.models import Journey
-from yesladder.tracking.services import record
+from yesladder.tracking.services import reacting_together, record
 
 
 class SlotTaken(Exception):
@@ -53,7 +54,26 @@ def busy(step: BookingStep, hosts: list[Host], now: dt.datetime) -> list[slots.B
         host__in=hosts, status=Booking.Status.BOOKED,
         end__gt=now + step.notice - margin, start__lt=now + step.horizon + margin,
     ).select_related("host")  # fmt: skip
-    return [slots.Busy(c.host.email, c.start, c.end) for c in calls]
+    return [slots.Busy(c.host.email, c.start, c.end) for c in calls] + _own_calendars(step, now)
+
+
+def _own_calendars(step: BookingStep, now: dt.datetime) -> list[slots.Busy]:
+    """The busy times of the hosts' own calendars; a host whose calendar cannot be checked
+    (no good read recent enough) is busy for the whole window."""
+    until = now + step.horizon + dt.timedelta(days=1)
+    found = []
+    for host in step.hosts:
+        if host.busy is None:
+            continue
+        read = host_calendars.host_busy(host.busy, step.timezone, now, until)
+        spans = [(now - dt.timedelta(days=1), until)] if read.blocked else read.intervals
+        found += [slots.Busy(host.email.lower(), start, end) for start, end in spans]
+    return found
+
+
+def calendar_problems(step: BookingStep) -> list[str]:
+    """Hosts whose calendar could not be read the last time (the slot list may be short)."""
+    return [h.name for h in step.hosts if h.busy and host_calendars.last_problem(h.busy)]
 
 
 def open_slots(step: BookingStep, now: dt.datetime | None = None) -> list[slots.Slot]:
@@ -96,11 +116,14 @@ def book(
             .annotate(n=Count("id"))
         )
         host = next(h for h in hosts if h.email == slots.next_host(free, load))
+        # A moved call keeps its calendar entry: same UID, a higher SEQUENCE.
+        uid = replacing.calendar_uid if replacing else f"booking-{uuid.uuid4().hex}@yesladder"
         try:
             with transaction.atomic():
                 booking = Booking.objects.create(
                     host=host, lead=lead, journey=journey, version=journey.version,
                     step_key=step.key, start=slot.start, end=slot.end, timezone=visitor_zone,
+                    uid=uid, sequence=replacing.sequence + 1 if replacing else 0,
                 )  # fmt: skip
         except IntegrityError:
             raise SlotTaken("That time was just taken. Please pick another one.") from None
@@ -145,6 +168,48 @@ def cancel(booking: Booking, now: dt.datetime | None = None) -> bool:
                 {"booking": booking.pk, "start": booking.start.isoformat()},
             )  # fmt: skip
     return True
+
+
+class NotYet(Exception):
+    """A call cannot be marked before it starts; the message says when it does."""
+
+
+def mark(booking: Booking, outcome: str, now: dt.datetime | None = None, by: str = "host") -> bool:
+    """Whether the call happened, as its host (or staff) says: `call_attended` or
+    `call_no_show` for the lead, so a no-show can start a rebooking follow-up and "attended"
+    can be a rung. The same mark twice is once; a different one corrects it."""
+    now = now or timezone.now()
+    outcome = Booking.Outcome(outcome)
+    with transaction.atomic(), reacting_together():
+        booking = (
+            Booking.objects.select_for_update(of=("self",))
+            .select_related("journey__visitor")
+            .get(pk=booking.pk)
+        )
+        if not booking.is_booked:
+            raise NotYet("This call was cancelled or moved; there is nothing to mark.")
+        if now < booking.start:
+            raise NotYet(f"This call starts at {booking.start:%-d %b %Y, %H:%M} UTC; mark it "
+                         "once it has started.")  # fmt: skip
+        if booking.outcome == outcome:
+            return False
+        booking.outcome, booking.outcome_at = outcome, now
+        booking.save(update_fields=["outcome", "outcome_at"])
+        if booking.journey:
+            name = EventName.CALL_ATTENDED if outcome == "attended" else EventName.CALL_NO_SHOW
+            properties = {"booking": booking.pk, "start": booking.start.isoformat(), "by": by}
+            record(name, booking.journey.visitor, booking.version, booking.step_key, properties)
+    return True
+
+
+def location(booking: Booking) -> str:
+    """Where the call happens: the host's place, else the step's; `{booking}` in it becomes a
+    code of this call's own (kept when the call moves), for a video room made per booking."""
+    step = booking.version.spec.step(booking.step_key)
+    host = next((h for h in step.hosts if h.email.lower() == booking.host.email), None)
+    place = (host and host.location) or step.location or ""
+    code = booking.calendar_uid.split("@")[0].removeprefix("booking-")[:16]  # 64 random bits
+    return place.replace("{booking}", code)
 
 
 def reschedule(booking: Booking, start: dt.datetime, now: dt.datetime | None = None) -> Booked:

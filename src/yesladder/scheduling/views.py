@@ -60,10 +60,33 @@ def booking(request: HttpRequest, token: str) -> HttpResponse:
         "ics_url": request.build_absolute_uri("ics/"),
         "days": zones.slot_days(scheduling.open_slots(step), zone) if booked.is_booked else [],
         "moved_to": booked.rescheduled_to and invites.booking_token(booked.rescheduled_to),
+        "location": scheduling.location(booked),
     }  # fmt: skip
     return render(
         request, "yesladder/scheduling/booking.html", context, status=409 if errors else 200
     )
+
+
+@require_http_methods(["GET", "POST"])
+def outcome(request: HttpRequest, token: str) -> HttpResponse:
+    """The host's one-click mark from their email: GET asks (mail scanners open every link),
+    POST marks the call attended or no-show."""
+    claim = invites.read_outcome_token(token)
+    booked = claim and Booking.objects.select_related("host", "lead").filter(pk=claim[0]).first()
+    if not booked:
+        raise Http404("This link is not valid.")
+    context = {"booking": booked, "outcome": claim[1],
+               "shown": Booking.Outcome(claim[1]).label,
+               "when": zones.LocalTime.of(booked.start, booked.version.spec.step(
+                   booked.step_key).timezone)}  # fmt: skip
+    if request.method == "POST":
+        try:
+            context["changed"] = scheduling.mark(booked, claim[1])
+        except scheduling.NotYet as exc:
+            return render(request, "yesladder/scheduling/outcome.html",
+                          {**context, "problem": str(exc)}, status=409)  # fmt: skip
+        context["done"] = True
+    return render(request, "yesladder/scheduling/outcome.html", context)
 
 
 def _ics_response(content: bytes, name: str) -> HttpResponse:

@@ -15,8 +15,8 @@ from pydantic_core import PydanticCustomError
 from yesladder.funnels.spec.types import Key, LongText, Strict, Text
 
 # What an experiment watches for harm besides its result; each is counted per exposed person.
-GUARDRAILS = ("refunds", "unsubscribes", "bounces", "complaints")
-Guardrail = Literal["refunds", "unsubscribes", "bounces", "complaints"]
+GUARDRAILS = ("refunds", "cancellations", "unsubscribes", "bounces", "complaints")
+Guardrail = Literal["refunds", "cancellations", "unsubscribes", "bounces", "complaints"]
 Percent = Annotated[float, Field(ge=0, le=100)]
 # The step fields a variant may change in place; offers also take another plan.
 COPY_FIELDS = ("title", "value", "cta", "intro", "body")

@@ -613,9 +613,34 @@ class Agenda(Strict):
     will_not: Annotated[list[Text], Field(default_factory=list, max_length=10)]
 
 
+class BusySource(Strict):
+    """A host's own calendar, whose busy times block slots: an ICS feed or a CalDAV calendar
+    (its password from an environment variable: secrets stay out of funnel files)."""
+
+    ics: Annotated[str, Field(pattern=r"^https?://", max_length=2000)] | None = None
+    caldav: Annotated[str, Field(pattern=r"^https?://", max_length=2000)] | None = None
+    user: Text | None = None
+    password_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    # A source that fails keeps its last good read this long; after that the host offers no
+    # slot it cannot check.
+    stale_after: Duration = dt.timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "BusySource":
+        if (self.ics is None) == (self.caldav is None):
+            raise PydanticCustomError("busy_source", "give exactly one of `ics` or `caldav`")
+        return self
+
+
 class Host(Strict):
     name: Text
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+    location: Text | None = None  # this host's place, instead of the step's
+    busy: BusySource | None = None
+
+
+# Where a call happens: a video link (with `{booking}`, one made per booking), a phone number
+# or an address; shown on the page, in both emails and in the .ics.
 
 
 class Booking(StepBase):
@@ -630,6 +655,7 @@ class Booking(StepBase):
     horizon: Duration = dt.timedelta(days=14)
     agenda: Agenda
     hosts: Annotated[list[Host], Field(min_length=1, max_length=50)]
+    location: Text | None = None
     reminders: list[Duration] = Field(
         default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
     )
@@ -678,6 +704,12 @@ class Guarantee(Strict):
     terms: Text | None = None
 
 
+class Cancellation(Strict):
+    # During a trial "Cancel" always stops every later charge; after it (or from the first
+    # payment, with no trial) only when the offer says so.
+    after_trial: bool = False
+
+
 class Offer(StepBase):
     kind: Literal["offer"]
     type: Literal["product", "trial", "pilot", "plan"] = "product"
@@ -686,6 +718,11 @@ class Offer(StepBase):
     instalments: Instalments | None = None
     phases: Annotated[list[Phase], Field(min_length=1, max_length=24)] | None = None
     guarantee: Guarantee | None = None
+    cancel: Cancellation = Field(default_factory=Cancellation)
+    # A later charge that fails is tried again this long after it was due, once for each.
+    retries: Annotated[list[Duration], Field(max_length=10)] = Field(
+        default_factory=lambda: [dt.timedelta(days=d) for d in (1, 3, 5)]
+    )
     includes: list[Text] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from yesladder.funnels import money
+from yesladder.offers import links
 from yesladder.offers import services as orders
 from yesladder.scheduling import invites, sessions
 from yesladder.scheduling import services as scheduling
@@ -120,8 +121,10 @@ def booking_context(request: HttpRequest, page: Page) -> dict:
             "when": LocalTime.of(booked.start, zone),
             "manage_url": reverse("scheduling:booking", args=[token]),
             "ics_url": reverse("scheduling:booking-ics", args=[token]),
+            "location": scheduling.location(booked),
         }
-    return {**context, "days": slot_days(scheduling.open_slots(step), zone)}
+    days = slot_days(scheduling.open_slots(step), zone)
+    return {**context, "days": days, "unchecked": scheduling.calendar_problems(step)}
 
 
 def booking_submit(request: HttpRequest, page: Page) -> Submitted:
@@ -162,6 +165,7 @@ def offer_context(request: HttpRequest, page: Page) -> dict:
         "schedule": schedule_rows(charges, currency, zone, start),
         "total": money.shown(money.total(charges), currency),
         "order": order if started else None,
+        "order_url": _order_url(order) if started else "",
         "guarantee": getattr(page.step, "guarantee", None),
         "payments_ready": bool(settings.PAYMENTS),
         "declined": request.GET.get("declined") == "1",
@@ -180,7 +184,7 @@ def offer_submit(request: HttpRequest, page: Page) -> Submitted:
     if order.total == 0:  # nothing to pay, ever: the yes is the order
         orders.first_payment(order)
         return Submitted(redirect=step_url(page, page.step.key))
-    return Submitted(redirect=reverse("offers:pay", args=[orders.order_token(order)]))
+    return Submitted(redirect=reverse("offers:pay", args=[links.order_token(order)]))
 
 
 def checkout_context(request: HttpRequest, page: Page) -> dict:
@@ -201,10 +205,16 @@ def checkout_context(request: HttpRequest, page: Page) -> dict:
             for c in charges
         ],
         "paid": money.shown(order.paid(), order.currency) if order else "",
+        "order_url": _order_url(order) if order else "",
         "offer_url": step_url(page, page.step.offer),
         "done": page.step.key in page.journey.done,
         "next_url": _next_url(page),
     }
+
+
+def _order_url(order) -> str:
+    """The buyer's own page of the order: its charges, and Cancel."""
+    return reverse("offers:order", args=[links.order_token(order)])
 
 
 def checkout_submit(request: HttpRequest, page: Page) -> Submitted:

@@ -91,8 +91,12 @@ class Command(BaseCommand):
         real traffic would be. What it shows is each funnel's ladder as the report counts it."""
         # The crowd buys through the built-in test provider, as the served demo sells.
         paying = os.environ.get("YESLADDER_PAYMENTS") or "test"
+        # The emails its pages send (receipts, invites, confirmations) link to where the demo
+        # will be served, not to this server's passing port.
+        public = os.environ.get("YESLADDER_BASE_URL") or served_at
         trusting = {"YESLADDER_TRUSTED_PROXIES": "1", "YESLADDER_LOG_LEVEL": "ERROR",
-                    "YESLADDER_SERVED_AT": served_at, "YESLADDER_PAYMENTS": paying}  # fmt: skip
+                    "YESLADDER_SERVED_AT": served_at, "YESLADDER_PAYMENTS": paying,
+                    "YESLADDER_BASE_URL": public}  # fmt: skip
         console = Console(file=self.stdout)
         rng = random.Random(DEMO_SEED)
         with crowd_progress(console) as progress:
@@ -107,7 +111,7 @@ class Command(BaseCommand):
             task = progress.add_task("Sending the follow-ups", total=None)
             os.environ.setdefault("YESLADDER_SERVED_AT", served_at)  # where their links point
             progress.update(task, completed=Loop().until_idle(), total=1)
-            task = progress.add_task("Trials ending, refunds, unsubscribes",
+            task = progress.add_task("Trials cancelled and ending, calls marked, refunds",
                                      total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
             aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
             task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
@@ -185,6 +189,7 @@ def ladder(report: Report) -> Table:
 def after_words(done: history.Aftermath) -> str:
     return (
         f"After the walk: trials {done.trials}, cancelled in their first week {done.cancelled}; "
-        f"later charges paid {done.charged}, declined {done.declined}; other refunds "
-        f"{done.refunded}; unsubscribes {done.unsubscribed}."
+        f"later charges paid {done.charged}, declined {done.declined} (paid with a new card "
+        f"{done.recovered}); calls attended {done.attended}, no-shows {done.no_shows}; other "
+        f"refunds {done.refunded}; unsubscribes {done.unsubscribed}."
     )
