@@ -88,7 +88,7 @@ def test_the_page_starts_an_import_the_worker_stores_it_and_the_page_follows(own
 
 def test_the_worker_s_round_runs_the_import_job(owner, monkeypatch):
     monkeypatch.setattr(worker, "close_old_connections", lambda: None)  # the test's transaction
-    assert seams.JOBS.get("imports") == (importruns.EVERY_SECONDS, importruns.work)
+    assert seams.JOBS.get("imports") == seams.Job(importruns.EVERY_SECONDS, importruns.work)
     start(owner, rows(10))
     worker.Loop("test-worker").until_idle()
     assert ImportRun.objects.get().state == "done" and Lead.objects.count() == 10

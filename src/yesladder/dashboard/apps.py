@@ -10,4 +10,4 @@ class DashboardConfig(AppConfig):
         from yesladder.dashboard import importruns
 
         # The browser's imports, stored by the worker in chunks (the page shows the bar).
-        seams.JOBS.add("imports", (importruns.EVERY_SECONDS, importruns.work))
+        seams.JOBS.add("imports", seams.Job(importruns.EVERY_SECONDS, importruns.work))
