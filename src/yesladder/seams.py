@@ -46,9 +46,12 @@ class Registry:
     """Answers by name (a guardrail, an engine, a job); adding one is one call in its app."""
 
     name: str
+    kind: type | None = None  # what each entry must be, checked as it is added
     entries: dict[str, Any] = field(default_factory=dict)
 
     def add(self, key: str, entry: Any) -> None:
+        if self.kind is not None and not isinstance(entry, self.kind):
+            raise TypeError(f"{self.name}: {key!r} must be a {self.kind.__name__}, not {entry!r}")
         self.entries[key] = entry
 
     def get(self, key: str) -> Any | None:
@@ -68,6 +71,6 @@ GUARDRAILS = Registry("guardrail counters")
 # name -> analytics.store.Engine: an analytical engine beside the embedded one.
 ENGINES = Registry("analytics engines")
 # name -> Job.
-JOBS = Registry("worker jobs")
+JOBS = Registry("worker jobs", Job)
 
 SEAMS = (STARTING_VERSION, VARIANT_NAMES, GUARDRAILS, ENGINES, JOBS)
