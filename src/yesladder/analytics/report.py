@@ -158,7 +158,7 @@ def _funnel(key: str, number: int | None) -> tuple[Funnel, FunnelVersion | None]
         raise ReportError(f"funnel {key!r} has no stored version")
     if number is None:
         return funnel, None
-    chosen = funnel.versions.filter(number=number, variant="").first()
+    chosen = funnel.versions.current().filter(number=number).first()
     if chosen is None:
         raise ReportError(f"--only-version: funnel {key!r} has no version {number}")
     return funnel, chosen

@@ -240,7 +240,7 @@ def _group_table(found: Report) -> Table:
 
 def linted(funnel: Funnel, number: int | None) -> tuple[FunnelVersion | None, list[lint.Finding]]:
     """The version asked for (else the current one) and its lint findings."""
-    chosen = funnel.versions.filter(number=number, variant="").first() if number else None
+    chosen = funnel.versions.current().filter(number=number).first() if number else None
     version = chosen or funnel.current_version()
     return version, findings_of(version) if version else []
 

@@ -294,7 +294,7 @@ def publish(
             files=_files_of(version),
         )
         discard_draft(user, funnel)
-    stored = Funnel.objects.get(key=loaded.funnel).versions.get(number=loaded.version, variant="")
+    stored = Funnel.objects.get(key=loaded.funnel).versions.current().get(number=loaded.version)
     if not loaded.created:
         raise NotPublished(f"nothing to publish: the text is version {loaded.version}'s", checked)
     return stored
@@ -302,7 +302,7 @@ def publish(
 
 def others_diff(funnel: Funnel, stale: Stale) -> tuple[str, ...]:
     """What was published since the version a refused text started from."""
-    start = funnel.versions.filter(number=stale.based_on, variant="").first()
+    start = funnel.versions.current().filter(number=stale.based_on).first()
     return version_diff(start, stale.newer) if start else ()
 
 

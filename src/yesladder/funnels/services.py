@@ -139,7 +139,7 @@ def rollback(funnel: Funnel, number: int, *, by: Actor, based_on: int) -> Funnel
     as newest when they asked; None when `number` is the newest's spec already."""
     with transaction.atomic():
         funnel = Funnel.objects.select_for_update().get(pk=funnel.pk)
-        old = funnel.versions.get(number=number, variant="")
+        old = funnel.versions.current().get(number=number)
         latest = funnel.current_version()
         if latest.digest == old.digest:
             return None
@@ -167,8 +167,8 @@ def _refuse_stale(funnel: Funnel, latest: FunnelVersion | None, origin: str,
     if origin in (Origin.EDITOR, Origin.ROLLBACK) and based_on != latest.number:
         raise Stale(latest, based_on, _stale_message(funnel, latest, based_on))
     if origin == Origin.FILE:
-        newer = (funnel.versions.filter(variant="", number__gt=based_on or 0)
-                 .exclude(origin=Origin.FILE).order_by("-number").first())  # fmt: skip
+        newer = (funnel.versions.current().filter(number__gt=based_on or 0)
+                 .exclude(origin=Origin.FILE).first())  # fmt: skip
         if newer is not None:
             raise Stale(newer, based_on, _older_file_message(funnel, newer, based_on))
 

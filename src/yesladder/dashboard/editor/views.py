@@ -118,7 +118,7 @@ def _problems(form) -> str:
 @require_safe
 def versions(request: HttpRequest, key: str) -> HttpResponse:
     funnel = get_object_or_404(Funnel, key=key)
-    listed = list(funnel.versions.filter(variant="").order_by("-number"))
+    listed = list(funnel.versions.current())
     numbers = [v.number for v in listed]
     context = {"section": "funnels", "funnel": funnel, "versions": listed,
                "can_edit": may(request, roles.EDIT_FUNNELS)}  # fmt: skip
@@ -139,7 +139,7 @@ def versions(request: HttpRequest, key: str) -> HttpResponse:
 def rollback(request: HttpRequest, key: str, number: int) -> HttpResponse:
     """A GET says what rolling back does; the POST publishes the old version again."""
     funnel = get_object_or_404(Funnel, key=key)
-    old = get_object_or_404(funnel.versions, number=number, variant="")
+    old = get_object_or_404(funnel.versions.current(), number=number)
     current = funnel.current_version()
     form = RollbackForm(request.POST or None, initial={"current": current.number})
     context = {"section": "funnels", "funnel": funnel, "old": old, "current": current,
