@@ -4,15 +4,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tracking', '0005_rate_counts_moved_to_leads'),
+        ("tracking", "0005_rate_counts_moved_to_leads"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='event',
-            name='name',
-            field=models.CharField(choices=[('step_viewed', 'step_viewed'), ('cta_clicked', 'cta_clicked'), ('step_completed', 'step_completed'), ('opted_in', 'opted_in'), ('optin_confirmed', 'optin_confirmed'), ('fields_given', 'fields_given'), ('answered', 'answered'), ('quiz_completed', 'quiz_completed'), ('result_emailed', 'result_emailed'), ('poll_answered', 'poll_answered'), ('downloaded', 'downloaded'), ('video_progress', 'video_progress'), ('read_progress', 'read_progress'), ('shared', 'shared'), ('referral_arrived', 'referral_arrived'), ('registered', 'registered'), ('attended', 'attended'), ('booked', 'booked'), ('cancelled', 'cancelled'), ('checkout_started', 'checkout_started'), ('paid', 'paid'), ('instalment_paid', 'instalment_paid'), ('refunded', 'refunded'), ('trial_converted', 'trial_converted'), ('trial_cancelled', 'trial_cancelled'), ('payment_failed', 'payment_failed'), ('payment_recovered', 'payment_recovered'), ('call_attended', 'call_attended'), ('call_no_show', 'call_no_show'), ('converted', 'converted'), ('experiment_exposed', 'experiment_exposed'), ('tracked', 'tracked'), ('page_viewed', 'page_viewed'), ('screen_viewed', 'screen_viewed'), ('identified', 'identified'), ('aliased', 'aliased'), ('grouped', 'grouped')], max_length=40),
+            model_name="event",
+            name="name",
+            field=models.CharField(
+                choices=[
+                    ("step_viewed", "step_viewed"),
+                    ("cta_clicked", "cta_clicked"),
+                    ("step_completed", "step_completed"),
+                    ("opted_in", "opted_in"),
+                    ("optin_confirmed", "optin_confirmed"),
+                    ("fields_given", "fields_given"),
+                    ("answered", "answered"),
+                    ("quiz_completed", "quiz_completed"),
+                    ("result_emailed", "result_emailed"),
+                    ("poll_answered", "poll_answered"),
+                    ("downloaded", "downloaded"),
+                    ("video_progress", "video_progress"),
+                    ("read_progress", "read_progress"),
+                    ("shared", "shared"),
+                    ("referral_arrived", "referral_arrived"),
+                    ("registered", "registered"),
+                    ("attended", "attended"),
+                    ("booked", "booked"),
+                    ("cancelled", "cancelled"),
+                    ("checkout_started", "checkout_started"),
+                    ("paid", "paid"),
+                    ("instalment_paid", "instalment_paid"),
+                    ("refunded", "refunded"),
+                    ("trial_converted", "trial_converted"),
+                    ("trial_cancelled", "trial_cancelled"),
+                    ("payment_failed", "payment_failed"),
+                    ("payment_recovered", "payment_recovered"),
+                    ("call_attended", "call_attended"),
+                    ("call_no_show", "call_no_show"),
+                    ("converted", "converted"),
+                    ("experiment_exposed", "experiment_exposed"),
+                    ("tracked", "tracked"),
+                    ("page_viewed", "page_viewed"),
+                    ("screen_viewed", "screen_viewed"),
+                    ("identified", "identified"),
+                    ("aliased", "aliased"),
+                    ("grouped", "grouped"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
