@@ -110,7 +110,8 @@ class Command(BaseCommand):
                 raise CommandError(f"demo: {exc}") from None
             task = progress.add_task("Sending the follow-ups", total=None)
             os.environ.setdefault("YESLADDER_SERVED_AT", served_at)  # where their links point
-            progress.update(task, completed=Loop().until_idle(), total=1)
+            sent = Loop().until_idle()  # pieces of work: the bar shows them done, of themselves
+            progress.update(task, completed=sent, total=max(sent, 1))
             task = progress.add_task("Trials cancelled and ending, calls marked, refunds",
                                      total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
             aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
