@@ -79,7 +79,7 @@ class _Block:
 
     def __init__(self):
         self.depth = _depth()
-        self.deeper = False  # an event written, or heard, inside a savepoint of the block
+        self.deeper = False  # an event written inside a savepoint of the block
         self.unheard: list[Event] = []
         self.unsettled: list[Event] = []
         self.heard_marks: list = []
@@ -92,8 +92,7 @@ class _Block:
         """RECORDED for the events written so far. Heard inside a savepoint that is later rolled
         back (a stitch that failed and was caught), they are heard again at the block's end."""
         fresh = self._hear()
-        if fresh and _depth() > self.depth:
-            self.deeper = True
+        if fresh and _depth() > self.depth:  # whether the events stay is `hold`'s to say
             self.heard_marks.append((_mark_heard(), fresh))
 
     def end(self) -> None:
