@@ -15,7 +15,7 @@ import pytest
 import time_machine
 
 from tests.clickhouse_fixtures import on_current_clickhouse
-from tests.test_warehouse_report import AGENTS, SOURCES, funnel, reports_equal
+from tests.test_warehouse_report import AGENTS, SOURCES, TIERS, funnel, reports_equal
 from yesladder.analytics.report import build
 from yesladder.events import EventName
 from yesladder.leads.models import Lead
@@ -52,6 +52,9 @@ def walk(rng: random.Random, version, people: int, at: dt.datetime) -> list:
         for step in LADDER[: rng.randrange(1, 6)]:
             moment += dt.timedelta(seconds=rng.randrange(0, 300))
             record(EventName.STEP_VIEWED, visitor, version, step, occurred_at=moment)
+        if rng.random() < 0.5:  # a result: a lead's latest decides their tier
+            record(EventName.QUIZ_COMPLETED, visitor, version, "score",
+                   {"score": 50, "tier": rng.choice(TIERS)}, occurred_at=moment)  # fmt: skip
         if rng.random() < 0.4:
             if leads and rng.random() < 0.3:
                 lead = rng.choice(leads)  # a second device of someone known

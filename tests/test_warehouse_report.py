@@ -29,6 +29,7 @@ AGENTS = ["Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Firefox/131.0",
           "curl/8.0", "Mozilla/5.0 (compatible; Googlebot/2.1)"]  # fmt: skip
 SOURCES = [("google", "cpc"), ("ann's list", "solo_ad"), ("bob", "SOLO"), ("", ""),
            ("x'); DROP TABLE events_local; --", "email")]  # fmt: skip
+TIERS = ["leaky", "strong", "it's \\ odd"]  # a retake moves its person to another tier
 
 
 def funnel():
@@ -67,6 +68,7 @@ def scene(rng: random.Random, version, people: int, phase: int, crowd: list) -> 
                 (EventName.OPTED_IN, "checklist", {}),
                 (EventName.VIDEO_PROGRESS, "guide", {"percent": rng.choice([50, 80])}),
                 (EventName.TRACKED, "", {}),
+                (EventName.QUIZ_COMPLETED, "score", {"score": 40, "tier": rng.choice(TIERS)}),
             ])  # fmt: skip
             event = record(name, visitor, version, step, props, occurred_at=at)
             if name == EventName.TRACKED and rng.random() < 0.3:
@@ -165,3 +167,21 @@ def test_times_to_the_next_rung_from_clickhouse_equal_the_embedded_engines(click
     climbers(rng, version, 10, crowd)
     Shipper(clickhouse, settle=0).sync()
     reports_equal(clickhouse, version, seed)
+
+
+def test_init_gives_a_store_made_before_tiers_its_tier_column(clickhouse):
+    from yesladder.warehouse import services
+    from yesladder.warehouse.client import connect, run, shards
+
+    for shard in shards(clickhouse):
+        for table in ("events", "events_local"):  # as the release before tiers made them
+            run(connect(shard), shard, f"ALTER TABLE {shard.database}.{table} DROP COLUMN tier")
+    services.init(clickhouse)
+    version = funnel()
+    visitor = new_visitor(AGENTS[0], "https://example.com/", "", {})
+    record(EventName.STEP_VIEWED, visitor, version, "guide", occurred_at=T0)
+    record(EventName.QUIZ_COMPLETED, visitor, version, "score", {"score": 9, "tier": "leaky"},
+           occurred_at=T0)  # fmt: skip
+    Shipper(clickhouse, settle=0).sync()
+    theirs = build("clean", by="tier", store=ClickHouseStore(clickhouse))
+    assert [(g.name, g.entered) for g in theirs.groups] == [("leaky", 1)]

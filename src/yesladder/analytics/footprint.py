@@ -22,6 +22,7 @@ DIMENSIONS = {
     "variant": (EVERYONE, EVERYONE),  # and its version says which experiment variant it is
     "cohort": ("cohort", "cohort"),
     "device": ("device", "device"),
+    "tier": ("tier", "tier"),  # their latest scored quiz's tier; "" before any
 }
 MARKS = ("viewed", "clicked", "optional")
 
@@ -104,7 +105,7 @@ def footprint(row) -> Footprint | None:
 
 
 def groups(row) -> tuple[tuple[str, str], ...]:
-    found = [(EVERYONE, ""), ("device", row.device or ""),
+    found = [(EVERYONE, ""), ("device", row.device or ""), ("tier", row.tier),
              ("cohort", row.cohort.isoformat() if row.cohort else "")]  # fmt: skip
     for prefix, (source, medium, campaign) in (
         ("", (row.source, row.medium, row.campaign)),

@@ -36,6 +36,7 @@ class Progress(models.Model):
     last_campaign = models.CharField(max_length=200, blank=True)
     device = models.CharField(max_length=8, blank=True)
     cohort = models.DateField(null=True, help_text="Monday of the week of the first visit")
+    tier = models.CharField(max_length=64, blank=True, help_text="of their latest scored quiz")
     state = models.JSONField(default=dict, help_text="the climb's chains (analytics.climb)")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -30,6 +30,7 @@ from yesladder.analytics.rules import (
     lead_of,
     micros,
     person,
+    tier,
 )
 from yesladder.events import EventName
 from yesladder.funnels.models import FunnelVersion
@@ -39,7 +40,10 @@ from yesladder.tracking.models import Event
 RECOUNT_CHUNK = 5_000
 FIELDS = ["level", "entered_at", "gaps", "viewed", "clicked", "optional", "opted_in",
           "engaged", "excluded", "revenue", "last_source", "last_medium", "last_campaign",
-          "state", "updated_at"]  # fmt: skip
+          "tier", "state", "updated_at"]  # fmt: skip
+# In Progress.state beside the climb: [µs, event id] of the result the row's tier came from,
+# so a result that arrives late never replaces a later one (both engines take the latest).
+TIER_MARK = "tier_at"
 
 
 @lru_cache(maxsize=256)
@@ -140,7 +144,7 @@ def _values(row: Progress, ops) -> tuple:
         row.level, ops.adapt_datetimefield_value(row.entered_at),
         ops.adapt_json_value(row.gaps, None), row.viewed, row.clicked, row.optional,
         row.opted_in, row.engaged, row.excluded, row.revenue, row.last_source, row.last_medium,
-        row.last_campaign, ops.adapt_json_value(row.state, None),
+        row.last_campaign, row.tier, ops.adapt_json_value(row.state, None),
     )  # fmt: skip
 
 
@@ -165,7 +169,8 @@ def _apply(rungs: Ladder, row, events: list[Event]) -> None:
 
 
 def _keep(row, state: Climb) -> None:
-    row.state = state.to_state()
+    mark = (row.state or {}).get(TIER_MARK)
+    row.state = {**state.to_state(), **({TIER_MARK: mark} if mark else {})}
     row.level = state.level
     row.entered_at = from_micros(state.best[0]) if state.best else None
     row.gaps = [round(gap / 1_000_000) for gap in state.gaps()]
@@ -181,6 +186,16 @@ def _flags(row, rungs: Ladder, event: Event) -> None:
     row.opted_in = row.opted_in or bool(opted_in)
     row.engaged = row.engaged or bool(engaged)
     row.revenue += money
+    _tier(row, event)
+
+
+def _tier(row, event: Event) -> None:
+    given = tier(event.name, event.properties)
+    if given is None:
+        return
+    at = [micros(event.occurred_at), event.pk or 0]
+    if at >= row.state.get(TIER_MARK, [0, 0]):
+        row.tier, row.state = given, {**row.state, TIER_MARK: at}
 
 
 # --- recounting one person -------------------------------------------------------------------
@@ -195,6 +210,8 @@ def recount(row, rungs: Ladder) -> None:
     _keep(row, state)
     row.viewed = row.clicked = row.optional = row.revenue = 0
     row.opted_in = row.engaged = row.excluded = False
+    row.tier = ""
+    row.state.pop(TIER_MARK, None)
     for event in events:
         _flags(row, rungs, event)
     if state.best:

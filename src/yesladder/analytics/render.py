@@ -7,7 +7,7 @@ import io
 
 from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.analytics.footprint import kept_seconds
-from yesladder.analytics.report import Metric, Report, Rung
+from yesladder.analytics.report import NO_SCORE, Metric, Report, Rung
 from yesladder.analytics.verdicts import WhatIf
 from yesladder.funnels.money import shown
 
@@ -122,12 +122,33 @@ def group_columns(report: Report) -> list[str]:
             "cost per acquisition", "earnings per click", "ROI"]  # fmt: skip
 
 
+# How a breakdown names the people with no value in it.
+NO_VALUE = {"tier": NO_SCORE}
+
+
+def group_name(by: str | None, name: str) -> str:
+    return name or NO_VALUE.get(by or "", "(none)")
+
+
 def group_row(report: Report, group) -> list:
-    return [group.name or "(none)", group.entered, *group.reached[1:], percent(group.conversion),
-            group.leads, money(report, group.revenue),
+    return [group_name(report.by, group.name), group.entered, *group.reached[1:],
+            percent(group.conversion), group.leads, money(report, group.revenue),
             "–" if group.clicks is None else group.clicks, money(report, group.cost),
             money(report, group.cost_per_lead), money(report, group.cost_per_acquisition),
             money(report, group.earnings_per_click), percent(group.roi, 0)]  # fmt: skip
+
+
+def tier_columns(report: Report) -> list[str]:
+    return ["tier", "people", "of all who entered",
+            *[f"reached {r.key}" for r in report.rungs[1:]], "conversion"]  # fmt: skip
+
+
+def tier_row(report: Report, group) -> list:
+    """One tier of the report's scored quizzes: how many people it holds and how they climbed
+    on (the report's `tiers` are named by the tier's title)."""
+    share = group.entered / report.entered if report.entered else None
+    return [group.name, group.entered, percent(share), *group.reached[1:],
+            percent(group.conversion)]  # fmt: skip
 
 
 METRIC_COLUMNS = ("metric", "rate", "count", "of", "95 % interval")

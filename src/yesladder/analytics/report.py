@@ -11,9 +11,10 @@ from yesladder.analytics import verdicts
 from yesladder.analytics.rules import CONVERTED_RUNG
 from yesladder.analytics.store import DIMENSIONS, Marks, Query, SqlStore, Store, Tally
 from yesladder.funnels.models import Funnel, FunnelVersion
-from yesladder.funnels.spec.schema import FunnelSpec
+from yesladder.funnels.spec.schema import FunnelSpec, Quiz
 
 TOUCHES = ("first", "last")
+NO_SCORE = "no score"  # the tier of a person who has not finished a scored quiz
 # Days are compared as midnights and the day after `until`: years outside this range are typing
 # mistakes, and the last day of year 9999 has no day after it.
 FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
@@ -100,6 +101,9 @@ class Report:
     bottleneck: verdicts.WhatIf | None
     groups: tuple[Group, ...]
     revenue: int
+    # With a scored quiz on the ladder: each tier's people and how they climbed on (first the
+    # tiers as the spec orders them, then "" for those with no score yet).
+    tiers: tuple[Group, ...] = ()
 
     @property
     def converted(self) -> int:
@@ -136,6 +140,7 @@ def build(
     entered = rungs[0].reached if rungs else 0
     revenue = sum(t.revenue for t in tallies)
     gains = _what_ifs(rungs, entered, revenue)
+    groups = _groups(spec, store.tallies(query), store, query, len(rungs)) if by else []
     return Report(
         funnel=funnel.key, name=spec.name,
         version=f"v{chosen.number}" if chosen else "all versions",
@@ -144,8 +149,8 @@ def build(
         metrics=tuple(_metrics(tallies, rungs, entered)),
         diagnoses=tuple(_diagnoses(spec, rungs)), what_ifs=tuple(gains),
         bottleneck=verdicts.bottleneck(gains),
-        groups=tuple(_groups(spec, store.tallies(query), store, query, len(rungs))) if by else (),
-        revenue=revenue,
+        groups=tuple(groups), revenue=revenue,
+        tiers=_tiers(spec, groups if by == "tier" else None, store, query, len(rungs)),
     )  # fmt: skip
 
 
@@ -284,6 +289,31 @@ def _groups(spec, tallies, store: Store, query: Query, rungs: int) -> list[Group
         clicks, cost = costs.get((name, spec.currency), (None, None))
         result.append(_group(name, reached, theirs, clicks, cost))
     return sorted(result, key=lambda g: (-g.entered, g.name))
+
+
+def tier_titles(spec: FunnelSpec) -> dict[str, str]:
+    """Each tier of the ladder's scored quizzes by its key, in the spec's order (the first
+    quiz's title wins when two quizzes share a key)."""
+    found: dict[str, str] = {}
+    for step in spec.steps:
+        if isinstance(step, Quiz) and step.scored():
+            for tier in step.tiers:
+                found.setdefault(tier.key, tier.title)
+    return found
+
+
+def _tiers(spec: FunnelSpec, found: list[Group] | None, store: Store, query: Query,
+           rungs: int) -> tuple[Group, ...]:  # fmt: skip
+    """The groups of `--by tier` (`found` when that is the breakdown asked for)."""
+    titles = tier_titles(spec)
+    if not titles:
+        return ()
+    if found is None:
+        found = _groups(spec, store.tallies(replace(query, by="tier")), store, query, rungs)
+    titles[""] = NO_SCORE
+    place = {key: i for i, key in enumerate(titles)}
+    ordered = sorted(found, key=lambda g: (place.get(g.name, len(place)), g.name))
+    return tuple(replace(g, name=titles.get(g.name, g.name)) for g in ordered)
 
 
 def _group(name: str, reached: list[int], theirs: list[Tally], clicks, cost) -> Group:

@@ -20,9 +20,10 @@ ARRIVALS = frozenset({EventName.STEP_VIEWED, EventName.STEP_COMPLETED})
 REVENUE = {EventName.PAID: 1, EventName.INSTALMENT_PAID: 1, EventName.REFUNDED: -1}
 # The events whose properties gave_email, engaged and the revenue read: every other event's
 # flags follow from its name alone (the ClickHouse shipper reads no other properties).
-PROPERTIES_READ = frozenset(
-    {EventName.FIELDS_GIVEN, EventName.VIDEO_PROGRESS, EventName.READ_PROGRESS, *REVENUE}
-)
+PROPERTIES_READ = frozenset({
+    EventName.FIELDS_GIVEN, EventName.VIDEO_PROGRESS, EventName.READ_PROGRESS,
+    EventName.QUIZ_COMPLETED, *REVENUE,
+})  # fmt: skip
 
 
 def person(lead_id: int | None, visitor_hex: str) -> str:
@@ -77,6 +78,15 @@ def flags(name: str, properties: dict) -> tuple[int, int, int]:
         int(engaged(name, properties)),
         revenue(name, properties),
     )
+
+
+def tier(name: str, properties: dict) -> str | None:
+    """The tier a scored quiz's result puts its person in (`--by tier`: their latest), None
+    when the event says nothing of a tier."""
+    if name != EventName.QUIZ_COMPLETED or "score" not in (properties or {}):
+        return None
+    found = properties.get("tier")
+    return found[:200] if isinstance(found, str) and found else None
 
 
 def _number(value) -> float:

@@ -94,6 +94,19 @@ class ReportPage:
     headline: str
     revenue: str
     sections: tuple[Section, ...]
+    tier_bars: tuple["Bar", ...] = ()  # people per tier of the scored quiz, drawn as bars
+
+    @property
+    def tier_bars_height(self) -> int:
+        return BAR_ROW * len(self.tier_bars)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    people: int
+    y: int
+    width: int  # of BAR_WIDTH, for the most people
 
 
 def versions(funnel: Funnel) -> list[int]:
@@ -165,6 +178,8 @@ def report_page(found: Report) -> ReportPage:
         Section("diagnosis", "Diagnosis", "" if found.diagnoses else render.NO_DIAGNOSIS),
         Section("what-if", "What if one move got better?", WHAT_IF_NOTE, _what_if_table(found),
                 render.bottleneck(found)) if found.what_ifs else None,
+        Section("tiers", "Tiers of the scored quiz", TIERS_NOTE, _tier_table(found))
+        if found.tiers else None,
         Section("breakdown", f"By {found.by} ({found.touch} touch)", "", _group_table(found))
         if found.by else None,
     ]  # fmt: skip
@@ -173,6 +188,7 @@ def report_page(found: Report) -> ReportPage:
         headline=render.headline(found),
         revenue=render.money(found, found.revenue),
         sections=tuple(s for s in sections if s is not None),
+        tier_bars=_tier_bars(found),
     )
 
 
@@ -181,6 +197,11 @@ LADDER_NOTE = (
     "interval. The verdict compares it with the benchmark range; it says “too few to tell” "
     "until there are enough people to be sure."
 )
+TIERS_NOTE = (
+    "Each person in the tier of their latest result (“no score”: not finished yet), and how "
+    "far each tier climbed: which tier books the call, which one needs the guide first."
+)
+BAR_WIDTH, BAR_ROW = 300, 28
 WHAT_IF_NOTE = "Each row changes only that move's rate and keeps the others as they are now."
 
 
@@ -236,6 +257,20 @@ def _group_table(found: Report) -> Table:
         name, *rest = render.group_row(found, group)  # the name may be a visitor's utm value
         rows.append((Cell(str(name)), *(_cell(v) for v in rest)))
     return Table(_columns(render.group_columns(found)), tuple(rows))
+
+
+def _tier_table(found: Report) -> Table:
+    rows = []
+    for group in found.tiers:
+        title, *rest = render.tier_row(found, group)  # a tier's title is the editor's text
+        rows.append((Cell(str(title)), *(_cell(v) for v in rest)))
+    return Table(_columns(render.tier_columns(found)), tuple(rows))
+
+
+def _tier_bars(found: Report) -> tuple[Bar, ...]:
+    most = max((g.entered for g in found.tiers), default=0)
+    return tuple(Bar(g.name, g.entered, BAR_ROW * i, g.entered * BAR_WIDTH // most if most else 0)
+                 for i, g in enumerate(found.tiers))  # fmt: skip
 
 
 def linted(funnel: Funnel, number: int | None) -> tuple[FunnelVersion | None, list[lint.Finding]]:

@@ -20,6 +20,7 @@ twice is harmless, and nothing is ever "caught up" in between.
 """
 
 import uuid
+from functools import partial
 
 from django.db import transaction
 
@@ -158,11 +159,21 @@ def init(settings: Settings) -> list[str]:
                                  "database = %(db)s", {"db": shard.database})}  # fmt: skip
         for statement in schema.statements(settings.database, settings.cluster):
             run(client, shard, statement)
+        for statement in schema.added(
+            settings.database, settings.cluster, partial(_has, client, shard)
+        ):
+            run(client, shard, statement)
         made_again |= "store_identity" in had and not {f"{t}_local" for t in schema.TABLES} <= had
     found = read(servers)
     if made_again or len({named(i) for i in found}) > 1 or not all(found):
         write(servers, following(found))
     return [f"{shard.host}:{shard.port}" for shard in servers]
+
+
+def _has(client, shard: Settings, table: str, column: str) -> bool:
+    return bool(run(client, shard, "SELECT count() FROM system.columns WHERE database = %(db)s "
+                    "AND table = %(t)s AND name = %(c)s",
+                    {"db": shard.database, "t": table, "c": column})[0][0])  # fmt: skip
 
 
 # --- starting again --------------------------------------------------------------------------

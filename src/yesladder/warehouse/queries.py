@@ -155,9 +155,11 @@ SELECT version_id, person,
   groupBitOrIf(bitShiftLeft(toUInt64(1), click), click != {NONE}) AS clicked,
   groupArrayIf((at, opt), opt != {NONE}) AS opts,
   groupArrayIf(at, excl = 1) AS excls,
-  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money
+  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money,
+  argMaxIf(tier, (at, event_id), tier != '') AS latest_tier
 FROM (
   SELECT version_id, person, at, event_id, source, medium, campaign, opted, engaged, revenue,
+    tier,
     {rung} AS rung, {click} AS click, {optional} AS opt, {excluded} AS excl, {window} AS win
   FROM {db}.events_local FINAL
   WHERE funnel_id = %(funnel)s AND deleted = 0 {version}
@@ -238,6 +240,7 @@ GROUPS = {
     "cohort": ("if(first.5 = 0, '', toString(intDiv(first.5, toUInt64(86400000000)) - "
                "modulo(intDiv(first.5, toUInt64(86400000000)) + 3, 7)))",) * 2,
     "device": ("first.4", "first.4"),
+    "tier": ("latest_tier", "latest_tier"),  # of the latest scored result (analytics.rules.tier)
 }  # fmt: skip
 VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
 

@@ -13,6 +13,8 @@ Experiment exposures (the denominator of results, one per visitor and experiment
 with their visitor's events, under the same person, so results join them on their shard.
 """
 
+from collections.abc import Callable
+
 EVENTS = """
 CREATE TABLE IF NOT EXISTS {db}.events_local (
     funnel_id UInt32, person String, event_id UInt64, version_id UInt32,
@@ -20,9 +22,13 @@ CREATE TABLE IF NOT EXISTS {db}.events_local (
     at UInt64,
     opted UInt8, engaged UInt8, revenue Int64,
     source String, medium String, campaign String,
-    shipped UInt64, deleted UInt8
+    shipped UInt64, deleted UInt8, tier String
 ) ENGINE = ReplacingMergeTree(shipped) ORDER BY (funnel_id, person, event_id)
 """
+# Columns added since the first release, which `init` adds to a store made before them (18.16
+# has no ADD COLUMN IF NOT EXISTS): table, column, type. Rows shipped before keep the column's
+# default until `sync --from-scratch` ships them again.
+ADDED = (("events", "tier", "String"),)  # a scored quiz's tier (issue 32)
 IDENTITIES = """
 CREATE TABLE IF NOT EXISTS {db}.identities_local (
     person String, visitor String,
@@ -52,7 +58,7 @@ CREATE TABLE IF NOT EXISTS {db}.store_identity (
 TABLES = ("events", "identities", "exposures")
 EVENT_COLUMNS = ("funnel_id", "person", "event_id", "version_id", "visitor", "name", "label",
                  "step", "at", "opted", "engaged", "revenue", "source", "medium", "campaign",
-                 "shipped", "deleted")  # fmt: skip
+                 "shipped", "deleted", "tier")  # fmt: skip
 IDENTITY_COLUMNS = ("person", "visitor", "created", "source", "medium", "campaign", "device",
                     "shipped", "deleted")  # fmt: skip
 EXPOSURE_COLUMNS = ("experiment_id", "person", "visitor", "variant", "version_id", "counted",
@@ -65,6 +71,17 @@ def statements(db: str, cluster: str) -> list[str]:
              IDENTITIES.format(db=db), EXPOSURES.format(db=db), IDENTITY.format(db=db)]  # fmt: skip
     if cluster:
         found += [DISTRIBUTED.format(db=db, table=t, cluster=cluster) for t in TABLES]
+    return found
+
+
+def added(db: str, cluster: str, has: Callable[[str, str], bool]) -> list[str]:
+    """What `init` runs to add the columns a store made by an earlier release lacks (`has`
+    says whether a table has a column)."""
+    found = []
+    for name, column, kind in ADDED:
+        for table in [f"{name}_local", *([name] if cluster else [])]:
+            if not has(table, column):
+                found.append(f"ALTER TABLE {db}.{table} ADD COLUMN {column} {kind}")
     return found
 
 

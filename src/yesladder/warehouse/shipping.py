@@ -34,7 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from yesladder.analytics.devices import device_type
-from yesladder.analytics.rules import flags, person
+from yesladder.analytics.rules import flags, person, tier
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Visitor
 from yesladder.warehouse import identity, reading, schema
@@ -84,7 +84,7 @@ class Shipper:
         self.erasure_wait = erasure_wait
         self.client = connect(settings)
         self._funnels: dict[int, int] = {}
-        self._by_name: dict[str, tuple[int, int, int]] = {}
+        self._by_name: dict[str, tuple[int, int, int, str]] = {}
         self._servers: list[Settings] = []
 
     # --- the loop ----------------------------------------------------------------------------
@@ -177,23 +177,25 @@ class Shipper:
         out = []
         for r in rows:
             visitor = hexed(r.visitor)
+            *counts, tier = self._counts(r.name, r.properties)
             row = (r.id, r.version_id or 0, visitor, r.name, r.label, r.step, to_micros(r.at),
-                   *self._flags(r.name, r.properties), r.source, r.medium, r.campaign,
-                   version)  # fmt: skip
+                   *counts, r.source, r.medium, r.campaign, version)  # fmt: skip
             funnel = self._funnel(r.version_id)
-            out.append((funnel, person(r.lead_id, visitor), *row, 0))
+            out.append((funnel, person(r.lead_id, visitor), *row, 0, tier))
             if tombstones and r.lead_id:
-                out.append((funnel, person(None, visitor), *row, 1))
+                out.append((funnel, person(None, visitor), *row, 1, tier))
         insert(self.client, self.settings, self._insert(EVENTS, schema.EVENT_COLUMNS), out)
 
-    def _flags(self, name: str, properties) -> tuple[int, int, int]:
-        """Opted in, engaged, revenue: from the name alone (once per name) unless the counts
-        read the event's properties (reading.events gives them only then)."""
+    def _counts(self, name: str, properties) -> tuple[int, int, int, str]:
+        """Opted in, engaged, revenue and the tier of a scored quiz's result: from the name
+        alone (once per name) unless the counts read the event's properties (reading.events
+        gives them only then)."""
         if properties is None:
             if name not in self._by_name:
-                self._by_name[name] = flags(name, {})
+                self._by_name[name] = (*flags(name, {}), "")
             return self._by_name[name]
-        return flags(name, json.loads(properties) if isinstance(properties, str) else properties)
+        found = json.loads(properties) if isinstance(properties, str) else properties
+        return (*flags(name, found), tier(name, found) or "")
 
     def _funnel(self, version_id: int | None) -> int:
         if not version_id:

@@ -114,6 +114,9 @@ def show(report: Report, console: Console) -> None:
     console.print(_metrics(report))
     _diagnosis(report, console)
     _what_if(report, console)
+    if report.tiers:
+        console.print(_table("Tiers of the scored quiz", render.tier_columns(report),
+                             [render.tier_row(report, g) for g in report.tiers]))  # fmt: skip
     if report.groups:
         console.print(_groups(report))
 
