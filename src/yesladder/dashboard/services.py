@@ -7,7 +7,7 @@ autoescaping templates.
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, QuerySet, TextField
@@ -17,10 +17,12 @@ from django.urls import reverse
 from yesladder.automation.models import Enrollment, Message, ScoreChange, Standing
 from yesladder.funnels import money
 from yesladder.funnels.models import Funnel
+from yesladder.funnels.scoring import Reading
 from yesladder.funnels.spec.automations import BUILTIN_SEGMENTS
 from yesladder.leads.models import Lead, Visitor
 from yesladder.offers.models import Order
 from yesladder.tracking.models import Event
+from yesladder.tracking.services import quiz_results, readings, results_of
 
 PAGE_SIZE = 50
 TIMELINE_LIMIT = 1000  # the latest entries shown; older ones are in the JSON export
@@ -45,6 +47,7 @@ class LeadRow:
     created_at: dt.datetime
     tags: tuple[str, ...]
     standings: tuple[StandingRow, ...]
+    quizzes: tuple[Reading, ...] = ()  # the latest result of each scored quiz taken
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,10 @@ def find_leads(search: LeadSearch, page: object = 1) -> Page:
         )
         .order_by("-created_at", "-id")
     )
-    return paged(leads, page, _lead_row)
+    found = paged(leads, page, _lead_row)
+    results = results_of([row.id for row in found.items])  # one query for the page
+    rows = (replace(row, quizzes=tuple(readings(results.get(row.id, [])))) for row in found.items)
+    return replace(found, items=tuple(rows))
 
 
 def matching(search: LeadSearch) -> QuerySet:
@@ -181,7 +187,7 @@ class Profile:
 
 def profile(lead: Lead) -> Profile:
     return Profile(
-        lead=_lead_row(lead),
+        lead=replace(_lead_row(lead), quizzes=tuple(readings(quiz_results(lead)))),
         fields=tuple(sorted((str(k), str(v)) for k, v in lead.profile.items())),
         user_id=lead.user_id or "",
         confirmed_at=lead.confirmed_at,

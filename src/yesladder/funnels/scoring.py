@@ -10,6 +10,7 @@ option keys (multiple) or an int (scale, number).
 import itertools
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from yesladder.funnels.spec.schema import Question, Quiz, Tier
 
@@ -245,3 +246,35 @@ def reported(quiz: Quiz | None, properties: dict) -> tuple[dict, str]:
         return {}, "`categories` maps up to 12 category keys to whole percents from 0 to 100"
     found = {"score": score, "categories": categories}
     return ({**found, "tier": tier, "outcome": tier} if tier else found), ""
+
+
+class Shown(NamedTuple):
+    title: str
+    percent: int
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A stored result (the score a `quiz_completed` carries) in its quiz's words, for the
+    people who act on it: the lead's page, the leads list, the host before the call."""
+
+    funnel: str
+    quiz: str  # the quiz's title (its step key when the spec no longer has it)
+    score: int | None
+    tier: str  # the tier's title (its key ...)
+    categories: tuple[Shown, ...]  # in the spec's order
+    weakest: Shown | None
+
+
+def reading(quiz: Quiz | None, result: dict) -> Reading:
+    """`result` as tracking.services.quiz_results gives it, named by `quiz` where it can be."""
+    tiers = {t.key: t.title for t in quiz.tiers} if quiz else {}
+    titles = {c.key: c.title for c in quiz.categories} if quiz else {}
+    order = {key: i for i, key in enumerate(titles)}
+    found = sorted(result.get("categories", {}).items(), key=lambda c: order.get(c[0], len(order)))
+    parts = tuple(Shown(titles.get(key, key), value) for key, value in found)
+    return Reading(
+        funnel=result["funnel"], quiz=quiz.title if quiz else result["step"],
+        score=result.get("score"), tier=tiers.get(result["tier"], result["tier"]),
+        categories=parts, weakest=min(parts, key=lambda p: p.percent, default=None),
+    )  # fmt: skip

@@ -9,6 +9,7 @@ from yesladder.scheduling import services as scheduling
 from yesladder.scheduling.calendar import Invite, ics
 from yesladder.scheduling.models import Booking, Registration
 from yesladder.scheduling.zones import LocalTime
+from yesladder.tracking.services import latest_reading
 
 BOOKING_SALT = "yesladder.booking"
 OUTCOME_SALT = "yesladder.booking.outcome"
@@ -100,9 +101,11 @@ def send_booking(request, booking: Booking) -> bool:
                                                   args=[outcome_token(booking, outcome)]))
         for outcome in (Booking.Outcome.ATTENDED, Booking.Outcome.NO_SHOW)
     }  # fmt: skip
+    assessment = latest_reading(booking.lead, booking.version.funnel.key)  # the host prepares
     host_context = {**context, "when": LocalTime.of(booking.start, step.timezone).start,
                     "zone": step.timezone, "lead_when": context["when"],
-                    "lead_zone": booking.timezone, "marks": marks}  # fmt: skip
+                    "lead_zone": booking.timezone, "marks": marks,
+                    "assessment": assessment}  # fmt: skip
     emails.send_to(booking.host.email, f"{state}: {step.title} with {booking.lead.email}",
                    "booking_host", host_context,
                    (("invite.ics", ics(booking_invite(booking)), ICS_TYPE),))  # fmt: skip

@@ -16,7 +16,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from yesladder.events import EventName
-from yesladder.funnels.models import FunnelVersion
+from yesladder.funnels import scoring
+from yesladder.funnels.models import FunnelVersion, UnknownFunnel, current_version
+from yesladder.funnels.spec.schema import Quiz
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.reactions import RECORDED, REWRITTEN, SETTLED, announce
 from yesladder.tracking.models import Event, Journey
@@ -247,16 +249,42 @@ def quiz_results(lead: Lead) -> list[dict]:
     """The lead's latest score on each scored quiz (funnel and step), oldest quiz first: what
     the CRM, emails and the lead's page know of their assessments. Read from the log, where
     every device's `quiz_completed` is stitched to the lead; never stored twice."""
-    latest: dict[tuple[str, str], dict] = {}
+    return results_of([lead.pk]).get(lead.pk, [])
+
+
+def readings(results: list[dict]) -> list[scoring.Reading]:
+    """Results in the words of their quizzes as the funnels stand now."""
+    return [scoring.reading(_quiz(r["funnel"], r["step"]), r) for r in results]
+
+
+def latest_reading(lead: Lead, funnel_key: str) -> scoring.Reading | None:
+    """The lead's latest scored result in this funnel (what the host reads before the call)."""
+    mine = [r for r in quiz_results(lead) if r["funnel"] == funnel_key]
+    return readings([max(mine, key=lambda r: r["at"])])[0] if mine else None
+
+
+def _quiz(funnel_key: str, step_key: str) -> Quiz | None:
+    try:
+        step = current_version(funnel_key).spec.step(step_key)
+    except UnknownFunnel:
+        return None
+    return step if isinstance(step, Quiz) else None
+
+
+def results_of(lead_ids: list[int]) -> dict[int, list[dict]]:
+    """`quiz_results` of many leads in one query (a page of the leads list)."""
+    latest: dict[int, dict[tuple[str, str], dict]] = {}
     completed = (
-        Event.objects.filter(lead=lead, name=EventName.QUIZ_COMPLETED, properties__has_key="score")
+        Event.objects.filter(lead_id__in=lead_ids, name=EventName.QUIZ_COMPLETED,
+                             properties__has_key="score")
         .order_by("occurred_at", "id")
-        .values_list("funnel_version__funnel__key", "step_key", "properties", "occurred_at")
-    )
-    for funnel, step, properties, at in completed:
-        latest[(funnel or "", step)] = {
+        .values_list("lead_id", "funnel_version__funnel__key", "step_key", "properties",
+                     "occurred_at")
+    )  # fmt: skip
+    for lead_id, funnel, step, properties, at in completed:
+        latest.setdefault(lead_id, {})[(funnel or "", step)] = {
             "funnel": funnel or "", "step": step, "score": properties.get("score"),
             "tier": properties.get("tier", ""), "categories": properties.get("categories", {}),
             "at": at.isoformat(),
         }  # fmt: skip
-    return list(latest.values())
+    return {lead_id: list(found.values()) for lead_id, found in latest.items()}
