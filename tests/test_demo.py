@@ -60,6 +60,7 @@ def test_demo_prepares_data_and_prints_pages_that_answer(tmp_path, served):
     # each funnel's ladder as its report counts it once trials ended, not the walkers' tallies
     assert "went on" not in out and out.count("benchmark") == 4
     assert re.search(r"^ +converted +\d+ ", out, re.M) and "After the walk: " in out
+    assert out.count("By the assessment's tier") == 1 and "no score" in out  # the b2b ladder
     password = re.search(r"user demo, password (\S+)", out).group(1)
     assert len(password) >= 12
     pages = re.findall(r"http://127\.0\.0\.1:8000(/f/[\w-]+/)", out)

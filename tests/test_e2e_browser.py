@@ -52,8 +52,8 @@ def test_a_visitor_walks_the_ladder_in_a_real_browser(live_server, browser_page,
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
     page.get_by_role("button", name="Email me the checklist").click()
 
-    # 3. The assessment: one question per screen with its counter. The company was asked
-    #    here (progressive profiling) and is gone once given.
+    # 3. The assessment: one question per screen with its counter, then the one field it
+    #    declares (the company; the email is known, so not asked again) before the result.
     page.wait_for_url("**/f/b2b-ladder/assessment/")
     assert page.get_by_text("Step 3 of 5").is_visible()
     for number, answer in enumerate(
@@ -61,6 +61,11 @@ def test_a_visitor_walks_the_ladder_in_a_real_browser(live_server, browser_page,
     ):
         assert page.get_by_text(f"Question {number} of 4").is_visible()
         page.get_by_role("button", name=answer).click()
+    assert page.get_by_label("Email").count() == 0
+    page.get_by_role("button", name="Show me my result").click()  # empty: refused on the page
+    assert "Please fill in company." in page.get_by_role("alert").inner_text()
+    page.get_by_label("Company").fill("Ines & Co")
+    page.get_by_role("button", name="Show me my result").click()
 
     # 4. The personalised result, and the result by email (the open loop).
     assert page.get_by_role("heading", name="Your pipeline leaks early").is_visible()
@@ -74,6 +79,7 @@ def test_a_visitor_walks_the_ladder_in_a_real_browser(live_server, browser_page,
 
     lead = Lead.objects.get()
     assert lead.email == "ines@example.com" and lead.profile["first_name"] == "Ines"
+    assert lead.profile["company"] == "Ines & Co"
     assert Consent.objects.filter(lead=lead).exists()
     journey = Journey.objects.get()
     assert journey.done == ["guide", "checklist"] and journey.outcome == ""

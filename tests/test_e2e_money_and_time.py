@@ -65,6 +65,8 @@ def test_a_visitor_books_a_call_and_pays_for_the_pilot(live_server, berlin_page,
     page.wait_for_url("**/f/b2b-ladder/assessment/")
     for answer in ["A day or more", "Not really", "After the first call", "Hardly ever"]:
         page.get_by_role("button", name=answer).click()
+    page.get_by_label("Company").fill("Ines & Co")
+    page.get_by_role("button", name="Show me my result").click()
     assert page.get_by_role("heading", name="Your pipeline leaks early").is_visible()
     page.get_by_role("button", name="See my leak score").click()
 

@@ -107,10 +107,14 @@ def test_quiz_one_question_per_screen_then_result_and_route(b2b):
             "/f/b2b-ladder/assessment/",
             {"action": "answer", "question": question, "option": option},
         )
+    asked = b2b.get("/f/b2b-ladder/assessment/").content.decode()
+    assert 'name="company"' in asked and "Your pipeline leaks early" not in asked
+    b2b.post("/f/b2b-ladder/assessment/", {"action": "fields", "company": "Bo's"})
     result = b2b.get("/f/b2b-ladder/assessment/").content.decode()
     assert "Your pipeline leaks early" in result and "Email me my result" in result
     b2b.post("/f/b2b-ladder/assessment/", {"action": "email", "email": "bo@example.com"})
     assert Lead.objects.get().email == "bo@example.com"
+    assert Lead.objects.get().profile == {"company": "Bo's"}
     assert "result_emailed" in names()
     response = b2b.post("/f/b2b-ladder/assessment/", {"action": "continue"})
     assert response["Location"] == "/f/b2b-ladder/strategy-session/"

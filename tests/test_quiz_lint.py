@@ -83,3 +83,7 @@ def test_a_gate_before_any_value_is_a_warning_and_the_cost_counts_its_email():
     first = gated.replace("    value: A short read\n", "")  # the guide gives nothing now
     (finding,) = found(first, "YL027")
     assert finding.step == "checkup" and "nothing before it gave" in finding.message
+    assert "waits for email" in finding.message
+    asking = first.replace("    gate: true\n", "    ask: {fields: [company]}\n")
+    (finding,) = found(asking, "YL027")  # declared fields wait before the result too
+    assert "waits for company" in finding.message

@@ -178,6 +178,7 @@ def b2b_visitor(answers: dict) -> Client:
     client.get("/f/b2b-ladder/")
     for question, option in answers.items():
         client.post(B2B, {"action": "answer", "question": question, "option": option})
+    client.post(B2B, {"action": "fields", "company": "Acme"})  # the quiz's one field
     return client
 
 

@@ -96,6 +96,7 @@ def answer_quiz(client: Client) -> None:
             "/f/b2b-ladder/assessment/",
             {"action": "answer", "question": question, "option": option},
         )
+    client.post("/f/b2b-ladder/assessment/", {"action": "fields", "company": "Acme"})
 
 
 def test_email_me_my_result_sends_the_outcome_and_makes_a_lead(smtp):

@@ -100,20 +100,22 @@ def long_quiz(ladder: Ladder) -> Iterator[Finding]:
 
 
 @rule("YL027", "gate-before-value", WARNING, "003, 004",
-      "A quiz's result waits for an email before the visitor received any value.")  # fmt: skip
+      "A quiz's result waits for personal data before the visitor got any value.")  # fmt: skip
 def gate_before_value(ladder: Ladder) -> Iterator[Finding]:
-    gated = {q.key for q in _quizzes(ladder) if q.gate}
+    # The gate's email and the quiz's declared fields are asked before the result is shown.
+    gated = {q.key: [f.key for f in q.asked_fields()] for q in _quizzes(ladder)}
     said: set[str] = set()
     for path in ladder.paths:
         for rung in ladder.rungs(path):
             key = rung.step.key
-            if key in gated and key not in said and not rung.value_before:
+            if gated.get(key) and key not in said and not rung.value_before:
                 said.add(key)
                 yield ladder.finding(
                     rung.step,
-                    "the result is gated behind an email, and nothing before it gave the "
-                    "visitor any value",
+                    f"the result waits for {', '.join(gated[key])}, and nothing before it gave "
+                    "the visitor any value",
                     "put a step that gives value first (seed 003: value before the ask), or "
-                    "show the result and offer it by email instead of gating it",
-                    "gate",
+                    "show the result first: offer it by email instead of a gate, and ask the "
+                    "fields on a later step",
+                    "gate" if rung.step.gate else "ask",
                 )

@@ -19,7 +19,7 @@ from yesladder.steps.kinds.base import (
     move_on,
     step_url,
 )
-from yesladder.steps.kinds.fields import fields_to_ask, keep_fields, read_fields, take_fields
+from yesladder.steps.kinds.fields import fields_to_ask, keep_fields, read_fields
 from yesladder.tracking.journeys import Page
 from yesladder.tracking.models import Event
 
@@ -43,8 +43,10 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
             "values": _scale(question),
             "can_go_back": bool(answers),
         }
-    if gated(page):
-        return {"gate": True, "ask_email": True, "offer_email": True}
+    asked = result_fields(page)
+    if asked:
+        others = [f for f in asked if f.key != "email"]
+        return {"gate": True, "other_fields": others, "ask_email": len(others) < len(asked)}
     return {
         **result_context(step, answers),
         "offer_email": step.result_by_email,
@@ -55,9 +57,36 @@ def quiz_context(request: HttpRequest, page: Page) -> dict:
     }
 
 
-def gated(page: Page) -> bool:
-    """The spec's gate: the result waits for an email from a visitor we do not know yet."""
-    return page.step.gate and page.journey.visitor.lead is None
+def result_fields(page: Page) -> list:
+    """The quiz's declared fields not known yet (the gate's email among them), asked on one
+    screen between the last question and the result; a field the lead gave is never asked
+    again (progressive profiling), nor one this visitor already gave here."""
+    given = page.journey.answers.get(_given_key(page.step), {})
+    return [f for f in fields_to_ask(page, page.step.asked_fields()) if f.key not in given]
+
+
+def _given_key(step: Quiz) -> str:
+    """Where a visitor we do not know yet keeps the quiz's fields in the journey until they
+    give their email (no step key has an `@`)."""
+    return f"{step.key}@fields"
+
+
+def give_fields(request: HttpRequest, page: Page) -> Submitted:
+    """The quiz's fields, given before the result: onto the lead's profile, or kept in the
+    journey until the visitor gives an email (then they go with it)."""
+    values, errors = read_fields(request, result_fields(page))
+    if errors:
+        return Submitted(errors=errors, values=values)
+    if page.journey.visitor.lead is not None:
+        kept = keep_fields(request, page, values)
+        if kept.errors:
+            return kept
+    else:
+        key = _given_key(page.step)
+        page.journey.answers = {**page.journey.answers,
+                                key: {**page.journey.answers.get(key, {}), **values}}  # fmt: skip
+        page.journey.save(update_fields=["answers", "updated_at"])
+    return Submitted(redirect=step_url(page, page.step.key))
 
 
 def _scale(question: Question) -> list[int]:
@@ -127,7 +156,9 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
     result = scoring.result_key(step, answers)
     if action == "email" and (step.result_by_email or step.gate):
         return email_result(request, page, answers)
-    if gated(page):  # the result, and the way on, come after the one field
+    if action == "fields":
+        return give_fields(request, page)
+    if result_fields(page):  # the result, and the way on, come after the fields
         return Submitted(redirect=step_url(page, step.key))
     if not finished:  # a replayed POST moves on again but counts nothing twice
         page.journey.outcome = result
@@ -137,9 +168,15 @@ def quiz_submit(request: HttpRequest, page: Page) -> Submitted:
 
 
 def email_result(request: HttpRequest, page: Page, answers: dict) -> Submitted:
-    """The open loop: the result goes to the inbox, and the visitor becomes a lead."""
+    """The open loop: the result goes to the inbox, and the visitor becomes a lead (with the
+    quiz's fields: asked on the gate's screen, or given before)."""
     asked = [] if page.journey.visitor.lead else [EMAIL]
-    result = take_fields(request, page, asked, "Email me my result.")
+    asked += [f for f in result_fields(page) if f.key != "email"]
+    values, errors = read_fields(request, asked)
+    if errors:
+        return Submitted(errors=errors, values=values)
+    given = page.journey.answers.get(_given_key(page.step), {})
+    result = keep_fields(request, page, {**given, **values}, "Email me my result.")
     if result.errors:
         return result
     shown = result_context(page.step, answers)

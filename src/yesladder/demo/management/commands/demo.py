@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from yesladder import options
@@ -122,7 +123,10 @@ class Command(BaseCommand):
             history.count_again(lambda done, total: progress.update(task, completed=done,
                                                                     total=total))  # fmt: skip
         for funnel in funnels:
-            console.print(ladder(build(funnel.key)))
+            found = build(funnel.key)
+            console.print(ladder(found))
+            if found.tiers:
+                console.print(tiers(found))
         console.print(after_words(aftermath))
         errors = sum((figures.errors for figures in stats), Counter())
         if errors:
@@ -184,6 +188,18 @@ def ladder(report: Report) -> Table:
         table.add_row(rung.key, f"{rung.reached:,}", f"[{style}]{moved}[/]" if style else moved,
                       spread(rung.benchmark), percent(rung.from_start),
                       duration(rung.median_seconds))  # fmt: skip
+    return table
+
+
+def tiers(report: Report) -> Table:
+    """The assessment's tiers: how many people each holds and how many of them converted (the
+    whole climb per tier: `yesladder report FUNNEL --by tier`)."""
+    table = Table(title="By the assessment's tier", box=box.SIMPLE_HEAD, title_justify="left")
+    for n, column in enumerate(("tier", "people", "converted", "conversion")):
+        table.add_column(column, justify="right" if n else "left")
+    for group in report.tiers:
+        table.add_row(escape(group.name), f"{group.entered:,}", f"{group.converted:,}",
+                      percent(group.conversion))  # fmt: skip
     return table
 
 
