@@ -132,3 +132,16 @@ def test_the_upgrade_counts_the_results_taken_before_it(version):
     assert tallies() == before
     assert sorted(Progress.objects.values_list("tier", flat=True)) == tiers_before == [
         "", "leaky", "strong"]  # fmt: skip
+
+
+def test_a_score_a_site_reports_counts_in_its_tier(version, tracker):
+    where = {"funnel": "checkup", "step": "checkup"}
+    calls = [("step_viewed", {"step": "guide"}, "2026-10-05T09:00:00Z"),
+             ("quiz_completed", {"score": 85}, "2026-10-05T09:05:00Z"),
+             ("quiz_completed", {"score": 30}, "2026-10-05T09:01:00Z")]  # fmt: skip
+    batch = [{"type": "track", "event": name, "anonymousId": "a1", "messageId": f"m{n}",
+              "timestamp": at, "properties": {**where, **extra}}
+             for n, (name, extra, at) in enumerate(calls)]  # fmt: skip
+    assert tracker.post("batch", {"batch": batch}).status_code == 200
+    assert Progress.objects.get().tier == "strong"  # the latest result, not the last sent
+    assert tiers(build("checkup", by="tier")) == {"strong": (1, 0, 0, 0)}
