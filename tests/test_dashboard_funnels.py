@@ -205,7 +205,9 @@ def test_the_csv_download_is_an_attachment_and_keeps_formulas_as_text(staff):
     assert response["Content-Disposition"] == 'attachment; filename="b2b-ladder-report.csv"'
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:3] == ["step", "title", "reached"] and rows[1][2] == "60"
-    names = [row[0] for row in rows[rows.index([]) + 2 :]]
+    breakdown = max(i for i, row in enumerate(rows) if not row)  # after the tiers: the last part
+    assert rows[rows.index([]) + 1][0] == "tier"  # the ladder's scored quiz
+    names = [row[0] for row in rows[breakdown + 2 :]]
     assert "'" + FORMULA in names and FORMULA not in names
     assert "'" + HOSTILE not in names and HOSTILE in names  # text, not a formula: kept as it is
 

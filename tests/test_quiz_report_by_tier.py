@@ -86,6 +86,10 @@ def test_the_terminal_and_the_dashboard_show_the_tiers(version):
     text = out.getvalue()
     assert "Tiers of the scored quiz" in text and "Your pipeline leaks" in text
     assert "By tier (first touch)" in text and "no score" in text
+    out = StringIO()
+    call_command("report", "checkup", "--format", "csv", stdout=out)
+    assert "tier,people,of all who entered," in out.getvalue()
+    assert "Your pipeline leaks,1,50.0 %," in out.getvalue()
     staff = Client()
     staff.force_login(member("staff", "viewer"))
     html = staff.get("/dashboard/funnels/checkup/?by=tier").content.decode()

@@ -182,11 +182,13 @@ def to_csv(report: Report) -> str:
     writer.writerow(RUNG_COLUMNS)
     for rung in report.rungs:
         writer.writerow([safe_cell(v) for v in rung_row(report, rung)])
-    if report.groups:
-        writer.writerow([])
-        writer.writerow(group_columns(report))
-        for group in report.groups:
-            writer.writerow([safe_cell(v) for v in group_row(report, group)])
+    for columns, row, groups in ((tier_columns, tier_row, report.tiers),
+                                 (group_columns, group_row, report.groups)):  # fmt: skip
+        if groups:
+            writer.writerow([])
+            writer.writerow(columns(report))
+            for group in groups:
+                writer.writerow([safe_cell(v) for v in row(report, group)])
     return out.getvalue()
 
 
