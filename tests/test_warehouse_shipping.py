@@ -108,6 +108,7 @@ def every_kind(version) -> tuple:
         (EventName.READ_PROGRESS, "guide", {"seconds": 301.5}),
         (EventName.PAID, "program", {"amount": 4700}), (EventName.PAID, "program", {"amount": "9"}),
         (EventName.REFUNDED, "program", {"amount": 795}), (EventName.TRACKED, "", {"amount": 5}),
+        (EventName.QUIZ_COMPLETED, "score", {"score": 40, "tier": "leaky"}),
     ]  # fmt: skip
     at = dt.datetime(2026, 10, 5, 9, 0, 0, 123456, tzinfo=dt.UTC)
     stitch(ada, Lead.objects.create(email="ada@example.com"))
@@ -122,7 +123,7 @@ def test_events_are_sent_as_the_embedded_engine_counts_them(sent):
     from tests.conftest import funnel_dict, sourced_from
     from yesladder.analytics.devices import device_type
     from yesladder.analytics.progress import person_of
-    from yesladder.analytics.rules import flags, micros
+    from yesladder.analytics.rules import flags, micros, tier
     from yesladder.funnels.models import current_version
     from yesladder.funnels.services import load_funnel
     from yesladder.warehouse.shipping import Shipper
@@ -137,10 +138,12 @@ def test_events_are_sent_as_the_embedded_engine_counts_them(sent):
         v = e.visitor
         expected.append((version.funnel_id, person_of(e), e.pk, version.pk, v.pk.hex, e.name,
                          e.label, e.step_key, micros(e.occurred_at), *flags(e.name, e.properties),
-                         v.utm_source, v.utm_medium, v.utm_campaign))  # fmt: skip
+                         v.utm_source, v.utm_medium, v.utm_campaign,
+                         tier(e.name, e.properties) or ""))  # fmt: skip
     shipped = sent["events"][: len(expected)]  # then ada's again: it joined its lead
     assert [row[:-2] for row in shipped] == expected
     assert {row[-1] for row in shipped} == {0}
+    assert {row[-3] for row in shipped} == {"", "leaky"}  # a scored result's tier, else none
     assert {(r[0], r[1], r[2], r[6]) for r in sent["identities"] if not r[-1]} == {
         (person_of(e), e.visitor.pk.hex, micros(e.visitor.created_at),
          device_type(e.visitor.user_agent)) for e in events
@@ -152,7 +155,7 @@ def test_events_are_sent_as_the_embedded_engine_counts_them(sent):
     Shipper(parse("clickhouse://127.0.0.1:9/nowhere"), settle=0).sync()
     bo.refresh_from_db()
     again = [(r[1], r[-1]) for r in sent["events"] if r[4] == bo.pk.hex]
-    assert again == [(f"l{bo.lead_id}", 0), (f"v{bo.pk.hex}", 1)] * 11
+    assert again == [(f"l{bo.lead_id}", 0), (f"v{bo.pk.hex}", 1)] * 12
 
 
 def test_flags_of_every_other_event_come_from_its_name_alone():

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS {db}.store_identity (
 TABLES = ("events", "identities", "exposures")
 EVENT_COLUMNS = ("funnel_id", "person", "event_id", "version_id", "visitor", "name", "label",
                  "step", "at", "opted", "engaged", "revenue", "source", "medium", "campaign",
-                 "shipped", "deleted", "tier")  # fmt: skip
+                 "tier", "shipped", "deleted")  # fmt: skip
 IDENTITY_COLUMNS = ("person", "visitor", "created", "source", "medium", "campaign", "device",
                     "shipped", "deleted")  # fmt: skip
 EXPOSURE_COLUMNS = ("experiment_id", "person", "visitor", "variant", "version_id", "counted",

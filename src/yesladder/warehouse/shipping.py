@@ -177,13 +177,13 @@ class Shipper:
         out = []
         for r in rows:
             visitor = hexed(r.visitor)
-            *counts, tier = self._counts(r.name, r.properties)
+            *counts, result_tier = self._counts(r.name, r.properties)
             row = (r.id, r.version_id or 0, visitor, r.name, r.label, r.step, to_micros(r.at),
-                   *counts, r.source, r.medium, r.campaign, version)  # fmt: skip
+                   *counts, r.source, r.medium, r.campaign, result_tier, version)  # fmt: skip
             funnel = self._funnel(r.version_id)
-            out.append((funnel, person(r.lead_id, visitor), *row, 0, tier))
+            out.append((funnel, person(r.lead_id, visitor), *row, 0))
             if tombstones and r.lead_id:
-                out.append((funnel, person(None, visitor), *row, 1, tier))
+                out.append((funnel, person(None, visitor), *row, 1))
         insert(self.client, self.settings, self._insert(EVENTS, schema.EVENT_COLUMNS), out)
 
     def _counts(self, name: str, properties) -> tuple[int, int, int, str]:
