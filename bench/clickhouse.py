@@ -194,6 +194,7 @@ def ship(settings) -> None:
 
     from yesladder.tracking.models import Event
     from yesladder.warehouse import services
+    from yesladder.warehouse.client import shards
     from yesladder.warehouse.shipping import Shipper
 
     services.init(settings)
@@ -205,7 +206,7 @@ def ship(settings) -> None:
         task = bar.add_task("shipping", total=total)
         done = Shipper(settings, settle=0).sync(lambda n: bar.advance(task, n))
     wall = time.perf_counter() - t0
-    print(f"shipped {done.events:,} events to {len(services.shards(settings))} shards in "
+    print(f"shipped {done.events:,} events to {len(shards(settings))} shards in "
           f"{wall:.0f} s ({done.events / wall:,.0f} events/s)", flush=True)  # fmt: skip
 
 

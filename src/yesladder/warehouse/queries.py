@@ -25,6 +25,7 @@ from yesladder.analytics.footprint import LONG_TIME_UNIT, SOLO_AD_MEDIUMS, TIME_
 from yesladder.events import EventName
 
 NONE = 255  # "no rung" in UInt8 columns
+UNCOUNTED = 0  # the level of the people a report leaves out (none reached, excluded, …)
 DAY_MICROS = 86_400_000_000
 GAP_KEY = 10**12  # sumMap key of a time to the next rung: rung * GAP_KEY + seconds
 ARRIVALS = (EventName.STEP_VIEWED.value, EventName.STEP_COMPLETED.value)
@@ -97,60 +98,78 @@ def _kept(expression: str, alias: str, *captured: str) -> str:
     return f"tupleElement(({expression}, ignore({', '.join(captured)})), 1) AS {alias}"
 
 
-def _layers(rungs: int) -> list[list[str]]:
-    """The per-person expressions after GROUP BY (see the module's docstring), one list per
-    SELECT level: ClickHouse expands an alias in place wherever it is used, so chains of
-    aliases in one SELECT grow the query's text past any limit; a level per step keeps it
-    linear."""
-    layers = [
-        ["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs", "arrayEnumerate(h) AS ix"],
-        [_kept("arrayMap(i -> arrayReduce('max', arrayFilter((t, r, j) -> r = 0 AND j <= i, "
-               "ts, rs, ix)), ix)", "s0", "ts", "rs")],
+def _chain(k: int) -> list[str]:
+    """Rung k's step of the recurrence, linear in the hits: m{k} marks the hits on rung k that
+    extend a chain (the start of the latest chain below, s{k-1}, inside the window), v{k}
+    those chains' starts and w{k} the hits' times, in hit order; c{k} counts the marks so far.
+    Since the starts only grow, S_k at a hit is the start of the last marked hit before it:
+    s{k} = v{k}[c{k}] (index 0 reads 0: no chain yet)."""
+    below = "ts" if k == 0 else f"s{k - 1}"  # a hit on the first rung starts its own chain
+    mark = ("arrayMap(r -> toUInt32(r = 0), rs)" if k == 0 else
+            f"arrayMap((b, t, r) -> toUInt32(r = {k} AND b > 0 AND t - b <= W), {below}, ts, rs)"
+            )  # fmt: skip
+    return [
+        _kept(mark, f"m{k}", *(() if k == 0 else ("W",))),
+        f"arrayFilter((b, m) -> m = 1, {below}, m{k}) AS v{k}",
+        f"arrayFilter((t, m) -> m = 1, ts, m{k}) AS w{k}",
+        f"arrayCumSum(m{k}) AS c{k}",
     ]  # fmt: skip
+
+
+def _filled(k: int) -> str:
+    return _kept(f"arrayMap(c -> v{k}[c], c{k})", f"s{k}", f"v{k}")
+
+
+def _layers(rungs: int, wants: set[str]) -> list[list[str]]:
+    """The per-person expressions after GROUP BY (see the module's docstring), one list per
+    SELECT level: 18.16 expands an alias in place wherever it is used, also inside a lambda
+    (where it would be computed once per element), so what a lambda reads comes from the level
+    below. `wants` names the optional parts: "last" (the hit that took the top rung),
+    "optional" (the optional steps taken inside the window)."""
+    layers = [["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs"], _chain(0)]
     for k in range(1, rungs):
-        layers.append([_kept(
-            f"arrayMap(i -> arrayReduce('max', arrayFilter((b, t, r, j) -> r = {k} AND j <= i "
-            f"AND b > 0 AND t - b <= W, s{k - 1}, ts, rs, ix)), ix)", f"s{k}",
-            f"s{k - 1}", "ts", "rs", "W",
-        )])  # fmt: skip
-    chains = ", ".join(f"s{k}" for k in range(rungs))
-    reached = " + ".join(f"(arrayReduce('max', s{k}) > 0)" for k in range(rungs))
-    window = "x.1 >= start AND x.1 <= start + W"
+        layers.append([_filled(k - 1), *_chain(k)])
+    reached = " + ".join(f"notEmpty(v{k})" for k in range(rungs))
+    # The counted chain is the first to reach the top rung: the first marked hit's chain.
+    starts = ", ".join(f"level = {k + 1}, v{k}[1]" for k in range(rungs))
+    layers.append([f"toUInt8({reached}) AS level", f"multiIf({starts}, toUInt64(0)) AS start"])
+    # Its time on rung k: the first hit on k marked as extending it (any such hit is inside
+    # the window, since the chain's start is the hit's own s{k-1}).
+    ends = ", ".join(f"w{k}[indexOf(v{k}, start)]" for k in range(1, rungs))
+    times = f"arraySlice([start{', ' if ends else ''}{ends}], 1, level)"
+    window = "x >= start AND x <= start + W"
+    last = [_kept("arrayFirst(x -> x.1 = times[level] AND x.2 = level - 1, h)", "last",
+                  "times", "level")] if "last" in wants else []  # fmt: skip
+    optional = [_kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
+                      "arrayFilter(x -> x.1 >= start AND x.1 <= start + W, opts)))", "optional",
+                      "start", "W")] if "optional" in wants else []  # fmt: skip
     layers += [
-        [f"[{chains}] AS S", f"toUInt8({reached}) AS level"],
-        ["S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start"],
-        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((t, b, r) -> r = m AND b = start "
-               "AND t - start <= W, ts, S[m], rs)), arrayMap(x -> toUInt8(x + 1), "
-               "range(toUInt32(if(level > 1, level - 1, 0)))))", "ends",
-               "S", "start", "W", "ts", "rs")],
-        ["arrayConcat([start], ends) AS times"],
-        [_kept("arrayMap(i -> times[i + 1] - times[i], arrayEnumerate(ends))", "gaps", "times"),
-         _kept("arraySort(x -> x.3, arrayFilter(x -> x.1 = times[level] AND x.2 = level - 1, "
-               "h))[1]", "last", "times", "level"),
-         _kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
-               f"arrayFilter(x -> {window}, opts)))", "optional", "start", "W"),
-         _kept(f"arrayExists(x -> {window}, arrayMap(a -> (a, 0), excls))", "excluded",
-               "start", "W"),
-         "intDiv(start, toUInt64(86400000000)) AS day"],
+        [f"{times} AS times"],
+        ["arrayMap((a, b) -> b - a, arrayPopBack(times), arrayPopFront(times)) AS gaps",
+         _kept(f"arrayExists(x -> {window}, excls)", "excluded", "start", "W"),
+         "intDiv(start, toUInt64(86400000000)) AS day", *last, *optional],
     ]  # fmt: skip
     return layers
 
 
-def people(plan: Plan, where: Filter, db: str, params: dict) -> str:
+def people(plan: Plan, where: Filter, db: str, params: dict, wants: set[str] = frozenset()
+           ) -> str:  # fmt: skip
     """One row per (version, person) of one server's local tables: the climb and what counts
     about it. On a cluster every shard answers this for its own people (all of a person's
-    rows are on one shard), and the sums add up."""
+    rows are on one shard), and the sums add up. Only what `wants` names is read: "last"
+    (the top rung's hit, `last`, with its `source`, `medium`, `campaign`), "first" (the
+    person's first touch, `first`: source, medium, campaign, device, created), "optional"."""
     params["funnel"] = plan.funnel_id
     version = ""
     if where.version_ids is not None:
         params["versions"] = where.version_ids
         version = "AND version_id IN %(versions)s "
     rung, click, optional, excluded, window = _columns(plan, params)
+    hit = "(at, rung, event_id, source, medium, campaign)" if "last" in wants else "(at, rung)"
     sql = f"""
 SELECT version_id, person,
   any(win) AS W,
-  arraySort(x -> x.1 * 256 + x.2,
-    groupArrayIf((at, rung, event_id, source, medium, campaign), rung != {NONE})) AS h,
+  arraySort(groupArrayIf({hit}, rung != {NONE})) AS h,
   groupBitOrIf(bitShiftLeft(toUInt64(1), rung), rung != {NONE}) AS viewed,
   groupBitOrIf(bitShiftLeft(toUInt64(1), click), click != {NONE}) AS clicked,
   groupArrayIf((at, opt), opt != {NONE}) AS opts,
@@ -164,18 +183,23 @@ FROM (
 )
 GROUP BY version_id, person
 """
-    sql = f"""
+    if "first" in wants:
+        sql = f"""
 SELECT * FROM ({sql}) AS climbs ANY LEFT JOIN (
   SELECT person,
     argMin((source, medium, campaign, device, created), (created, visitor)) AS first
   FROM {db}.identities_local FINAL WHERE deleted = 0 GROUP BY person
 ) AS firsts USING person"""
-    for layer in _layers(plan.rungs):
+    for layer in _layers(plan.rungs, wants):
         sql = f"SELECT *, {', '.join(layer)} FROM ({sql})"
     return sql
 
 
 def _counted(where: Filter, params: dict) -> str:
+    """The condition on a person's climb to be counted. It picks the level to group by
+    (`if(counted, level, 0)`, UNCOUNTED) rather than filtering:
+    current ClickHouse's planner pushes a WHERE over the climbs below the first touch's JOIN,
+    where it cost 40 times the query."""
     found = ["level > 0", "NOT excluded"]
     if where.since_day is not None:
         params["since_day"] = where.since_day
@@ -191,19 +215,20 @@ def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
     clicked, the optional steps taken, and the times to the next rung (kept as the report
     shows them)."""
     params: dict = {}
-    inner = people(plan, where, db, params)
+    inner = people(plan, where, db, params, {"optional"} if plan.optional else set())
     bits = range(plan.rungs)
     marks = ", ".join(
         [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
-        + [f"sum(bitTest(optional, {k}))" for k in range(max(len(plan.optional), 1))]
+        + ([f"sum(bitTest(optional, {k}))" for k in range(len(plan.optional))] or ["0"])
     )  # fmt: skip
     sql = f"""
-SELECT level, count() AS people, sum(opted_in), sum(engaged_any), sum(money), {marks},
+SELECT if({_counted(where, params)}, level, 0) AS counted, count() AS people, sum(opted_in),
+  sum(engaged_any), sum(money), {marks},
   sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
                   arrayEnumerate(gaps)),
          arrayMap(g -> toUInt64(1), gaps))
-FROM ({inner}) WHERE {_counted(where, params)}
-GROUP BY level ORDER BY level
+FROM ({inner})
+GROUP BY counted ORDER BY counted
 """
     return sql, params
 
@@ -245,18 +270,24 @@ VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
 def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
     """Per group of the breakdown and level: people, opt-ins, engaged, revenue."""
     params: dict = {}
-    inner = people(plan, where, db, params)
     group = GROUPS[by][0 if touch == "first" else 1]
     condition = _counted(where, params)
     if by == "vendor":
         params["solo"] = list(SOLO_AD_MEDIUMS)
         condition += f" AND has(%(solo)s, lowerUTF8({VENDOR_MEDIUM[touch]}))"
+    inner = people(plan, where, db, params, _touches(group, condition))
     sql = f"""
-SELECT {group} AS grp, level, count(), sum(opted_in), sum(engaged_any), sum(money)
-FROM ({inner}) WHERE {condition}
-GROUP BY grp, level
+SELECT {group} AS grp, if({condition}, level, 0) AS counted, count(), sum(opted_in),
+  sum(engaged_any), sum(money)
+FROM ({inner})
+GROUP BY grp, counted
 """
     return sql, params
+
+
+def _touches(*expressions: str) -> set[str]:
+    """The touches (`first`, `last`) that a breakdown's expressions read."""
+    return {t for t in ("first", "last") if any(f"{t}." in e for e in expressions)}
 
 
 NOT_CONVERTED = -1  # the seconds of an exposed person who has not reached the macro step
@@ -270,7 +301,7 @@ def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
     of the macro step in each version's ladder; the time to convert is the sum of the person's
     gaps below it, each rounded to the second, kept at the report's precision."""
     params: dict = {"experiment": experiment_id}
-    inner = people(plan, Filter(tuple(sorted(macros))), db, params)
+    inner = people(plan, Filter(tuple(sorted(macros))), db, params, {"first"})
     macro = _lookup("toString(version_id)", {str(v): m for v, m in macros.items()}, "macro",
                     params)  # fmt: skip
     converted = f"level > {macro} AND length(gaps) > 0"

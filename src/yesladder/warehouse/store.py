@@ -113,6 +113,8 @@ class ClickHouseStore:
                                         self.settings.database)  # fmt: skip
         names, found = _group_names(query.by), Counter()
         for group, level, *sums in self._run(sql, params):
+            if level == queries.UNCOUNTED:
+                continue
             found[(names(group), level)] = _add(found.get((names(group), level)), sums)
         return [Tally(group, level, *sums) for (group, level), sums in found.items()]
 
@@ -145,6 +147,8 @@ def _read_overview(rows: list[tuple], plan: Plan) -> tuple[list[Tally], Marks, l
     tallies, marks, gaps = [], Marks(), []
     k, optional = plan.rungs, max(len(plan.optional), 1)
     for level, people, opted, engaged, money, *rest in rows:
+        if level == queries.UNCOUNTED:
+            continue
         tallies.append(Tally("", level, people, opted, engaged, money))
         sums, (keys, counts) = rest[: 2 * k + optional], rest[-1]
         for i in range(k):
