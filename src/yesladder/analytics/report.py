@@ -131,6 +131,8 @@ def build(
     # By variant, a version is counted with its experiments' variant ladders beside it.
     query = Query(funnel.pk, chosen.pk if chosen else None, since, until, by, touch,
                   with_variants=by == "variant")  # fmt: skip
+    # The breakdown first: a store may answer it and the overview in one pass.
+    grouped = store.tallies(query) if by else []
     tallies, marks = store.tallies(replace(query, by=None)), store.marks(query)
     rungs = _rungs(spec, tallies, store.gaps(query), marks)
     entered = rungs[0].reached if rungs else 0
@@ -144,7 +146,7 @@ def build(
         metrics=tuple(_metrics(tallies, rungs, entered)),
         diagnoses=tuple(_diagnoses(spec, rungs)), what_ifs=tuple(gains),
         bottleneck=verdicts.bottleneck(gains),
-        groups=tuple(_groups(spec, store.tallies(query), store, query, len(rungs))) if by else (),
+        groups=tuple(_groups(spec, grouped, store, query, len(rungs))) if by else (),
         revenue=revenue,
     )  # fmt: skip
 

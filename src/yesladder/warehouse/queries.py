@@ -210,29 +210,6 @@ def _counted(where: Filter, params: dict) -> str:
     return " AND ".join(found)
 
 
-def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
-    """Per level: people, opt-ins, engaged, revenue; and over everyone, the rungs seen and
-    clicked, the optional steps taken, and the times to the next rung (kept as the report
-    shows them)."""
-    params: dict = {}
-    inner = people(plan, where, db, params, {"optional"} if plan.optional else set())
-    bits = range(plan.rungs)
-    marks = ", ".join(
-        [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
-        + ([f"sum(bitTest(optional, {k}))" for k in range(len(plan.optional))] or ["0"])
-    )  # fmt: skip
-    sql = f"""
-SELECT if({_counted(where, params)}, level, 0) AS counted, count() AS people, sum(opted_in),
-  sum(engaged_any), sum(money), {marks},
-  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
-                  arrayEnumerate(gaps)),
-         arrayMap(g -> toUInt64(1), gaps))
-FROM ({inner})
-GROUP BY counted ORDER BY counted
-"""
-    return sql, params
-
-
 def _kept_seconds(gap: str) -> str:
     """analytics.footprint.kept_seconds of Python's round(µs / 10⁶) (half to even), in SQL."""
     return _kept_at_precision(_rounded_seconds(gap))
@@ -267,22 +244,50 @@ GROUPS = {
 VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
 
 
-def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
-    """Per group of the breakdown and level: people, opt-ins, engaged, revenue."""
+def report(plan: Plan, where: Filter, db: str, by: str | None = None, touch: str = "first"
+           ) -> tuple[str, dict]:  # fmt: skip
+    """Per group of the breakdown (everyone in one group "" without one) and level: people,
+    opt-ins, engaged, revenue, the rungs seen and clicked, the optional steps taken and the
+    times to the next rung (kept as the report shows them). One pass answers a breakdown and,
+    summed over its groups, the report's overview, unless the breakdown leaves people out
+    (`counts_everyone`)."""
     params: dict = {}
-    group = GROUPS[by][0 if touch == "first" else 1]
+    group = "''" if by is None else GROUPS[by][0 if touch == "first" else 1]
     condition = _counted(where, params)
     if by == "vendor":
         params["solo"] = list(SOLO_AD_MEDIUMS)
         condition += f" AND has(%(solo)s, lowerUTF8({VENDOR_MEDIUM[touch]}))"
-    inner = people(plan, where, db, params, _touches(group, condition))
+    wants = _touches(group, condition) | ({"optional"} if plan.optional else set())
+    inner = people(plan, where, db, params, wants)
+    bits = range(plan.rungs)
+    marks = ", ".join(
+        [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
+        + ([f"sum(bitTest(optional, {k}))" for k in range(len(plan.optional))] or ["0"])
+    )  # fmt: skip
     sql = f"""
 SELECT {group} AS grp, if({condition}, level, 0) AS counted, count(), sum(opted_in),
-  sum(engaged_any), sum(money)
+  sum(engaged_any), sum(money), {marks},
+  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
+                  arrayEnumerate(gaps)),
+         arrayMap(g -> toUInt64(1), gaps))
 FROM ({inner})
 GROUP BY grp, counted
 """
     return sql, params
+
+
+def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
+    return report(plan, where, db)
+
+
+def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
+    return report(plan, where, db, by, touch)
+
+
+def counts_everyone(by: str | None) -> bool:
+    """Whether a breakdown's groups hold every counted person (the vendors hold only the
+    people who came from solo ads)."""
+    return by != "vendor"
 
 
 def _touches(*expressions: str) -> set[str]:
