@@ -19,6 +19,7 @@ client's substitution reads); every value a user or a funnel file gave (step key
 names, labels, days, ids) is a `%(name)s` parameter.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from yesladder.analytics.footprint import LONG_TIME_UNIT, SOLO_AD_MEDIUMS, TIME_UNITS
@@ -138,8 +139,9 @@ def _layers(rungs: int, wants: set[str]) -> list[list[str]]:
     ends = ", ".join(f"w{k}[indexOf(v{k}, start)]" for k in range(1, rungs))
     times = f"arraySlice([start{', ' if ends else ''}{ends}], 1, level)"
     window = "x >= start AND x <= start + W"
+    lasts = _touched("last", LAST_TOUCH, wants)
     last = [_kept("arrayFirst(x -> x.1 = times[level] AND x.2 = level - 1, h)", "last",
-                  "times", "level")] if "last" in wants else []  # fmt: skip
+                  "times", "level")] if lasts else []  # fmt: skip
     optional = [_kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
                       "arrayFilter(x -> x.1 >= start AND x.1 <= start + W, opts)))", "optional",
                       "start", "W")] if "optional" in wants else []  # fmt: skip
@@ -149,23 +151,36 @@ def _layers(rungs: int, wants: set[str]) -> list[list[str]]:
          _kept(f"arrayExists(x -> {window}, excls)", "excluded", "start", "W"),
          "intDiv(start, toUInt64(86400000000)) AS day", *last, *optional],
     ]  # fmt: skip
+    if lasts:  # the hit is (at, rung, event_id, *lasts)
+        layers.append([f"last.{i} AS last_{c}" for i, c in enumerate(lasts, 4)])
     return layers
+
+
+# What a breakdown can be credited to, as columns the report's expressions read: the
+# person's first touch (`first_source`, …: their earliest device, from identities) and the
+# last (`last_source`, …: the visit of the hit that took the top rung).
+FIRST_TOUCH = ("source", "medium", "campaign", "device", "created")
+LAST_TOUCH = ("source", "medium", "campaign")
+
+
+def _touched(touch: str, columns: tuple[str, ...], wants: set[str]) -> list[str]:
+    return [c for c in columns if f"{touch}_{c}" in wants]
 
 
 def people(plan: Plan, where: Filter, db: str, params: dict, wants: set[str] = frozenset()
            ) -> str:  # fmt: skip
     """One row per (version, person) of one server's local tables: the climb and what counts
     about it. On a cluster every shard answers this for its own people (all of a person's
-    rows are on one shard), and the sums add up. Only what `wants` names is read: "last"
-    (the top rung's hit, `last`, with its `source`, `medium`, `campaign`), "first" (the
-    person's first touch, `first`: source, medium, campaign, device, created), "optional"."""
+    rows are on one shard), and the sums add up. What costs is read only when `wants` names
+    it: the touches' columns (`first_source`, `last_medium`, …) and "optional"."""
     params["funnel"] = plan.funnel_id
     version = ""
     if where.version_ids is not None:
         params["versions"] = where.version_ids
         version = "AND version_id IN %(versions)s "
     rung, click, optional, excluded, window = _columns(plan, params)
-    hit = "(at, rung, event_id, source, medium, campaign)" if "last" in wants else "(at, rung)"
+    lasts = _touched("last", LAST_TOUCH, wants)
+    hit = f"(at, rung{''.join(f', {c}' for c in ['event_id', *lasts] if lasts)})"
     sql = f"""
 SELECT version_id, person,
   any(win) AS W,
@@ -183,11 +198,11 @@ FROM (
 )
 GROUP BY version_id, person
 """
-    if "first" in wants:
+    firsts = _touched("first", FIRST_TOUCH, wants)
+    if firsts:
         sql = f"""
 SELECT * FROM ({sql}) AS climbs ANY LEFT JOIN (
-  SELECT person,
-    argMin((source, medium, campaign, device, created), (created, visitor)) AS first
+  SELECT person, {", ".join(f"argMin({c}, (created, visitor)) AS first_{c}" for c in firsts)}
   FROM {db}.identities_local FINAL WHERE deleted = 0 GROUP BY person
 ) AS firsts USING person"""
     for layer in _layers(plan.rungs, wants):
@@ -227,21 +242,21 @@ def _kept_at_precision(s: str) -> str:
     return f"multiIf({cases}, {s} - modulo({s}, {LONG_TIME_UNIT}))"
 
 
-# breakdown -> (first-touch expression, last-touch expression); "first" is
-# (source, medium, campaign, device, created), "last" is the hit that took the top rung.
+# breakdown -> (first-touch expression, last-touch expression), over the touches' columns
 GROUPS = {
-    "source": ("first.1", "last.4"),
-    "medium": ("first.2", "last.5"),
-    "campaign": ("first.3", "last.6"),
-    "vendor": ("first.1", "last.4"),
+    "source": ("first_source", "last_source"),
+    "medium": ("first_medium", "last_medium"),
+    "campaign": ("first_campaign", "last_campaign"),
+    "vendor": ("first_source", "last_source"),
     "version": ("toString(version_id)", "toString(version_id)"),
     "variant": ("toString(version_id)", "toString(version_id)"),  # named by its version
     # the Monday of the week of the first visit, as days since 1970-01-01 (a Thursday)
-    "cohort": ("if(first.5 = 0, '', toString(intDiv(first.5, toUInt64(86400000000)) - "
-               "modulo(intDiv(first.5, toUInt64(86400000000)) + 3, 7)))",) * 2,
-    "device": ("first.4", "first.4"),
+    "cohort": ("if(first_created = 0, '', toString(intDiv(first_created, "
+               "toUInt64(86400000000)) - modulo(intDiv(first_created, toUInt64(86400000000)) + "
+               "3, 7)))",) * 2,
+    "device": ("first_device", "first_device"),
 }  # fmt: skip
-VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
+VENDOR_MEDIUM = {"first": "first_medium", "last": "last_medium"}
 
 
 def report(plan: Plan, where: Filter, db: str, by: str | None = None, touch: str = "first"
@@ -291,8 +306,8 @@ def counts_everyone(by: str | None) -> bool:
 
 
 def _touches(*expressions: str) -> set[str]:
-    """The touches (`first`, `last`) that a breakdown's expressions read."""
-    return {t for t in ("first", "last") if any(f"{t}." in e for e in expressions)}
+    """The touches' columns (`first_source`, …) that a breakdown's expressions read."""
+    return {m for e in expressions for m in re.findall(r"\b(?:first|last)_[a-z]+", e)}
 
 
 NOT_CONVERTED = -1  # the seconds of an exposed person who has not reached the macro step
@@ -306,7 +321,7 @@ def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
     of the macro step in each version's ladder; the time to convert is the sum of the person's
     gaps below it, each rounded to the second, kept at the report's precision."""
     params: dict = {"experiment": experiment_id}
-    inner = people(plan, Filter(tuple(sorted(macros))), db, params, {"first"})
+    inner = people(plan, Filter(tuple(sorted(macros))), db, params, {"first_source"})
     macro = _lookup("toString(version_id)", {str(v): m for v, m in macros.items()}, "macro",
                     params)  # fmt: skip
     converted = f"level > {macro} AND length(gaps) > 0"
@@ -316,7 +331,7 @@ def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
 SELECT variant, source, level, if(secs = {NOT_CONVERTED}, secs, {_kept_at_precision("secs")}),
   count(), sum(money), sum(money * money)
 FROM (
-  SELECT variant, first.1 AS source, level, money, {seconds} AS secs
+  SELECT variant, first_source AS source, level, money, {seconds} AS secs
   FROM (
     SELECT variant, version_id, person FROM {db}.exposures_local FINAL
     WHERE experiment_id = %(experiment)s AND counted = 1 AND deleted = 0
