@@ -125,8 +125,8 @@ def _layers(rungs: int, wants: set[str]) -> list[list[str]]:
     """The per-person expressions after GROUP BY (see the module's docstring), one list per
     SELECT level: 18.16 expands an alias in place wherever it is used, also inside a lambda
     (where it would be computed once per element), so what a lambda reads comes from the level
-    below. `wants` names the optional parts: "last" (the hit that took the top rung),
-    "optional" (the optional steps taken inside the window)."""
+    below. `wants` names the optional parts (see `people`): the last touch's columns (from the
+    hit that took the top rung) and "optional" (the optional steps taken inside the window)."""
     layers = [["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs"], _chain(0)]
     for k in range(1, rungs):
         layers.append([_filled(k - 1), *_chain(k)])
