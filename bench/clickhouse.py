@@ -19,7 +19,10 @@ events the event log's own write path would take longer than the rest together. 
 - lays the shipped rows out again on 1 … `--shards` shards (each shard the people whose
   cityHash64(person) falls to it, copied by the servers themselves), and times the full report
   with the by-source breakdown from each layout (first, then the median of `--runs`);
-- times the embedded engine's report and chdb's windowFunnel on the same events;
+- copies the shipped rows into chdb (current ClickHouse, in process) and times the same report
+  there (our SQL), beside chdb's windowFunnel on that copy (the store's own table: person,
+  name, step, time) and on a bare four-column table of the crowd (person, time, rung, source);
+- times the embedded engine's report;
 - checks that every engine counts the same people in every (source, level) cell.
 
 Needs clickhouse-server (apt-get install clickhouse-server).
@@ -32,6 +35,8 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -194,6 +199,7 @@ def ship(settings) -> None:
 
     from yesladder.tracking.models import Event
     from yesladder.warehouse import services
+    from yesladder.warehouse.client import shards
     from yesladder.warehouse.shipping import Shipper
 
     services.init(settings)
@@ -205,7 +211,7 @@ def ship(settings) -> None:
         task = bar.add_task("shipping", total=total)
         done = Shipper(settings, settle=0).sync(lambda n: bar.advance(task, n))
     wall = time.perf_counter() - t0
-    print(f"shipped {done.events:,} events to {len(services.shards(settings))} shards in "
+    print(f"shipped {done.events:,} events to {len(shards(settings))} shards in "
           f"{wall:.0f} s ({done.events / wall:,.0f} events/s)", flush=True)  # fmt: skip
 
 
@@ -244,6 +250,61 @@ def report_on(store):
     return run
 
 
+def on_chdb(cluster, settings):
+    """A store over a chdb session holding a copy of every row shipped to the cluster (each
+    server's local tables, read over its HTTP port): the report's SQL on current ClickHouse."""
+    import json
+
+    import chdb.session
+    from clickhouse_driver import Client
+
+    from yesladder.warehouse import schema
+    from yesladder.warehouse.store import ClickHouseStore
+
+    session, db = chdb.session.Session(), settings.database
+    for statement in schema.statements(db, ""):
+        session.query(statement)
+    for node in cluster.nodes:
+        for name in schema.TABLES:
+            query = f"SELECT * FROM {db}.{name}_local FORMAT TabSeparated"  # noqa: S608
+            url = f"http://127.0.0.1:{node.http_port}/?query={urllib.parse.quote_plus(query)}"
+            session.query(f"INSERT INTO {db}.{name}_local "  # noqa: S608
+                          f"SELECT * FROM url('{url}', TabSeparated)")  # fmt: skip
+    offline = Client("localhost")  # only its parameter substitution, as the server's
+
+    class OnChdb(ClickHouseStore):
+        def _run(self, sql: str, params: dict) -> list[tuple]:
+            text = offline.substitute_params(sql, params, None)
+            found = session.query(f"{text} SETTINGS optimize_move_to_prewhere = 0, "
+                                  "output_format_json_quote_64bit_integers = 0",
+                                  "JSONCompact")  # fmt: skip
+            return [tuple(row) for row in json.loads(str(found))["data"]]
+
+    store = OnChdb(settings)
+    store._shards = [settings]
+    return session, store
+
+
+def funnel_on_chdb(session, db: str, runs: int) -> tuple[float, float, object]:
+    """chdb's windowFunnel over the store's own copy: the people per source and level."""
+    from yesladder.warehouse.queries import ARRIVALS
+
+    arrivals = ", ".join(f"'{name}'" for name in ARRIVALS)
+    steps = [f"name IN ({arrivals}) AND step = '{key}'" for key in analytics.STEPS]
+    window = analytics.WINDOW_DAYS * 86_400 * 1_000_000
+    sql = (f"SELECT source, level, count() FROM (SELECT person, any(source) AS source, "  # noqa: S608
+           f"windowFunnel({window})(at, {', '.join(steps)}, name = 'converted') AS level "
+           f"FROM {db}.events_local GROUP BY person) WHERE level > 0 "
+           "GROUP BY source, level")  # fmt: skip
+
+    def run() -> Counter:
+        return Counter({(source, int(level)): int(n) for source, level, n in (
+            line.split(",") for line in str(session.query(sql, "CSV")).replace('"', "")
+            .strip().splitlines())})  # fmt: skip
+
+    return timed(run, runs)
+
+
 def agree(name: str, mine, theirs) -> bool:
     if mine == theirs:
         print(f"  {name}: counts identical ({sum(mine.values()):,} people in {len(mine)} "
@@ -253,6 +314,12 @@ def agree(name: str, mine, theirs) -> bool:
         if mine[key] != theirs[key]:
             print(f"  DIFFERENT {name} {key}: {mine[key]} against {theirs[key]}")
     return False
+
+
+def chdb_version() -> str:
+    import chdb
+
+    return chdb.__version__
 
 
 def main() -> None:
@@ -287,13 +354,22 @@ def main() -> None:
                   f"median {median:.2f} s ({report.entered:,} entered, "
                   f"{report.converted:,} converted)", flush=True)  # fmt: skip
             counts[f"ClickHouse on {k} shard(s)"] = analytics.ours(report)
+        session, store = on_chdb(cluster, settings)
+    first, median, report = timed(report_on(store), args.runs)
+    print(f"chdb (ClickHouse {chdb_version()}), the store's report: first {first:.2f} s, "
+          f"median {median:.2f} s", flush=True)  # fmt: skip
+    counts["the store's report on chdb"] = analytics.ours(report)
+    first, median, found = funnel_on_chdb(session, settings.database, args.runs)
+    print(f"chdb windowFunnel on the store's table: first {first:.2f} s, median {median:.2f} s",
+          flush=True)  # fmt: skip
+    counts["windowFunnel on the store's table"] = found
     if embedded:
         cold, warm, report = analytics.time_report(args.runs)
         print(f"embedded (SQLite): report by source first {cold:.2f} s, median "
               f"{statistics.median(warm):.2f} s", flush=True)  # fmt: skip
         counts["embedded"] = analytics.ours(report)
     ch_cold, ch_warm, theirs = analytics.clickhouse(crowd)
-    print(f"chdb windowFunnel by source: first {ch_cold:.2f} s, median "
+    print(f"chdb windowFunnel on a bare table: first {ch_cold:.2f} s, median "
           f"{statistics.median(ch_warm):.2f} s", flush=True)  # fmt: skip
     print(f"load (uptime): {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     for name, mine in counts.items():

@@ -323,3 +323,22 @@ def heard(monkeypatch):
         react.__qualname__ = f"heard_{moment.replace(' ', '_')}"
         reactions.register(moment, react, order=99)
     return log
+
+
+@contextmanager
+def database_of_its_own(url: str, purpose: str):
+    """A PostgreSQL database beside the suite's, for child processes that connect themselves,
+    dropped after. Named after the suite's database, so two suites on one server never share
+    it."""
+    import psycopg
+
+    base, suite = url.rsplit("/", 1)
+    name = f"{suite}_{purpose}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

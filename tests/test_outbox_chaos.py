@@ -23,7 +23,7 @@ from functools import partial
 
 import pytest
 
-from tests.conftest import Inbox
+from tests.conftest import Inbox, database_of_its_own
 
 MESSAGES, SUPPRESSED, KILLS = 1000, 50, 6
 STALL = 60  # seconds without one message leaving the queue: far beyond a lease (3 s) and a kill
@@ -64,17 +64,9 @@ def database(tmp_path):
         return
     import psycopg
 
-    # Named after the suite's database, so two suites on one server never share it.
-    base, name = url.rsplit("/", 1)
-    chaos_name = f"{name}_chaos"
-    chaos = f"{base}/{chaos_name}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{chaos_name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{chaos_name}"')
-    env["DATABASE_URL"] = chaos
-    yield env, lambda sql: _rows(psycopg.connect(chaos), sql)
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{chaos_name}" WITH (FORCE)')
+    with database_of_its_own(url, "chaos") as chaos:
+        env["DATABASE_URL"] = chaos
+        yield env, lambda sql: _rows(psycopg.connect(chaos), sql)
 
 
 def _rows(connection, sql: str) -> list[tuple]:

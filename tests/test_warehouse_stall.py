@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import pytest
 from clickhouse_driver import Client
 
+from tests.conftest import database_of_its_own
 from tests.stall_load import Load, cli, prepare
 from yesladder.localserver import local_server
 from yesladder.warehouse import services
@@ -42,14 +43,8 @@ def primary(tmp_path):
         return
     import psycopg
 
-    server = url.rsplit("/", 1)[0]
-    own = server + "/yesladder_stall"
-    with psycopg.connect(server + "/postgres", autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS yesladder_stall WITH (FORCE)")
-        admin.execute("CREATE DATABASE yesladder_stall")
-    yield own, lambda sql: _rows(psycopg.connect(own), sql)
-    with psycopg.connect(server + "/postgres", autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS yesladder_stall WITH (FORCE)")
+    with database_of_its_own(url, "stall") as own:
+        yield own, lambda sql: _rows(psycopg.connect(own), sql)
 
 
 def _rows(connection, sql: str) -> list[tuple]:

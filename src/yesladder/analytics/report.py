@@ -135,12 +135,14 @@ def build(
     # By variant, a version is counted with its experiments' variant ladders beside it.
     query = Query(funnel.pk, chosen.pk if chosen else None, since, until, by, touch,
                   with_variants=by == "variant")  # fmt: skip
+    # The breakdown first: a store may answer it and the overview in one pass.
+    grouped = store.tallies(query) if by else []
     tallies, marks = store.tallies(replace(query, by=None)), store.marks(query)
     rungs = _rungs(spec, tallies, store.gaps(query), marks)
     entered = rungs[0].reached if rungs else 0
     revenue = sum(t.revenue for t in tallies)
     gains = _what_ifs(rungs, entered, revenue)
-    groups = _groups(spec, store.tallies(query), store, query, len(rungs)) if by else []
+    groups = _groups(spec, grouped, store, query, len(rungs)) if by else []
     return Report(
         funnel=funnel.key, name=spec.name,
         version=f"v{chosen.number}" if chosen else "all versions",

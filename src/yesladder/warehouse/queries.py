@@ -19,12 +19,14 @@ client's substitution reads); every value a user or a funnel file gave (step key
 names, labels, days, ids) is a `%(name)s` parameter.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from yesladder.analytics.footprint import LONG_TIME_UNIT, SOLO_AD_MEDIUMS, TIME_UNITS
 from yesladder.events import EventName
 
 NONE = 255  # "no rung" in UInt8 columns
+UNCOUNTED = 0  # the level of the people a report leaves out (none reached, excluded, …)
 DAY_MICROS = 86_400_000_000
 GAP_KEY = 10**12  # sumMap key of a time to the next rung: rung * GAP_KEY + seconds
 ARRIVALS = (EventName.STEP_VIEWED.value, EventName.STEP_COMPLETED.value)
@@ -97,87 +99,125 @@ def _kept(expression: str, alias: str, *captured: str) -> str:
     return f"tupleElement(({expression}, ignore({', '.join(captured)})), 1) AS {alias}"
 
 
-def _layers(rungs: int) -> list[list[str]]:
+def _chain(k: int) -> list[str]:
+    """Rung k's step of the recurrence, linear in the hits: m{k} marks the hits on rung k that
+    extend a chain (the start of the latest chain below, s{k-1}, inside the window), v{k}
+    those chains' starts and w{k} the hits' times, in hit order; c{k} counts the marks so far.
+    Since the starts only grow, S_k at a hit is the start of the last marked hit before it:
+    s{k} = v{k}[c{k}] (index 0 reads 0: no chain yet)."""
+    below = "ts" if k == 0 else f"s{k - 1}"  # a hit on the first rung starts its own chain
+    mark = ("arrayMap(r -> toUInt32(r = 0), rs)" if k == 0 else
+            f"arrayMap((b, t, r) -> toUInt32(r = {k} AND b > 0 AND t - b <= W), {below}, ts, rs)"
+            )  # fmt: skip
+    return [
+        _kept(mark, f"m{k}", *(() if k == 0 else ("W",))),
+        f"arrayFilter((b, m) -> m = 1, {below}, m{k}) AS v{k}",
+        f"arrayFilter((t, m) -> m = 1, ts, m{k}) AS w{k}",
+        f"arrayCumSum(m{k}) AS c{k}",
+    ]  # fmt: skip
+
+
+def _filled(k: int) -> str:
+    return _kept(f"arrayMap(c -> v{k}[c], c{k})", f"s{k}", f"v{k}")
+
+
+def _layers(rungs: int, wants: set[str]) -> list[list[str]]:
     """The per-person expressions after GROUP BY (see the module's docstring), one list per
-    SELECT level: ClickHouse expands an alias in place wherever it is used, so chains of
-    aliases in one SELECT grow the query's text past any limit; a level per step keeps it
-    linear."""
-    layers = [
-        ["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs", "arrayEnumerate(h) AS ix"],
-        [_kept("arrayMap(i -> arrayReduce('max', arrayFilter((t, r, j) -> r = 0 AND j <= i, "
-               "ts, rs, ix)), ix)", "s0", "ts", "rs")],
-    ]  # fmt: skip
+    SELECT level: 18.16 expands an alias in place wherever it is used, also inside a lambda
+    (where it would be computed once per element), so what a lambda reads comes from the level
+    below. `wants` names the optional parts (see `people`): the last touch's columns (from the
+    hit that took the top rung) and "optional" (the optional steps taken inside the window)."""
+    layers = [["arrayMap(x -> x.1, h) AS ts", "arrayMap(x -> x.2, h) AS rs"], _chain(0)]
     for k in range(1, rungs):
-        layers.append([_kept(
-            f"arrayMap(i -> arrayReduce('max', arrayFilter((b, t, r, j) -> r = {k} AND j <= i "
-            f"AND b > 0 AND t - b <= W, s{k - 1}, ts, rs, ix)), ix)", f"s{k}",
-            f"s{k - 1}", "ts", "rs", "W",
-        )])  # fmt: skip
-    chains = ", ".join(f"s{k}" for k in range(rungs))
-    reached = " + ".join(f"(arrayReduce('max', s{k}) > 0)" for k in range(rungs))
-    window = "x.1 >= start AND x.1 <= start + W"
+        layers.append([_filled(k - 1), *_chain(k)])
+    reached = " + ".join(f"notEmpty(v{k})" for k in range(rungs))
+    # The counted chain is the first to reach the top rung: the first marked hit's chain.
+    starts = ", ".join(f"level = {k + 1}, v{k}[1]" for k in range(rungs))
+    layers.append([f"toUInt8({reached}) AS level", f"multiIf({starts}, toUInt64(0)) AS start"])
+    # Its time on rung k: the first hit on k marked as extending it (any such hit is inside
+    # the window, since the chain's start is the hit's own s{k-1}).
+    ends = ", ".join(f"w{k}[indexOf(v{k}, start)]" for k in range(1, rungs))
+    times = f"arraySlice([start{', ' if ends else ''}{ends}], 1, level)"
+    window = "x >= start AND x <= start + W"
+    lasts = _touched("last", LAST_TOUCH, wants)
+    last = [_kept("arrayFirst(x -> x.1 = times[level] AND x.2 = level - 1, h)", "last",
+                  "times", "level")] if lasts else []  # fmt: skip
+    optional = [_kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
+                      "arrayFilter(x -> x.1 >= start AND x.1 <= start + W, opts)))", "optional",
+                      "start", "W")] if "optional" in wants else []  # fmt: skip
     layers += [
-        [f"[{chains}] AS S", f"toUInt8({reached}) AS level"],
-        ["S[level][arrayFirstIndex(x -> x > 0, S[level])] AS start"],
-        [_kept("arrayMap(m -> arrayReduce('min', arrayFilter((t, b, r) -> r = m AND b = start "
-               "AND t - start <= W, ts, S[m], rs)), arrayMap(x -> toUInt8(x + 1), "
-               "range(toUInt32(if(level > 1, level - 1, 0)))))", "ends",
-               "S", "start", "W", "ts", "rs")],
-        ["arrayConcat([start], ends) AS times"],
-        [_kept("arrayMap(i -> times[i + 1] - times[i], arrayEnumerate(ends))", "gaps", "times"),
-         _kept("arraySort(x -> x.3, arrayFilter(x -> x.1 = times[level] AND x.2 = level - 1, "
-               "h))[1]", "last", "times", "level"),
-         _kept("arrayReduce('groupBitOr', arrayMap(x -> bitShiftLeft(toUInt64(1), x.2), "
-               f"arrayFilter(x -> {window}, opts)))", "optional", "start", "W"),
-         _kept(f"arrayExists(x -> {window}, arrayMap(a -> (a, 0), excls))", "excluded",
-               "start", "W"),
-         "intDiv(start, toUInt64(86400000000)) AS day"],
+        [f"{times} AS times"],
+        ["arrayMap((a, b) -> b - a, arrayPopBack(times), arrayPopFront(times)) AS gaps",
+         _kept(f"arrayExists(x -> {window}, excls)", "excluded", "start", "W"),
+         "intDiv(start, toUInt64(86400000000)) AS day", *last, *optional],
     ]  # fmt: skip
+    if lasts:  # the hit is (at, rung, event_id, *lasts)
+        layers.append([f"last.{i} AS last_{c}" for i, c in enumerate(lasts, 4)])
     return layers
 
 
-def people(plan: Plan, where: Filter, db: str, params: dict) -> str:
+# What a breakdown can be credited to, as columns the report's expressions read: the
+# person's first touch (`first_source`, …: their earliest device, from identities) and the
+# last (`last_source`, …: the visit of the hit that took the top rung).
+FIRST_TOUCH = ("source", "medium", "campaign", "device", "created")
+LAST_TOUCH = ("source", "medium", "campaign")
+
+
+def _touched(touch: str, columns: tuple[str, ...], wants: set[str]) -> list[str]:
+    return [c for c in columns if f"{touch}_{c}" in wants]
+
+
+def people(plan: Plan, where: Filter, db: str, params: dict, wants: set[str] = frozenset()
+           ) -> str:  # fmt: skip
     """One row per (version, person) of one server's local tables: the climb and what counts
     about it. On a cluster every shard answers this for its own people (all of a person's
-    rows are on one shard), and the sums add up."""
+    rows are on one shard), and the sums add up. What costs is read only when `wants` names
+    it: the touches' columns (`first_source`, `last_medium`, …), `latest_tier` and "optional"."""
     params["funnel"] = plan.funnel_id
     version = ""
     if where.version_ids is not None:
         params["versions"] = where.version_ids
         version = "AND version_id IN %(versions)s "
     rung, click, optional, excluded, window = _columns(plan, params)
+    lasts = _touched("last", LAST_TOUCH, wants)
+    tier = (",\n  argMaxIf(tier, (at, event_id), tier != '') AS latest_tier"
+            if "latest_tier" in wants else "")  # fmt: skip
+    hit = f"(at, rung{''.join(f', {c}' for c in ['event_id', *lasts] if lasts)})"
     sql = f"""
 SELECT version_id, person,
   any(win) AS W,
-  arraySort(x -> x.1 * 256 + x.2,
-    groupArrayIf((at, rung, event_id, source, medium, campaign), rung != {NONE})) AS h,
+  arraySort(groupArrayIf({hit}, rung != {NONE})) AS h,
   groupBitOrIf(bitShiftLeft(toUInt64(1), rung), rung != {NONE}) AS viewed,
   groupBitOrIf(bitShiftLeft(toUInt64(1), click), click != {NONE}) AS clicked,
   groupArrayIf((at, opt), opt != {NONE}) AS opts,
   groupArrayIf(at, excl = 1) AS excls,
-  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money,
-  argMaxIf(tier, (at, event_id), tier != '') AS latest_tier
+  max(opted) AS opted_in, max(engaged) AS engaged_any, sum(revenue) AS money{tier}
 FROM (
   SELECT version_id, person, at, event_id, source, medium, campaign, opted, engaged, revenue,
-    tier,
-    {rung} AS rung, {click} AS click, {optional} AS opt, {excluded} AS excl, {window} AS win
+    {"tier, " if tier else ""}{rung} AS rung, {click} AS click, {optional} AS opt,
+    {excluded} AS excl, {window} AS win
   FROM {db}.events_local FINAL
   WHERE funnel_id = %(funnel)s AND deleted = 0 {version}
 )
 GROUP BY version_id, person
 """
-    sql = f"""
+    firsts = _touched("first", FIRST_TOUCH, wants)
+    if firsts:
+        sql = f"""
 SELECT * FROM ({sql}) AS climbs ANY LEFT JOIN (
-  SELECT person,
-    argMin((source, medium, campaign, device, created), (created, visitor)) AS first
+  SELECT person, {", ".join(f"argMin({c}, (created, visitor)) AS first_{c}" for c in firsts)}
   FROM {db}.identities_local FINAL WHERE deleted = 0 GROUP BY person
 ) AS firsts USING person"""
-    for layer in _layers(plan.rungs):
+    for layer in _layers(plan.rungs, wants):
         sql = f"SELECT *, {', '.join(layer)} FROM ({sql})"
     return sql
 
 
 def _counted(where: Filter, params: dict) -> str:
+    """The condition on a person's climb to be counted. It picks the level to group by
+    (`if(counted, level, 0)`, UNCOUNTED) rather than filtering:
+    current ClickHouse's planner pushes a WHERE over the climbs below the first touch's JOIN,
+    where it cost 40 times the query."""
     found = ["level > 0", "NOT excluded"]
     if where.since_day is not None:
         params["since_day"] = where.since_day
@@ -186,28 +226,6 @@ def _counted(where: Filter, params: dict) -> str:
         params["until_day"] = where.until_day
         found.append("day <= %(until_day)s")
     return " AND ".join(found)
-
-
-def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
-    """Per level: people, opt-ins, engaged, revenue; and over everyone, the rungs seen and
-    clicked, the optional steps taken, and the times to the next rung (kept as the report
-    shows them)."""
-    params: dict = {}
-    inner = people(plan, where, db, params)
-    bits = range(plan.rungs)
-    marks = ", ".join(
-        [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
-        + [f"sum(bitTest(optional, {k}))" for k in range(max(len(plan.optional), 1))]
-    )  # fmt: skip
-    sql = f"""
-SELECT level, count() AS people, sum(opted_in), sum(engaged_any), sum(money), {marks},
-  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
-                  arrayEnumerate(gaps)),
-         arrayMap(g -> toUInt64(1), gaps))
-FROM ({inner}) WHERE {_counted(where, params)}
-GROUP BY level ORDER BY level
-"""
-    return sql, params
 
 
 def _kept_seconds(gap: str) -> str:
@@ -227,39 +245,74 @@ def _kept_at_precision(s: str) -> str:
     return f"multiIf({cases}, {s} - modulo({s}, {LONG_TIME_UNIT}))"
 
 
-# breakdown -> (first-touch expression, last-touch expression); "first" is
-# (source, medium, campaign, device, created), "last" is the hit that took the top rung.
+# breakdown -> (first-touch expression, last-touch expression), over the touches' columns
 GROUPS = {
-    "source": ("first.1", "last.4"),
-    "medium": ("first.2", "last.5"),
-    "campaign": ("first.3", "last.6"),
-    "vendor": ("first.1", "last.4"),
+    "source": ("first_source", "last_source"),
+    "medium": ("first_medium", "last_medium"),
+    "campaign": ("first_campaign", "last_campaign"),
+    "vendor": ("first_source", "last_source"),
     "version": ("toString(version_id)", "toString(version_id)"),
     "variant": ("toString(version_id)", "toString(version_id)"),  # named by its version
     # the Monday of the week of the first visit, as days since 1970-01-01 (a Thursday)
-    "cohort": ("if(first.5 = 0, '', toString(intDiv(first.5, toUInt64(86400000000)) - "
-               "modulo(intDiv(first.5, toUInt64(86400000000)) + 3, 7)))",) * 2,
-    "device": ("first.4", "first.4"),
+    "cohort": ("if(first_created = 0, '', toString(intDiv(first_created, "
+               "toUInt64(86400000000)) - modulo(intDiv(first_created, toUInt64(86400000000)) + "
+               "3, 7)))",) * 2,
+    "device": ("first_device", "first_device"),
     "tier": ("latest_tier", "latest_tier"),  # of the latest scored result (analytics.rules.tier)
 }  # fmt: skip
-VENDOR_MEDIUM = {"first": "first.2", "last": "last.5"}
+VENDOR_MEDIUM = {"first": "first_medium", "last": "last_medium"}
 
 
-def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
-    """Per group of the breakdown and level: people, opt-ins, engaged, revenue."""
+def report(plan: Plan, where: Filter, db: str, by: str | None = None, touch: str = "first"
+           ) -> tuple[str, dict]:  # fmt: skip
+    """Per group of the breakdown (everyone in one group "" without one) and level: people,
+    opt-ins, engaged, revenue, the rungs seen and clicked, the optional steps taken and the
+    times to the next rung (kept as the report shows them). One pass answers a breakdown and,
+    summed over its groups, the report's overview, unless the breakdown leaves people out
+    (`counts_everyone`)."""
     params: dict = {}
-    inner = people(plan, where, db, params)
-    group = GROUPS[by][0 if touch == "first" else 1]
+    group = "''" if by is None else GROUPS[by][0 if touch == "first" else 1]
     condition = _counted(where, params)
     if by == "vendor":
         params["solo"] = list(SOLO_AD_MEDIUMS)
         condition += f" AND has(%(solo)s, lowerUTF8({VENDOR_MEDIUM[touch]}))"
+    wants = _touches(group, condition) | ({"optional"} if plan.optional else set())
+    inner = people(plan, where, db, params, wants)
+    bits = range(plan.rungs)
+    marks = ", ".join(
+        [f"sum(bitTest(viewed, {k}))" for k in bits] + [f"sum(bitTest(clicked, {k}))" for k in bits]
+        + ([f"sum(bitTest(optional, {k}))" for k in range(len(plan.optional))] or ["0"])
+    )  # fmt: skip
     sql = f"""
-SELECT {group} AS grp, level, count(), sum(opted_in), sum(engaged_any), sum(money)
-FROM ({inner}) WHERE {condition}
-GROUP BY grp, level
+SELECT {group} AS grp, if({condition}, level, 0) AS counted, count(), sum(opted_in),
+  sum(engaged_any), sum(money), {marks},
+  sumMap(arrayMap((g, i) -> toUInt64((i - 1) * {GAP_KEY} + {_kept_seconds("g")}), gaps,
+                  arrayEnumerate(gaps)),
+         arrayMap(g -> toUInt64(1), gaps))
+FROM ({inner})
+GROUP BY grp, counted
 """
     return sql, params
+
+
+def overview(plan: Plan, where: Filter, db: str) -> tuple[str, dict]:
+    return report(plan, where, db)
+
+
+def breakdown(plan: Plan, where: Filter, by: str, touch: str, db: str) -> tuple[str, dict]:
+    return report(plan, where, db, by, touch)
+
+
+def counts_everyone(by: str | None) -> bool:
+    """Whether a breakdown's groups hold every counted person (the vendors hold only the
+    people who came from solo ads)."""
+    return by != "vendor"
+
+
+def _touches(*expressions: str) -> set[str]:
+    """The touches' columns (`first_source`, …) and the latest tier that a breakdown's
+    expressions read."""
+    return {m for e in expressions for m in re.findall(r"\b(?:first|last|latest)_[a-z]+", e)}
 
 
 NOT_CONVERTED = -1  # the seconds of an exposed person who has not reached the macro step
@@ -273,7 +326,7 @@ def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
     of the macro step in each version's ladder; the time to convert is the sum of the person's
     gaps below it, each rounded to the second, kept at the report's precision."""
     params: dict = {"experiment": experiment_id}
-    inner = people(plan, Filter(tuple(sorted(macros))), db, params)
+    inner = people(plan, Filter(tuple(sorted(macros))), db, params, {"first_source"})
     macro = _lookup("toString(version_id)", {str(v): m for v, m in macros.items()}, "macro",
                     params)  # fmt: skip
     converted = f"level > {macro} AND length(gaps) > 0"
@@ -283,7 +336,7 @@ def experiment(plan: Plan, experiment_id: int, macros: dict[int, int], db: str
 SELECT variant, source, level, if(secs = {NOT_CONVERTED}, secs, {_kept_at_precision("secs")}),
   count(), sum(money), sum(money * money)
 FROM (
-  SELECT variant, first.1 AS source, level, money, {seconds} AS secs
+  SELECT variant, first_source AS source, level, money, {seconds} AS secs
   FROM (
     SELECT variant, version_id, person FROM {db}.exposures_local FINAL
     WHERE experiment_id = %(experiment)s AND counted = 1 AND deleted = 0

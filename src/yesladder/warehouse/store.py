@@ -88,10 +88,23 @@ class ClickHouseStore:
     def overview(self, query: Query) -> tuple[list[Tally], Marks, list[Counter]]:
         key = replace(query, by=None, touch="first")
         if key not in self._overview:
-            plan = plan_for(query.funnel_id, version_ids(query))
-            sql, params = queries.overview(plan, self._filter(query), self.settings.database)
-            self._overview[key] = _read_overview(self._run(sql, params), plan)
+            self._report(key)
         return self._overview[key]
+
+    def _report(self, query: Query) -> list[Tally]:
+        """The report's one query for a breakdown (or none); when its groups hold everyone,
+        their sums are also the overview, kept for the report's next questions."""
+        plan = plan_for(query.funnel_id, version_ids(query))
+        sql, params = queries.report(plan, self._filter(query), self.settings.database,
+                                     query.by, query.touch)  # fmt: skip
+        tallies, marks, gaps = _read_overview(self._run(sql, params), plan)
+        if queries.counts_everyone(query.by):
+            everyone: dict[int, tuple] = {}
+            for t in tallies:
+                everyone[t.level] = _add(everyone.get(t.level), _sums(t))
+            overview = [Tally("", level, *sums) for level, sums in sorted(everyone.items())]
+            self._overview[replace(query, by=None, touch="first")] = overview, marks, gaps
+        return tallies
 
     def adhoc(self, funnel, items: list[str], span: dt.timedelta) -> list:
         """An ordered funnel over `items` (checked by warehouse.adhoc) and one window."""
@@ -108,12 +121,10 @@ class ClickHouseStore:
     def tallies(self, query: Query) -> list[Tally]:
         if query.by is None:
             return self.overview(query)[0]
-        plan = plan_for(query.funnel_id, version_ids(query))
-        sql, params = queries.breakdown(plan, self._filter(query), query.by, query.touch,
-                                        self.settings.database)  # fmt: skip
-        names, found = _group_names(query.by), Counter()
-        for group, level, *sums in self._run(sql, params):
-            found[(names(group), level)] = _add(found.get((names(group), level)), sums)
+        names, found = _group_names(query.by), {}
+        for t in self._report(query):
+            key = (names(t.group), t.level)
+            found[key] = _add(found.get(key), _sums(t))
         return [Tally(group, level, *sums) for (group, level), sums in found.items()]
 
     def variant_counts(self, funnel_id: int, experiment_id: int, macros: dict[int, int]
@@ -141,11 +152,19 @@ class ClickHouseStore:
         return SqlStore().costs(query)
 
 
+def _sums(tally: Tally) -> tuple[int, int, int, int]:
+    return tally.people, tally.opted_in, tally.engaged, tally.revenue
+
+
 def _read_overview(rows: list[tuple], plan: Plan) -> tuple[list[Tally], Marks, list[Counter]]:
-    tallies, marks, gaps = [], Marks(), []
+    """queries.report's rows from every shard: the tallies per group and level, and the marks
+    and times over every group."""
+    found, marks, gaps = {}, Marks(), []
     k, optional = plan.rungs, max(len(plan.optional), 1)
-    for level, people, opted, engaged, money, *rest in rows:
-        tallies.append(Tally("", level, people, opted, engaged, money))
+    for group, level, people, opted, engaged, money, *rest in rows:
+        if level == queries.UNCOUNTED:
+            continue
+        found[(group, level)] = _add(found.get((group, level)), (people, opted, engaged, money))
         sums, (keys, counts) = rest[: 2 * k + optional], rest[-1]
         for i in range(k):
             marks.viewed[i] += sums[i]
@@ -157,6 +176,7 @@ def _read_overview(rows: list[tuple], plan: Plan) -> tuple[list[Tally], Marks, l
             while len(gaps) <= rung:
                 gaps.append(Counter())
             gaps[rung][seconds] += n
+    tallies = [Tally(group, level, *sums) for (group, level), sums in found.items()]
     return tallies, marks, gaps
 
 
