@@ -40,8 +40,8 @@ def crowd(rng: random.Random) -> tuple[list[tuple], dict]:
 def _row(person: str, event_id: int, version: int, name: str, step: str, at: int) -> tuple:
     values = dict(funnel_id=1, person=person, event_id=event_id, version_id=version,
                   visitor=person, name=str(name), label="", step=step, at=at, opted=0,
-                  engaged=0, revenue=0, source="", medium="", campaign="", shipped=1,
-                  deleted=0)  # fmt: skip
+                  engaged=0, revenue=0, source="", medium="", campaign="", tier="",
+                  shipped=1, deleted=0)  # fmt: skip
     return tuple(values[c] for c in schema.EVENT_COLUMNS)
 
 
