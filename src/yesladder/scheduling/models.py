@@ -109,6 +109,12 @@ class Registration(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     attended_at = models.DateTimeField(null=True, blank=True)
     sequence = models.PositiveIntegerField(default=0)
+    # Whether they came, from the join link (attended) or staff's mark after the session.
+    outcome = models.CharField(
+        max_length=16, choices=Booking.Outcome.choices, blank=True, default=""
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    replay_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
