@@ -65,7 +65,7 @@ def _own_calendars(step: BookingStep, now: dt.datetime) -> list[slots.Busy]:
     for host in step.hosts:
         if host.busy is None:
             continue
-        read = host_calendars.host_busy(host.busy, step.timezone, now, until)
+        read = host_calendars.host_busy(host.busy, now)
         spans = [(now - dt.timedelta(days=1), until)] if read.blocked else read.intervals
         found += [slots.Busy(host.email.lower(), start, end) for start, end in spans]
     return found

@@ -35,7 +35,8 @@ AFTER_ASK = frozenset({
     "step_completed", "opted_in", "optin_confirmed", "fields_given", "quiz_completed",
     "result_emailed", "downloaded", "registered", "attended", "booked", "cancelled",
     "checkout_started", "paid", "instalment_paid", "refunded", "trial_converted", "converted",
-    "trial_cancelled", "payment_failed", "payment_recovered", "call_attended", "call_no_show", "webinar_no_show",
+    "trial_cancelled", "payment_failed", "payment_recovered", "call_attended", "call_no_show",
+    "webinar_no_show",
 })  # fmt: skip
 # The step kinds an event can happen on; an event not listed can happen on any step.
 EVENT_KINDS = {
