@@ -126,6 +126,12 @@ def test_staff_mark_a_no_show_who_gets_the_replay_once(smtp, settings, clock):
     reached = {r.key: r.reached for r in build("clean").rungs}
     assert reached["live"] == 3 and reached["live:attended"] == 3  # the link, staff's marks
 
+    # The admin's action is the same mark: ada, who came by the link, corrected to a no-show.
+    desk.post("/admin/scheduling/registration/", {
+        "action": "no_show", "_selected_action": [seat_of("ada@example.com").pk]})  # fmt: skip
+    assert seat_of("ada@example.com").outcome == "no_show"
+    assert smtp.wait_for(2)[1]["To"] == "ada@example.com"  # her replay
+
 
 def test_the_funnel_page_leads_to_calls_not_marked_yet_and_orders_at_risk(settings, clock):
     from tests.test_call_complete import FIRST, lead_books
