@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import funnel_dict, journey_with_lead
+from tests.staff import member
 from yesladder.analytics.report import build
 from yesladder.automation.models import Enrollment
 from yesladder.leads.models import Lead, Visitor
@@ -158,3 +159,11 @@ def test_the_funnel_page_leads_to_calls_not_marked_yet_and_orders_at_risk(settin
     assert Event.objects.get(name="call_no_show").properties["by"] == "staff"
     assert "(1 not marked yet)" not in desk.get("/dashboard/funnels/clean/attendance/"
                                                 ).content.decode()  # fmt: skip
+
+    viewer = Client()  # reads the page, marks nothing, cancels nothing
+    viewer.force_login(member("reader", "viewer"))
+    page = viewer.get("/dashboard/funnels/clean/attendance/").content.decode()
+    assert "ada@example.com" in page and "/attendance/calls/" not in page
+    assert viewer.post(url, {"outcome": "attended"}).status_code == 403
+    assert viewer.post("/dashboard/funnels/clean/orders/1/cancel/").status_code == 403
+    assert Event.objects.filter(name="call_attended").count() == 0

@@ -12,6 +12,7 @@ from yesladder.dashboard.access import staff_page
 from yesladder.funnels.models import Funnel
 from yesladder.scheduling import invites, services
 from yesladder.scheduling.models import Booking, Registration
+from yesladder.team import roles
 
 SAID = {Booking.Outcome.ATTENDED: "attended", Booking.Outcome.NO_SHOW: "a no-show"}
 
@@ -31,14 +32,14 @@ def attendance(request: HttpRequest, key: str) -> HttpResponse:
     return render(request, "yesladder/dashboard/attendance.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.MANAGE_LEADS)  # a mark changes what a lead did: viewers only read
 @require_POST
 def mark_call(request: HttpRequest, key: str, booking_id: int) -> HttpResponse:
     call = get_object_or_404(Booking, pk=booking_id, version__funnel__key=key)
     return _marked(request, key, call.lead.email, lambda outcome: _call(call, outcome))
 
 
-@staff_page
+@staff_page(needs=roles.MANAGE_LEADS)
 @require_POST
 def mark_seat(request: HttpRequest, key: str, registration_id: int) -> HttpResponse:
     seat = get_object_or_404(Registration, pk=registration_id, session__funnel__key=key)
