@@ -125,3 +125,41 @@ def test_a_share_of_the_crowd_carries_a_declining_card_and_no_one_else_changes(c
     assert not any("+decline" in e for e in plain)
     assert 0.05 < sum("+decline" in e for e in some) / 400 < 0.15
     assert [e.replace("+decline", "") for e in some] == plain
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_crowd_cancels_through_the_link_its_emails_carry(live_server, monkeypatch):
+    from yesladder.demo.management.commands.demo import cancel_path
+    from yesladder.demo.simulate import buyer_cancels
+
+    monkeypatch.setattr(history, "TRIAL_CANCELS", 1.0)
+    order = paid_trial("buyer@example.com")
+
+    def follows_the_link(order):
+        return buyer_cancels(live_server.url, cancel_path(order))
+
+    assert history.after_the_walk(random.Random(1), lambda: None, follows_the_link).cancelled == 1
+    order.refresh_from_db()
+    assert order.state == Order.State.CANCELLED
+    (event,) = Event.objects.filter(name=EventName.TRIAL_CANCELLED)
+    assert event.properties["by"] == "buyer"
+    assert not follows_the_link(order)  # a second time: the page says so, nothing to press
+
+
+@pytest.mark.django_db(transaction=True)  # emails leave after the commit
+def test_staff_mark_the_webinar_seats_and_the_no_shows_get_the_replay(mailoutbox):
+    from tests.test_event_registration import other_journey, webinar
+    from yesladder.leads.models import Lead
+    from yesladder.scheduling import services as scheduling
+
+    start = (timezone.now() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    journey = journey_with_lead(webinar(start, capacity=None))
+    step = journey.version.spec.step("live")
+    for n in range(12):
+        mine = other_journey(journey, f"seat{n}@example.com")
+        scheduling.register(mine, step, Lead.objects.get(email=f"seat{n}@example.com"), start)
+    attended, replays = history._mark_seats("draw")
+    assert 0 < replays < 12 and attended + replays == 12
+    assert len(mailoutbox) == replays
+    assert {m.subject for m in mailoutbox} == {"The replay: Live workshop"}
+    assert Event.objects.filter(name=EventName.WEBINAR_NO_SHOW).count() == replays

@@ -1,7 +1,8 @@
 """The host's own calendar blocks slots (issue 31): a real CalDAV server (Radicale, started here
 on loopback) holds events that recur, span midnight, cross a DST change and last all day; an
 ICS feed does the same. A calendar that is down, slow, answers garbage or 401 keeps the last
-good read with a warning on the page, and after `stale_after` no slot of that host is offered."""
+good read with a warning on the page, and after `stale_after` no slot of that host is offered.
+The worker reads the calendars (a seams.Job); a page of slots only reads what it kept."""
 
 import datetime as dt
 import socket
@@ -12,9 +13,9 @@ import time
 import caldav
 import pytest
 import time_machine
-from django.core.cache import cache
 
 from tests.conftest import another_site, funnel_dict, journey_with_lead
+from yesladder import seams
 from yesladder.localserver import free_port
 from yesladder.scheduling import host_calendars, services
 
@@ -37,13 +38,6 @@ def ics(*names: str) -> str:
     body = "".join(f"BEGIN:VEVENT\nUID:{n}@test\nDTSTAMP:20270101T000000Z\n{EVENTS[n]}\n"
                    "SUMMARY:busy\nEND:VEVENT\n" for n in names)  # fmt: skip
     return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{body}END:VCALENDAR\n"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -86,7 +80,14 @@ def step_with(busy: dict, monkeypatch) -> object:
     return journey_with_lead(data).version.spec.step("call")
 
 
+def worker_round(now: dt.datetime) -> int:
+    """The worker's job, as the worker runs it."""
+    with time_machine.travel(now, tick=False):
+        return seams.JOBS.get("host-calendars").run()
+
+
 def starts(step, now) -> set[dt.datetime]:
+    worker_round(now)
     return {s.start for s in services.open_slots(step, now)}
 
 
@@ -127,7 +128,7 @@ def test_a_failing_calendar_keeps_its_last_good_read_then_offers_nothing(
     good = starts(step, BERLIN_WED)
     server.terminate()
     server.wait(10)
-    later = BERLIN_WED + dt.timedelta(minutes=10)  # past the 5-minute cache: read again, fails
+    later = BERLIN_WED + dt.timedelta(minutes=10)  # past 5 minutes: read again, fails
     assert starts(step, later) == {s for s in good if s >= later}  # the last good read holds
     assert services.calendar_problems(step) == ["Ann"]
     with time_machine.travel(later, tick=False):
@@ -167,3 +168,28 @@ def test_garbage_a_wrong_password_and_a_slow_server_are_problems_not_tracebacks(
         assert starts(step, BERLIN_WED) == set()  # never read: nothing can be checked
         assert time.monotonic() - began < 5
     assert services.calendar_problems(step) == ["Ann"]
+
+
+def test_the_worker_reads_the_calendar_and_pages_only_what_it_kept(monkeypatch, client):
+    asked = []
+    feed = ics(*EVENTS).encode()
+
+    def answer(path):
+        asked.append(path)
+        return feed, "text/calendar"
+
+    with another_site(answer) as site:
+        step = step_with({"ics": f"{site}/ann.ics"}, monkeypatch)
+        client.cookies["yl_vid"] = str(step_journey_visitor())
+        with time_machine.travel(BERLIN_WED, tick=False):
+            page = client.get("/f/clean/call/").content.decode()
+        assert asked == [] and "The calendar of Ann could not be checked" in page  # not read yet
+        assert services.open_slots(step, BERLIN_WED) == []  # nothing it cannot check
+
+        assert worker_round(BERLIN_WED) == 1 and len(asked) == 1
+        with time_machine.travel(BERLIN_WED, tick=False):
+            page = client.get("/f/clean/call/").content.decode()
+        assert "could not be checked" not in page and len(asked) == 1  # the page only reads
+        assert_blocked_as_written({s.start for s in services.open_slots(step, BERLIN_WED)})
+        assert worker_round(BERLIN_WED + dt.timedelta(minutes=4)) == 0  # still fresh
+        assert worker_round(BERLIN_WED + dt.timedelta(minutes=5)) == 1 and len(asked) == 2

@@ -42,7 +42,7 @@ def test_the_buyer_cancels_in_the_browser_from_the_receipt(
 ):
     page = browser_page
     with time_machine.travel(MOMENT, tick=True):
-        order = buyer_pays_the_trial(seed004(), settings)
+        order = buyer_pays_the_trial(seed004(), settings, zone="America/New_York")
         settings.BASE_URL = live_server.url
         (receipt,) = smtp.wait_for(1)
         page.set_content(html_of(receipt))
@@ -67,7 +67,9 @@ def test_a_failed_payment_is_paid_with_another_card_in_the_browser(
 ):
     page = browser_page
     with time_machine.travel(MOMENT, tick=True):
-        order = buyer_pays_the_trial(seed004(), settings, "bo+decline@example.com")
+        order = buyer_pays_the_trial(
+            seed004(), settings, "bo+decline@example.com", zone="America/New_York"
+        )
         settings.BASE_URL = live_server.url
         services.collect_due(MOMENT + dt.timedelta(days=7, minutes=5))
         failed = smtp.wait_for(2)[1]
@@ -89,3 +91,42 @@ def test_the_host_s_email_of_a_booked_call(browser_page, smtp, settings, screens
     expect(browser_page.get_by_role("link", name="They did not come")).to_be_visible()
     assert FIRST.strftime("%-d December") in browser_page.inner_text("body")
     browser_page.screenshot(path=str(screenshots / "host-email.png"), full_page=True)
+
+
+def test_staff_mark_a_webinar_no_show_who_gets_the_replay_and_the_report_counts_attendance(
+    live_server, browser_page, smtp, settings, screenshots
+):
+    from tests.test_dashboard_funnel_browser import sign_in
+    from tests.test_webinar_marking import START, registers
+
+    page = browser_page
+    page.set_viewport_size({"width": 1100, "height": 800})
+    with time_machine.travel(SUNDAY, tick=True):
+        for email in ("ada@example.com", "bo@example.com", "cy@example.com"):
+            registers(email)
+        smtp.wait_for(3)
+    with time_machine.travel(START + dt.timedelta(hours=1), tick=True):
+        sign_in(page, live_server.url)
+        page.goto(f"{live_server.url}/dashboard/funnels/clean/")
+        page.get_by_role("link", name="Attendance").click()
+        for email, outcome in (("ada@example.com", "Attended"), ("cy@example.com", "Attended"),
+                               ("bo@example.com", "No-show")):  # fmt: skip
+            row = page.get_by_role("row").filter(has_text=email)
+            row.get_by_role("button", name=outcome).click()
+            expect(page.get_by_text(f"{email}: marked")).to_be_visible()
+        expect(page.get_by_text("bo@example.com: marked a no-show and sent the replay")
+               ).to_be_visible()  # fmt: skip
+        page.screenshot(path=str(screenshots / "attendance-page.png"), full_page=True)
+        replay = smtp.wait_for(4)[3]
+        assert replay["To"] == "bo@example.com"
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.set_content(html_of(replay))
+        expect(page.get_by_role("link", name="Watch the replay")).to_be_visible()
+        page.screenshot(path=str(screenshots / "replay-email.png"), full_page=True)
+        page.set_viewport_size({"width": 1100, "height": 800})
+        page.goto(f"{live_server.url}/dashboard/funnels/clean/")
+        rung = page.get_by_role("row").filter(has_text="Attended: Live workshop").last
+        expect(rung).to_be_visible()
+        assert "66.7" in rung.inner_text()  # 2 of the 3 who registered came
+        table = page.get_by_role("region", name="The ladder, rung by rung")
+        table.screenshot(path=str(screenshots / "report-attended-rung.png"))

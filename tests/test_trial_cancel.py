@@ -47,8 +47,10 @@ def seed004(**offer) -> dict:
     return data
 
 
-def buyer_pays_the_trial(data: dict, settings, email: str = "ada@example.com") -> Order:
-    """The buyer says yes on the offer's page and pays on the test provider's page."""
+def buyer_pays_the_trial(data: dict, settings, email: str = "ada@example.com",
+                         zone: str = "") -> Order:  # fmt: skip
+    """The buyer says yes on the offer's page (their browser reporting `zone`, if given) and
+    pays on the test provider's page."""
     settings.PAYMENTS = "test"
     settings.BASE_URL = "http://testserver"  # a payment's email may leave from the worker
     journey = journey_with_lead(data, email)
@@ -56,6 +58,8 @@ def buyer_pays_the_trial(data: dict, settings, email: str = "ada@example.com") -
     journey.save()
     client = Client()
     client.cookies["yl_vid"] = str(journey.visitor.pk)
+    if zone:
+        client.cookies["yl_tz"] = zone
     answer = client.post("/f/business-turnaround/trial/", follow=True)
     assert answer.redirect_chain[-1][0].startswith("/pay/test/")
     paid = client.post(answer.redirect_chain[-1][0], {"action": "pay"}, follow=True)

@@ -39,6 +39,7 @@ def funnel():
                              "value": "More", "cta": "Next", "body": "# Bonus",
                              "optional": True})  # fmt: skip
     data["exclude"] = [{"event": "tracked", "label": "Staff test"}]
+    next(s for s in data["steps"] if s["key"] == "call")["attended"] = True  # a rung of its own
     load_funnel(sourced_from(data))
     from yesladder.funnels.models import current_version
 
@@ -63,6 +64,9 @@ def scene(rng: random.Random, version, people: int, phase: int, crowd: list) -> 
                 (EventName.STEP_COMPLETED, rng.choice(steps), {}),
                 (EventName.CTA_CLICKED, rng.choice(steps), {}),
                 (EventName.CONVERTED, "program", {}),
+                (EventName.CALL_ATTENDED, "call", {}),
+                (EventName.CALL_ATTENDED, "score", {}),  # not a rung: that step has no call
+                (EventName.CALL_NO_SHOW, "call", {}),
                 (EventName.PAID, "program", {"amount": rng.choice([795, 4700])}),
                 (EventName.REFUNDED, "program", {"amount": 795}),
                 (EventName.OPTED_IN, "checklist", {}),
@@ -148,6 +152,10 @@ def climbers(rng: random.Random, version, people: int, crowd: list) -> None:
                               dt.timedelta(minutes=rng.randrange(2, 59)), WINDOW,
                               WINDOW + dt.timedelta(seconds=1)])  # fmt: skip
             record(EventName.STEP_VIEWED, visitor, version, step, occurred_at=at)
+            if step == "call" and rng.random() < 0.6:  # the call happened, before or after
+                at += rng.choice([dt.timedelta(0), dt.timedelta(minutes=rng.randrange(1, 59)),
+                                  WINDOW, WINDOW + dt.timedelta(seconds=1)])  # fmt: skip
+                record(EventName.CALL_ATTENDED, visitor, version, "call", occurred_at=at)
             if rng.random() < 0.2:  # back to an earlier or later rung
                 record(EventName.STEP_VIEWED, visitor, version, rng.choice(LADDER),
                        occurred_at=at + dt.timedelta(minutes=rng.randrange(0, 30)))  # fmt: skip

@@ -39,6 +39,9 @@ class EventName(StrEnum):
     # Whether a booked call happened, as its host (or staff) marked it (issue 31).
     CALL_ATTENDED = "call_attended"
     CALL_NO_SHOW = "call_no_show"
+    # A registered seat that stayed empty, as staff marked it after the session (attending
+    # is `attended`, from the join link or staff's mark).
+    WEBINAR_NO_SHOW = "webinar_no_show"
     CONVERTED = "converted"
     # A person's first sight of an experiment (issue 20): the denominator of its results,
     # recorded once per person as their journey starts in their variant's ladder.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from yesladder.analytics import verdicts
-from yesladder.analytics.rules import CONVERTED_RUNG
+from yesladder.analytics.rules import rungs_of
 from yesladder.analytics.store import DIMENSIONS, Marks, Query, SqlStore, Store, Tally
 from yesladder.funnels.models import Funnel, FunnelVersion
 from yesladder.funnels.spec.schema import FunnelSpec, Quiz
@@ -172,12 +172,9 @@ def _funnel(key: str, number: int | None) -> tuple[Funnel, FunnelVersion | None]
 
 
 def titles(spec: FunnelSpec) -> list[tuple[str, str]]:
-    """The rungs as a report names them: the ladder's steps, then the conversion."""
-    found = [(s.key, s.title) for s in spec.ladder()]
-    macro = next((s for s in spec.steps if s.macro), None)
-    if macro is not None:
-        found.append((CONVERTED_RUNG, f"Converted: {macro.title}"))
-    return found
+    """The rungs as a report names them: the ladder's steps (and attendance where a step
+    counts it), then the conversion."""
+    return [(r.key, r.title) for r in rungs_of(spec)]
 
 
 def reached_counts(levels: Counter, rungs: int) -> list[int]:
@@ -189,6 +186,7 @@ def _rungs(
     spec: FunnelSpec, tallies: list[Tally], times: list[Counter], marks: Marks
 ) -> list[Rung]:
     named = titles(spec)
+    steps = [s.key for s in spec.ladder()]
     levels = Counter()
     for t in tallies:
         levels[min(t.level, len(named))] += t.people
@@ -196,7 +194,9 @@ def _rungs(
     result = []
     for i, (key, title) in enumerate(named):
         previous = reached[i - 1] if i else None
-        expected = verdicts.benchmark(spec, i, key) if i and key != CONVERTED_RUNG else None
+        # Seed 003's ranges are for moves between steps: attending and paying have none.
+        step = steps.index(key) if key in steps else 0
+        expected = verdicts.benchmark(spec, step, key) if step else None
         median, p90 = _percentiles(times[i] if i < len(times) else Counter())
         result.append(Rung(
             key=key, title=title, reached=reached[i],

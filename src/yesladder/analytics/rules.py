@@ -93,25 +93,70 @@ def _number(value) -> float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
+# The event that says a person came to a step's call or session (docs/analytics.md).
+ATTENDANCE = {"booking": EventName.CALL_ATTENDED, "event": EventName.ATTENDED}
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung of a report: a step (reached by arriving at it) or an event of a step (the
+    macro step's conversion, a call or session attended)."""
+
+    key: str
+    title: str
+    event: str | None = None
+    step: str | None = None
+
+
+def rungs_of(spec: FunnelSpec) -> list[Rung]:
+    """The spec's ladder as analytics counts it: each step, then its attendance when the step
+    says `attended` (the rung after the call or session), then `converted` when it has a macro
+    step (paying is a rung above seeing the checkout). A macro step's attendance is its
+    conversion: the `converted` event is recorded at the booking, before anyone can attend."""
+    found: list[Rung] = []
+    for step in spec.ladder():
+        found.append(Rung(step.key, step.title))
+        if not step.macro and getattr(step, "attended", False):
+            found.append(Rung(f"{step.key}:attended", f"Attended: {step.title}",
+                              ATTENDANCE[step.kind], step.key))  # fmt: skip
+    macro = next((s for s in spec.steps if s.macro), None)
+    if macro is not None:
+        if getattr(macro, "attended", False):
+            title, event = f"Converted: attended {macro.title}", ATTENDANCE[macro.kind]
+        else:
+            title, event = f"Converted: {macro.title}", EventName.CONVERTED
+        found.append(Rung(CONVERTED_RUNG, title, event, macro.key))
+    return found
+
+
+def step_rungs(spec: FunnelSpec) -> tuple[list[Rung], int]:
+    """The rungs below the conversion, and the index of the macro step among them (the last
+    rung when there is none): what an experiment compares its variants on."""
+    rungs = [r for r in rungs_of(spec) if r.key != CONVERTED_RUNG]
+    macro = next((s.key for s in spec.steps if s.macro), None)
+    keys = [r.key for r in rungs]
+    return rungs, keys.index(macro) if macro in keys else len(rungs) - 1
+
+
 @dataclass(frozen=True)
 class Ladder:
-    """A version's rungs as analytics counts them: the spec's ladder, then `converted` when it
-    has a macro step (paying is a rung above seeing the checkout)."""
+    """A version's rungs as analytics counts them (`rungs_of`): keys, and the events that
+    reach a rung by their name and step rather than by an arrival."""
 
     version_id: int
     funnel_id: int
     rungs: tuple[str, ...]
+    named: tuple[tuple[str, str, int], ...]  # (event name, step key, rung)
     optional: tuple[str, ...]
     exclusions: tuple[tuple[str, str | None], ...]
     window: int  # microseconds
 
     @classmethod
     def of(cls, version_id: int, funnel_id: int, spec: FunnelSpec) -> "Ladder":
-        rungs = [s.key for s in spec.ladder()]
-        if any(s.macro for s in spec.steps):
-            rungs.append(CONVERTED_RUNG)
+        rungs = rungs_of(spec)
         return cls(
-            version_id=version_id, funnel_id=funnel_id, rungs=tuple(rungs),
+            version_id=version_id, funnel_id=funnel_id, rungs=tuple(r.key for r in rungs),
+            named=tuple((r.event, r.step, i) for i, r in enumerate(rungs) if r.event),
             optional=tuple(s.key for s in spec.steps if s.optional),
             exclusions=tuple((e.event, e.label) for e in spec.exclude),
             window=int(spec.window.total_seconds() * 1_000_000),
@@ -119,10 +164,12 @@ class Ladder:
 
     def rung(self, event) -> int | None:
         """The rung this event reaches: seeing or completing a step (a click or a milestone on
-        a step is not a new arrival there), or paying for the macro step."""
-        if event.name == EventName.CONVERTED:
-            return len(self.rungs) - 1 if self.rungs[-1] == CONVERTED_RUNG else None
-        return self.position(event) if event.name in ARRIVALS else None
+        a step is not a new arrival there), paying for the macro step, or attending a step's
+        call or session when that is a rung."""
+        if event.name in ARRIVALS:
+            return self.position(event)
+        return next((i for name, step, i in self.named
+                     if event.name == name and event.step_key == step), None)  # fmt: skip
 
     def position(self, event) -> int | None:
         key = event.step_key

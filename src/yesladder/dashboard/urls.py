@@ -1,6 +1,7 @@
 from django.urls import path
 
 from yesladder.dashboard import views
+from yesladder.dashboard.attendance import views as attendance
 from yesladder.dashboard.editor import views as editor
 from yesladder.dashboard.lists import views as lists
 from yesladder.dashboard.orders import views as orders
@@ -40,6 +41,17 @@ urlpatterns = [
     path("funnels/<slug:key>/export.json", views.funnel_json, name="funnel-json"),
     path("funnels/<slug:key>/orders-at-risk/", orders.at_risk, name="orders-at-risk"),
     path("funnels/<slug:key>/orders/<int:order_id>/cancel/", orders.cancel, name="order-cancel"),
+    path("funnels/<slug:key>/attendance/", attendance.attendance, name="attendance"),
+    path(
+        "funnels/<slug:key>/attendance/calls/<int:booking_id>/",
+        attendance.mark_call,
+        name="attendance-call",
+    ),
+    path(
+        "funnels/<slug:key>/attendance/seats/<int:registration_id>/",
+        attendance.mark_seat,
+        name="attendance-seat",
+    ),
     path("leads/", views.leads, name="leads"),
     path("leads/export.csv", lists.export_csv, name="leads-csv"),
     path("leads/import/", lists.import_leads, name="leads-import"),

@@ -36,8 +36,9 @@ from yesladder.offers.services import (
     collect_due,
     refund,
 )
-from yesladder.scheduling.models import Booking
-from yesladder.scheduling.services import mark
+from yesladder.scheduling import invites
+from yesladder.scheduling.models import Booking, Registration
+from yesladder.scheduling.services import mark, mark_seat
 from yesladder.tracking.models import Event, Journey
 
 # Relative traffic by weekday (Monday first) and by hour of the day (UTC).
@@ -47,6 +48,8 @@ HOURS = (0.15, 0.1, 0.1, 0.1, 0.15, 0.25, 0.45, 0.7, 0.9, 1.0, 1.0, 0.95,
 RUNG_GAP_MEDIAN_HOURS = 5.0  # half of those who go on take the next rung within ~5 hours
 RUNG_GAP_SPREAD = 1.4  # lognormal sigma: minutes for some, several days for others
 MAX_GAP_ON_A_STEP = dt.timedelta(minutes=3)  # between two actions on one page
+AFTER_THE_DATE = frozenset({EventName.CALL_ATTENDED, EventName.CALL_NO_SHOW, EventName.ATTENDED,
+                            EventName.WEBINAR_NO_SHOW})  # fmt: skip
 
 
 def weekly_start(rng: random.Random, days: float, now: dt.datetime) -> dt.datetime:
@@ -92,6 +95,8 @@ def new_times(events: list[tuple], start: dt.datetime, rng: random.Random, trial
         elif name == EventName.TRIAL_CONVERTED:
             clock += dt.timedelta(days=trial or 7)
             converted.add(step_key)
+        elif name in AFTER_THE_DATE:  # the call or the session came days after the booking
+            clock += dt.timedelta(days=rng.uniform(1, 6))
         elif name in (EventName.REFUNDED, EventName.TRIAL_CANCELLED):
             clock += refund_gap(rng, None if step_key in converted else trial)
         sent_on = name == EventName.PAID or (sent_on and name != EventName.STEP_VIEWED)
@@ -165,10 +170,11 @@ def _people(firsts: dict) -> None:
 TRIAL_CANCELS = 0.25  # of the trials started, cancelled by the buyer inside the trial week
 NEW_CARDS = 0.5  # of the buyers whose card was declined, who leave a card that pays
 NO_SHOWS = 0.2  # of the booked calls, the lead did not come (the host says)
+SEAT_NO_SHOWS = 0.35  # of the webinar seats, empty (staff say; the replay is emailed)
 REFUNDS = 0.05  # of the other orders paid, asked back inside the guarantee
 UNSUBSCRIBES = 0.04  # of the leads
 TRIAL_END_DAYS = 8  # past a one-week trial, before the next weekly payment
-STEPS_AFTER_THE_WALK = 5
+STEPS_AFTER_THE_WALK = 6
 
 
 @dataclass(frozen=True)
@@ -182,27 +188,28 @@ class Aftermath:
     recovered: int  # of those, paid with a new card from the failed-payment email
     attended: int  # booked calls the host marked attended
     no_shows: int  # ... and no-show
+    seats_attended: int  # webinar seats staff marked attended
+    replays: int  # no-shows of a session with a replay, who were emailed it
     refunded: int  # other orders paid back inside the guarantee
     unsubscribed: int
 
 
-def after_the_walk(rng: random.Random, tick) -> Aftermath:
+def after_the_walk(rng: random.Random, tick, cancel_trial=None) -> Aftermath:
     """What the weeks after a walk bring, through the real services: some trial buyers cancel
-    in the trial week (the buyer's Cancel: the later charges stop, the fee stays paid), the
-    other trials end and their first full payment is charged (the test provider declines it
-    for a `+decline` address, the order retries and half of those buyers leave a card that
-    pays), hosts mark the calls attended or no-show, a few buyers ask for their money back
-    later, a few leads unsubscribe. Who is picked depends on the seed and their email only,
-    not on who else walked: a seeded run picks the same ones."""
+    in the trial week (`cancel_trial(order)`: the buyer's Cancel link, followed on the served
+    pages; by default its service, for a crowd with no server: the later charges stop, the fee
+    stays paid), the other trials end and their first full payment is charged (the test
+    provider declines it for a `+decline` address, the order retries and half of those buyers
+    leave a card that pays), hosts mark the calls attended or no-show, staff mark the webinar
+    seats (the no-shows get the replay), a few buyers ask for their money back later, a few
+    leads unsubscribe. Who is picked depends on the seed and their email only, not on who
+    else walked: a seeded run picks the same ones."""
     seed, now = rng.random(), timezone.now()
     paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
     trials = paid.filter(pk__in=Charge.objects.filter(after_trial=True).values("order_id"))
-    cancelled = 0
-    for order in trials:
-        if picked(f"{seed}:cancel", order.lead.email, TRIAL_CANCELS):
-            with contextlib.suppress(CancelRefused):
-                cancel(order, now)
-                cancelled += 1
+    cancel_trial = cancel_trial or (lambda order: _cancel_here(order, now))
+    cancelled = sum(cancel_trial(order) for order in trials
+                    if picked(f"{seed}:cancel", order.lead.email, TRIAL_CANCELS))  # fmt: skip
     tick()
     later = now + dt.timedelta(days=TRIAL_END_DAYS)
     collected = collect_due(later)
@@ -218,6 +225,8 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
         outcome = Booking.Outcome.NO_SHOW if missed else Booking.Outcome.ATTENDED
         marked[outcome] += mark(booking, outcome, booking.start + dt.timedelta(minutes=10))
     tick()
+    seats_attended, replays = _mark_seats(f"{seed}:seat")
+    tick()
     others = paid.exclude(state__in=[Order.State.REFUNDED, Order.State.CANCELLED])
     refunded = _refund_some(others, REFUNDS, f"{seed}:refund", now)
     tick()
@@ -229,7 +238,27 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
     tick()
     return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, recovered,
                      marked[Booking.Outcome.ATTENDED], marked[Booking.Outcome.NO_SHOW],
-                     refunded, unsubscribed)  # fmt: skip
+                     seats_attended, replays, refunded, unsubscribed)  # fmt: skip
+
+
+def _cancel_here(order: Order, now: dt.datetime) -> bool:
+    with contextlib.suppress(CancelRefused):
+        cancel(order, now)
+        return True
+    return False
+
+
+def _mark_seats(draw: str) -> tuple[int, int]:
+    """Staff mark every webinar seat once its session ended; a no-show gets the replay."""
+    attended = replays = 0
+    seats = Registration.objects.filter(status=Registration.Status.REGISTERED)
+    for seat in seats.select_related("lead", "session", "version"):
+        missed = picked(draw, seat.lead.email, SEAT_NO_SHOWS)
+        outcome = Booking.Outcome.NO_SHOW if missed else Booking.Outcome.ATTENDED
+        mark_seat(seat, outcome, seat.session.end + dt.timedelta(minutes=10))
+        attended += not missed
+        replays += missed and invites.send_replay(None, seat)
+    return attended, replays
 
 
 def picked(draw: str, email: str, share: float) -> bool:

@@ -446,6 +446,17 @@ class Visitor:
             self.browser.post(response.url, {"csrfmiddlewaretoken": token, **data})
 
 
+def buyer_cancels(origin: str, link: str) -> bool:
+    """A buyer opens the Cancel link their order's emails carry and presses its one button,
+    as a person would: the page asks first, the POST cancels."""
+    browser = Browser(origin, USER_AGENTS[0], "192.0.2.31", Stats())
+    page = browser.get(link)
+    form = next(iter(read_page(page.html).forms), None)
+    if page.status != 200 or form is None:  # already cancelled, or nothing left to stop
+        return False
+    return browser.post(form.action or page.url, dict(form.fields)).status == 200
+
+
 def spread_starts(count: int, days: float, rng: random.Random, now: float) -> list[float]:
     """Start times over the last `days`, oldest first, as seconds since the epoch."""
     return sorted(now - rng.uniform(0, days * 86400) for _ in range(count))

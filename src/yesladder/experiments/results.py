@@ -14,7 +14,7 @@ from typing import Protocol
 
 from django.utils import timezone
 
-from yesladder.analytics.rules import person
+from yesladder.analytics.rules import person, step_rungs
 from yesladder.events import EventName
 from yesladder.experiments import guardrails, stats
 from yesladder.experiments.assignment import Live, live
@@ -128,10 +128,9 @@ def results(funnel_key: str, key: str, people_per_day: float | None = None,
 
 
 def _variant(current: Live, key: str) -> Variant:
-    ladder = current.versions[key].spec.ladder()
-    macro = next((i for i, s in enumerate(ladder) if s.macro), len(ladder) - 1)
+    ladder, macro = step_rungs(current.versions[key].spec)
     weight = current.spec.variant(key).weight
-    pairs = [(s.key, s.title) for s in ladder]
+    pairs = [(r.key, r.title) for r in ladder]
     return Variant(key, weight, current.versions[key].pk, pairs, macro)
 
 

@@ -22,6 +22,7 @@ from django.dispatch import receiver
 from yesladder.analytics.footprint import Change, Standing, add, difference, kept_seconds, standing
 from yesladder.analytics.models import Progress
 from yesladder.analytics.rollups import adding
+from yesladder.analytics.rules import step_rungs
 from yesladder.experiments.models import Experiment, Exposure, VariantMove, VariantTally
 from yesladder.funnels.models import FunnelVersion
 
@@ -72,8 +73,7 @@ def macro_rung(version_id: int) -> int | None:
     version = FunnelVersion.objects.filter(pk=version_id).first()
     if version is None or not (version.variant or version.spec.experiments):
         return None
-    ladder = version.spec.ladder()
-    return next((i for i, s in enumerate(ladder) if s.macro), len(ladder) - 1)
+    return step_rungs(version.spec)[1]
 
 
 @receiver(post_save, sender=FunnelVersion)

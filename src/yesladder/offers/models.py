@@ -33,6 +33,9 @@ class Order(models.Model):
     subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
     payment_method = models.CharField(max_length=255, blank=True, help_text="for later charges")
     guarantee_days = models.PositiveIntegerField(null=True, blank=True)
+    # The buyer's zone at checkout (as the offer page used it): emails and the order page show
+    # dates in it, named. Empty when the browser never said: UTC, named too.
+    timezone = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="the first payment")
     refunded_at = models.DateTimeField(null=True, blank=True)
@@ -43,6 +46,10 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} for {self.lead} ({self.state})"
+
+    @property
+    def zone(self) -> str:
+        return self.timezone or "UTC"
 
     def first_charge(self) -> "Charge":
         return self.charges.get(number=0)

@@ -8,6 +8,7 @@ Provider calls happen outside database transactions, with idempotency keys.
 
 import datetime as dt
 import logging
+import zoneinfo
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -35,10 +36,16 @@ class RefundRefused(Exception):
 
 
 def place_order(
-    journey: Journey, step: StepBase, lead: Lead, provider_name: str, now: dt.datetime
+    journey: Journey,
+    step: StepBase,
+    lead: Lead,
+    provider_name: str,
+    now: dt.datetime,
+    zone: str = "",
 ) -> Order:
-    """The order and its whole schedule, stored before anything is paid. A visitor who comes
-    back to an offer they had started continues the same order."""
+    """The order and its whole schedule, stored before anything is paid, with the buyer's
+    `zone` (a valid IANA name or empty: the caller checked it). A visitor who comes back to an
+    offer they had started continues the same order."""
     open_order = journey.orders.filter(step_key=step.key, state=Order.State.PENDING).first()
     if open_order:
         return open_order
@@ -49,6 +56,7 @@ def place_order(
             lead=lead, journey=journey, version=version, step_key=step.key, title=step.title,
             currency=version.spec.currency, total=money.total(charges), provider=provider_name,
             guarantee_days=step.guarantee.days if getattr(step, "guarantee", None) else None,
+            timezone=zone,
         )  # fmt: skip
         Charge.objects.bulk_create(
             Charge(
@@ -63,6 +71,11 @@ def place_order(
         )
         _event(order, EventName.CHECKOUT_STARTED, total=order.total)
     return order
+
+
+def _day(order: Order, when: dt.datetime) -> str:
+    """A day as the buyer reads it: in the order's zone."""
+    return f"{when.astimezone(zoneinfo.ZoneInfo(order.zone)):%-d %b %Y}"
 
 
 def _event(order: Order, name: EventName, step_key: str = "", **properties) -> None:
@@ -372,7 +385,7 @@ def cancel_terms(order: Order, now: dt.datetime, whatever_the_offer: bool = Fals
         return CancelTerms(in_trial, trial_ends, (), reason)
 
     if order.state == Order.State.CANCELLED:
-        when = f" on {order.cancelled_at:%-d %b %Y}" if order.cancelled_at else ""
+        when = f" on {_day(order, order.cancelled_at)}" if order.cancelled_at else ""
         return refused(f"This order was already cancelled{when}: nothing more will be charged.")
     if order.state == Order.State.REFUNDED:
         return refused("This order was refunded: nothing more will be charged.")
@@ -390,11 +403,11 @@ def cancel_terms(order: Order, now: dt.datetime, whatever_the_offer: bool = Fals
     allowed = getattr(getattr(step, "cancel", None), "after_trial", False)
     if not (in_trial or allowed or whatever_the_offer):
         left = money.shown(sum(c.amount for c in later), order.currency)
-        ended = f"Your trial ended on {trial_ends:%-d %b %Y}" if trial_ends else "You have paid"
+        ended = f"Your trial ended on {_day(order, trial_ends)}" if trial_ends else "You have paid"
         guarantee = guarantee_ends(order)
         refund = (
             f" Inside the {order.guarantee_days}-day money-back guarantee (until "
-            f"{guarantee:%-d %b %Y}) you can still ask for every payment back: reply to your "
+            f"{_day(order, guarantee)}) you can still ask for every payment back: reply to your "
             "receipt." if guarantee and now <= guarantee else ""
         )  # fmt: skip
         return refused(

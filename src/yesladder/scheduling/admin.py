@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from yesladder.scheduling import services
+from yesladder.scheduling import invites, services
 from yesladder.scheduling.models import Booking, EventSession, Host, Registration, Reminder
 
 
@@ -11,13 +11,9 @@ class HostAdmin(admin.ModelAdmin):
     search_fields = ("name", "email")
 
 
-@admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
-    list_display = ("start", "host", "lead", "step_key", "status", "outcome", "timezone")
-    # "not marked yet" among calls that ended: the ones a host still has to say about.
-    list_filter = ("status", "outcome", "host")
-    search_fields = ("lead__email", "host__email")
-    readonly_fields = [f.name for f in Booking._meta.fields]
+class Marking:
+    """Staff's attended / no-show actions on calls or seats (`mark_one` says how)."""
+
     actions = ["attended", "no_show"]
 
     @admin.action(description="Mark attended")
@@ -29,11 +25,23 @@ class BookingAdmin(admin.ModelAdmin):
         self._mark(request, queryset, Booking.Outcome.NO_SHOW)
 
     def _mark(self, request, queryset, outcome: str) -> None:
-        for booking in queryset:
+        for found in queryset:
             try:
-                services.mark(booking, outcome, timezone.now(), by="staff")
+                self.mark_one(request, found, outcome)
             except services.NotYet as exc:
-                self.message_user(request, f"{booking}: {exc}", messages.ERROR)
+                self.message_user(request, f"{found}: {exc}", messages.ERROR)
+
+
+@admin.register(Booking)
+class BookingAdmin(Marking, admin.ModelAdmin):
+    list_display = ("start", "host", "lead", "step_key", "status", "outcome", "timezone")
+    # "not marked yet" among calls that ended: the ones a host still has to say about.
+    list_filter = ("status", "outcome", "host")
+    search_fields = ("lead__email", "host__email")
+    readonly_fields = [f.name for f in Booking._meta.fields]
+
+    def mark_one(self, request, booking: Booking, outcome: str) -> None:
+        services.mark(booking, outcome, timezone.now(), by="staff")
 
     def has_add_permission(self, request) -> bool:
         return False  # bookings are made on the booking page, where the host rows are locked
@@ -45,11 +53,15 @@ class EventSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
-    list_display = ("session", "lead", "status", "attended_at", "created_at")
-    list_filter = ("status",)
+class RegistrationAdmin(Marking, admin.ModelAdmin):
+    list_display = ("session", "lead", "status", "outcome", "attended_at", "replay_sent_at")
+    list_filter = ("status", "outcome")
     search_fields = ("lead__email",)
     readonly_fields = [f.name for f in Registration._meta.fields]
+
+    def mark_one(self, request, seat: Registration, outcome: str) -> None:
+        services.mark_seat(seat, outcome, timezone.now(), by="staff")
+        invites.send_replay(request, seat)  # a no-show of a session with a replay
 
 
 @admin.register(Reminder)

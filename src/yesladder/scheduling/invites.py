@@ -125,3 +125,16 @@ def send_registration(request, registration: Registration) -> bool:
     return emails.send(
         registration.lead, f"Your seat: {step.title}", "registration", context, attachments
     )
+
+
+def send_replay(request, registration: Registration) -> bool:
+    """The replay, to a registered person marked as not having come (once, and only when the
+    step has a replay); `request` is staff's, or None from a command or the worker."""
+    if not scheduling.replay_due(registration):
+        return False
+    step = registration.version.spec.step(registration.session.step_key)
+    path = reverse("scheduling:registration", args=[registration_token(registration)])
+    manage = emails.absolute(request, path)
+    context = {"registration": registration, "step": step, "replay_url": step.replay_url,
+               "manage_url": manage}  # fmt: skip
+    return emails.send(registration.lead, f"The replay: {step.title}", "replay", context)

@@ -109,6 +109,12 @@ class Registration(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     attended_at = models.DateTimeField(null=True, blank=True)
     sequence = models.PositiveIntegerField(default=0)
+    # Whether they came, from the join link (attended) or staff's mark after the session.
+    outcome = models.CharField(
+        max_length=16, choices=Booking.Outcome.choices, blank=True, default=""
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    replay_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -145,3 +151,18 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.before} before, due {self.due_at:%Y-%m-%d %H:%M} UTC"
+
+
+class CalendarRead(models.Model):
+    """The last read of a host's own calendar (an ICS feed or a CalDAV calendar), made by the
+    worker every few minutes; pages of slots only read it."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="digest of the address")
+    address = models.CharField(max_length=2000)
+    checked_at = models.DateTimeField(help_text="the last try")
+    good_at = models.DateTimeField(null=True, blank=True, help_text="the last good read")
+    problem = models.CharField(max_length=300, blank=True, help_text="why the last try failed")
+    intervals = models.JSONField(default=list, help_text="busy [start, end] pairs, UTC")
+
+    def __str__(self) -> str:
+        return f"{self.address} read {self.checked_at:%Y-%m-%d %H:%M} UTC"

@@ -65,7 +65,7 @@ def _own_calendars(step: BookingStep, now: dt.datetime) -> list[slots.Busy]:
     for host in step.hosts:
         if host.busy is None:
             continue
-        read = host_calendars.host_busy(host.busy, step.timezone, now, until)
+        read = host_calendars.host_busy(host.busy, now)
         spans = [(now - dt.timedelta(days=1), until)] if read.blocked else read.intervals
         found += [slots.Busy(host.email.lower(), start, end) for start, end in spans]
     return found
@@ -317,11 +317,79 @@ def join(registration: Registration, now: dt.datetime | None = None) -> str:
     if now > session.end:
         return "ended"
     updated = Registration.objects.filter(pk=registration.pk, attended_at=None).update(
-        attended_at=now
+        attended_at=now, outcome=Booking.Outcome.ATTENDED, outcome_at=now
     )
     if updated:
         _log(registration, EventName.ATTENDED)
     return "live"
+
+
+def mark_seat(registration: Registration, outcome: str, now: dt.datetime | None = None,
+              by: str = "staff") -> bool:  # fmt: skip
+    """Whether a registered person came, as staff says once the session has ended: `attended`
+    (as the join link records it) or `webinar_no_show`, so a no-show can get the replay and
+    start a follow-up. The same mark twice is once; a different one corrects it."""
+    now = now or timezone.now()
+    outcome = Booking.Outcome(outcome)
+    with transaction.atomic(), reacting_together():
+        seat = (
+            Registration.objects.select_for_update(of=("self",))
+            .select_related("session", "journey__visitor")
+            .get(pk=registration.pk)
+        )
+        if seat.status != Registration.Status.REGISTERED:
+            raise NotYet("This seat was cancelled or never confirmed; there is nothing to mark.")
+        if now < seat.session.end:
+            raise NotYet(f"This session ends at {seat.session.end:%-d %b %Y, %H:%M} UTC; mark "
+                         "it once it has ended.")  # fmt: skip
+        if seat.outcome == outcome:
+            return False
+        seat.outcome, seat.outcome_at = outcome, now
+        if outcome == Booking.Outcome.ATTENDED:
+            seat.attended_at = seat.attended_at or now
+        seat.save(update_fields=["outcome", "outcome_at", "attended_at"])
+        attended = outcome == Booking.Outcome.ATTENDED
+        _log(seat, EventName.ATTENDED if attended else EventName.WEBINAR_NO_SHOW, by=by)
+    return True
+
+
+def replay_due(registration: Registration, now: dt.datetime | None = None) -> bool:
+    """Claims the replay email of a no-show, once: True for the caller who should send it."""
+    step = registration.version.spec.step(registration.session.step_key)
+    if not (step and step.replay_url):
+        return False
+    unsent = Registration.objects.filter(
+        pk=registration.pk, outcome=Booking.Outcome.NO_SHOW, replay_sent_at=None
+    )
+    return bool(unsent.update(replay_sent_at=now or timezone.now()))
+
+
+MARKING_DAYS = 30  # how far back staff are shown calls and sessions to mark
+
+
+def ended_calls(funnel, now: dt.datetime) -> list[Booking]:
+    """The funnel's calls that ended in the last days, the ones nobody marked first: what a
+    host still has to say about."""
+    calls = Booking.objects.filter(
+        version__funnel=funnel, status=Booking.Status.BOOKED, end__lte=now,
+        end__gt=now - dt.timedelta(days=MARKING_DAYS),
+    ).select_related("lead", "host")  # fmt: skip
+    return sorted(calls, key=lambda b: (b.outcome != "", -b.start.timestamp()))
+
+
+def ended_sessions(funnel, now: dt.datetime) -> list[tuple[EventSession, list[Registration]]]:
+    """The funnel's sessions that ended in the last days, each with its seats (registered
+    people), latest first."""
+    found = EventSession.objects.filter(
+        funnel=funnel, end__lte=now, end__gt=now - dt.timedelta(days=MARKING_DAYS)
+    ).order_by("-start")
+    seats = Registration.objects.filter(
+        session__in=found, status=Registration.Status.REGISTERED
+    ).select_related("lead")
+    by_session: dict[int, list[Registration]] = {}
+    for seat in seats:
+        by_session.setdefault(seat.session_id, []).append(seat)
+    return [(session, by_session.get(session.pk, [])) for session in found]
 
 
 def registrations_of(journey: Journey, step_key: str):

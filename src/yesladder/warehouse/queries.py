@@ -36,7 +36,8 @@ ARRIVALS = (EventName.STEP_VIEWED.value, EventName.STEP_COMPLETED.value)
 class Plan:
     """What counts as a rung, a click, an optional step and an exclusion, per funnel version:
     keys are "<version id>:<step key>" (arrivals, clicks, optional steps) and
-    "<version id>:#<event name>" (an event that is a rung by its name, like `converted`)."""
+    "<version id>:<step key>#<event name>" (an event of a step that is a rung by its name:
+    the macro step's `converted`, a call's `call_attended`)."""
 
     funnel_id: int
     rungs: int  # the longest ladder among the versions
@@ -67,7 +68,7 @@ def _columns(plan: Plan, params: dict) -> tuple[str, str, str, str, str]:
     """Per event: its rung, the rung whose call to action it clicks, the optional step it
     touches, whether it is an exclusion, and its version's window."""
     step_key = "concat(toString(version_id), ':', step)"
-    name_key = "concat(toString(version_id), ':#', name)"
+    name_key = "concat(toString(version_id), ':', step, '#', name)"
     arrival = _lookup(step_key, plan.arrivals, "arrival", params)
     named = _lookup(name_key, plan.named, "named", params)
     params["arrival_names"] = list(ARRIVALS)

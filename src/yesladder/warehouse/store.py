@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from yesladder.analytics.progress import ladder
-from yesladder.analytics.rules import CONVERTED_RUNG
 from yesladder.analytics.store import Marks, Query, SqlStore, Tally, version_ids
 from yesladder.funnels.models import FunnelVersion
 from yesladder.warehouse import queries
@@ -37,8 +36,7 @@ def plan_for(funnel_id: int, version_ids: list[int] | None) -> Plan:
         for i, key in enumerate(x.rungs):
             plan.arrivals.setdefault(f"{v}:{key}", i)  # the first place, like rungs.index
         plan.clicks.update((k, i) for k, i in plan.arrivals.items() if k.startswith(f"{v}:"))
-        if x.rungs[-1] == CONVERTED_RUNG:
-            plan.named[f"{v}:#{CONVERTED_RUNG}"] = len(x.rungs) - 1
+        plan.named.update((f"{v}:{step}#{name}", i) for name, step, i in x.named)
         for bit, key in enumerate(x.optional):
             plan.optional.setdefault(f"{v}:{key}", bit)
         plan.exclusions += [f"{v}:{name}" if label is None else f"{v}:{name}:{label}"

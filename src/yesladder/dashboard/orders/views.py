@@ -12,6 +12,7 @@ from yesladder.funnels.models import Funnel
 from yesladder.offers import services
 from yesladder.offers.models import Charge, Order
 from yesladder.offers.payments import ProviderError
+from yesladder.team import roles
 
 
 @staff_page
@@ -34,7 +35,7 @@ def at_risk(request: HttpRequest, key: str) -> HttpResponse:
     return render(request, "yesladder/dashboard/orders_at_risk.html", context)
 
 
-@staff_page
+@staff_page(needs=roles.MANAGE_LEADS)  # stops a buyer's payments: viewers only read
 @require_POST
 def cancel(request: HttpRequest, key: str, order_id: int) -> HttpResponse:
     order = get_object_or_404(Order, pk=order_id, version__funnel__key=key)

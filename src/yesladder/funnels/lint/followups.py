@@ -36,6 +36,7 @@ AFTER_ASK = frozenset({
     "result_emailed", "downloaded", "registered", "attended", "booked", "cancelled",
     "checkout_started", "paid", "instalment_paid", "refunded", "trial_converted", "converted",
     "trial_cancelled", "payment_failed", "payment_recovered", "call_attended", "call_no_show",
+    "webinar_no_show",
 })  # fmt: skip
 # The step kinds an event can happen on; an event not listed can happen on any step.
 EVENT_KINDS = {
@@ -48,13 +49,13 @@ EVENT_KINDS = {
     "instalment_paid": {"offer", "checkout"}, "refunded": {"offer", "checkout"},
     "trial_converted": {"offer", "checkout"}, "trial_cancelled": {"offer", "checkout"},
     "payment_failed": {"offer", "checkout"}, "payment_recovered": {"offer", "checkout"},
-    "call_attended": {"booking"}, "call_no_show": {"booking"},
+    "call_attended": {"booking"}, "call_no_show": {"booking"}, "webinar_no_show": {"event"},
 }  # fmt: skip
 # What a lead did before a transactional (`marketing: false`) message may be about.
 TRANSACTIONAL_EVENTS = frozenset({
     "registered", "attended", "booked", "cancelled", "checkout_started", "paid",
     "instalment_paid", "refunded", "trial_converted", "converted", "trial_cancelled",
-    "payment_failed", "payment_recovered", "call_attended", "call_no_show",
+    "payment_failed", "payment_recovered", "call_attended", "call_no_show", "webinar_no_show",
 })  # fmt: skip
 TIMED_KINDS = ("event", "booking")
 Facts = tuple[Did, ...]  # what every lead at some point of an automation has done

@@ -584,6 +584,9 @@ class Event(StepBase):
         default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
     )
     one_to_one: bool = False
+    # Attending (the join link, or staff's mark) is a rung of the report: the one after this
+    # step, or the conversion when this is the macro step (docs/analytics.md).
+    attended: bool = False
 
 
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -659,6 +662,7 @@ class Booking(StepBase):
     reminders: list[Duration] = Field(
         default_factory=lambda: [dt.timedelta(hours=24), dt.timedelta(hours=1)]
     )
+    attended: bool = False  # the call having happened is a rung, as on an event step
 
 
 class Unlock(Strict):
@@ -903,6 +907,13 @@ class FunnelSpec(Strict):
                     "optional_step",
                     "step '{key}' cannot be optional: the entry step and the macro step are "
                     "rungs every report counts",
+                    {"key": step.key},
+                )
+            if step.optional and getattr(step, "attended", False):
+                raise PydanticCustomError(
+                    "optional_attended",
+                    "step '{key}' is optional, so its `attended` cannot be a rung: "
+                    "remove `attended: true` or `optional: true`",
                     {"key": step.key},
                 )
         return self

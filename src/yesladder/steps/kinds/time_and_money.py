@@ -180,7 +180,9 @@ def offer_submit(request: HttpRequest, page: Page) -> Submitted:
     lead, problem = the_lead(request, page)
     if problem:
         return problem
-    order = orders.place_order(page.journey, page.step, lead, settings.PAYMENTS, timezone.now())
+    zone = visitor_zone(request, "")  # checked against the zone database; "" when unknown
+    order = orders.place_order(page.journey, page.step, lead, settings.PAYMENTS, timezone.now(),
+                               zone)  # fmt: skip
     if order.total == 0:  # nothing to pay, ever: the yes is the order
         orders.first_payment(order)
         return Submitted(redirect=step_url(page, page.step.key))

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 from django.utils import timezone
 from rich import box
 from rich.console import Console
@@ -20,10 +21,11 @@ from yesladder.analytics.report import Report, build
 from yesladder.automation.worker import Loop
 from yesladder.database import migrate_embedded
 from yesladder.demo import crowd, history
-from yesladder.demo.simulate import OffSite, Stats, Visitor, crowd_progress
+from yesladder.demo.simulate import OffSite, Stats, Visitor, buyer_cancels, crowd_progress
 from yesladder.examples import example_files
 from yesladder.funnels.models import Funnel
 from yesladder.localserver import local_server
+from yesladder.offers.links import cancel_token
 from yesladder.team import roles
 from yesladder.tracking.models import Journey
 
@@ -107,15 +109,20 @@ class Command(BaseCommand):
                 with local_server(trusting, workers=2, threads=SERVER_THREADS,
                                   follow_ups=False) as base:  # fmt: skip
                     walked, stats = self._walk(funnels, visitors, base, progress)
+                    os.environ.setdefault("YESLADDER_SERVED_AT", served_at)  # emails' links
+                    # Cancelled by the buyers on the served pages, from their emails' link.
+                    task = progress.add_task("Trials cancelled and ending, calls and seats "
+                                             "marked, refunds",
+                                             total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
+                    aftermath = history.after_the_walk(
+                        rng, lambda: progress.advance(task),
+                        lambda order: buyer_cancels(base, cancel_path(order)),
+                    )  # fmt: skip
             except RuntimeError as exc:
                 raise CommandError(f"demo: {exc}") from None
             task = progress.add_task("Sending the follow-ups", total=None)
-            os.environ.setdefault("YESLADDER_SERVED_AT", served_at)  # where their links point
             sent = Loop().until_idle()  # pieces of work: the bar shows them done, of themselves
             progress.update(task, completed=sent, total=max(sent, 1))
-            task = progress.add_task("Trials cancelled and ending, calls marked, refunds",
-                                     total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
-            aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
             task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
             history.spread(walked, days, rng, timezone.now(),
                            lambda n: progress.advance(task, n))  # fmt: skip
@@ -203,10 +210,16 @@ def tiers(report: Report) -> Table:
     return table
 
 
+def cancel_path(order) -> str:
+    """The Cancel link of the order's emails, on whatever host serves it."""
+    return reverse("offers:cancel", args=[cancel_token(order)])
+
+
 def after_words(done: history.Aftermath) -> str:
     return (
         f"After the walk: trials {done.trials}, cancelled in their first week {done.cancelled}; "
         f"later charges paid {done.charged}, declined {done.declined} (paid with a new card "
-        f"{done.recovered}); calls attended {done.attended}, no-shows {done.no_shows}; other "
+        f"{done.recovered}); calls attended {done.attended}, no-shows {done.no_shows}; webinar "
+        f"seats attended {done.seats_attended}, replays sent to no-shows {done.replays}; other "
         f"refunds {done.refunded}; unsubscribes {done.unsubscribed}."
     )
