@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -166,7 +167,7 @@ def test_a_damaged_or_cut_backup_is_refused_and_nothing_is_restored(installation
     archive = loaded_and_backed_up(source, tmp_path)
     whole = archive.read_bytes()
     damaged = bytearray(whole)
-    damaged[len(whole) // 2] ^= 0xFF  # one byte inside the database's member
+    damaged[_inside_the_largest_member(archive)] ^= 0xFF  # the database's data, not a header
     cases = {
         "damaged.tar": (bytes(damaged), "does not match its checksum"),
         "cut.tar": (whole[: len(whole) // 2], "cut short or damaged"),
@@ -184,6 +185,12 @@ def test_a_damaged_or_cut_backup_is_refused_and_nothing_is_restored(installation
         assert target.query("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
     else:
         assert not (target.home / "yesladder.sqlite3").exists()
+
+
+def _inside_the_largest_member(archive: Path) -> int:
+    with tarfile.open(archive) as tar:
+        largest = max(tar.getmembers(), key=lambda member: member.size)
+    return largest.offset_data + largest.size // 2
 
 
 @pytest.fixture
