@@ -36,6 +36,22 @@ class VariantColumn:
 
 
 @dataclass(frozen=True)
+class MetricCell:
+    variant: str
+    value: str
+    chance: str  # "" for control
+    uplift: str
+    p_value: str
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    primary: bool  # the decision follows it
+    cells: tuple[MetricCell, ...]
+
+
+@dataclass(frozen=True)
 class ExperimentPage:
     key: str
     name: str
@@ -46,6 +62,9 @@ class ExperimentPage:
     warnings: tuple[str, ...]  # guardrails a variant raises
     decision: str
     variants: tuple[VariantColumn, ...]
+    metric: str
+    metrics: tuple[MetricRow, ...]
+    likely_worse: tuple[str, ...]  # said above the decision, with the stop button
 
 
 def experiment_pages(funnel: Funnel) -> tuple[list[ExperimentPage], str]:
@@ -85,7 +104,21 @@ def _page(r: Results) -> ExperimentPage:
         r.experiment.key, r.name, r.experiment.state, r.experiment.version.number, split,
         srm.flagged, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
+        r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
     )  # fmt: skip
+
+
+def _metric(r: Results, name: str) -> MetricRow:
+    compared = r.comparisons(name)
+    cells = []
+    for v, totals in zip(r.variants, r.metrics[name], strict=True):
+        c = compared.get(v.key)
+        b = c.bayesian if c else None
+        cells.append(MetricCell(
+            v.key, r.shown(name, totals), _pct(b.chance_to_beat_control) if b else "",
+            _interval(c), f"{c.p_value_adjusted:.3g}" if c and c.sequential else "",
+        ))  # fmt: skip
+    return MetricRow(name, name == r.metric, tuple(cells))
 
 
 def _column(r: Results, v, c) -> VariantColumn:

@@ -60,15 +60,35 @@ def as_json(r: Results) -> dict:
             "guardrails": v.harmed,
             "sources": {s: {"exposed": e, "converted": c_} for s, (e, c_) in v.sources.items()},
         })  # fmt: skip
+    for i in range(len(r.variants)):
+        variants[i]["metric"] = _metric(r, r.metric, i)
+        variants[i]["secondary"] = {name: _metric(r, name, i) for name in r.secondary}
     d = r.analysis.decision
     return {
         "funnel": r.funnel, "experiment": r.experiment.key, "state": r.experiment.state,
         "version": r.experiment.version.number, "srm_p_value": r.analysis.srm.p_value,
         "srm_flagged": r.analysis.srm.flagged,
+        "metric": r.metric, "secondary": list(r.secondary),
+        "min_conversions": r.experiment.version.spec.experiment(r.experiment.key).min_conversions,
+        "likely_worse": list(r.analysis.likely_worse),
         "decision": {"verdict": str(d.verdict), "variant": d.variant, "metric": d.metric,
-                     "days_left": d.days_left, "sentence": r.sentence},
+                     "days_left": d.days_left, "sentence": r.sentence,
+                     "waiting": dict(d.waiting), "days_to_minimum": d.days_to_minimum},
         "variants": variants,
     }  # fmt: skip
+
+
+def _metric(r: Results, name: str, i: int) -> dict:
+    """One variant on one metric: its sum and mean per exposed person, and against control
+    (the p-value Holm-adjusted as the decision reads it)."""
+    totals = r.metrics[name][i]
+    c = r.comparisons(name).get(r.variants[i].key)
+    b = _bayes(c)
+    return {"name": name, "sum": totals.sum, "mean": totals.mean,
+            "chance_to_beat_control": b.chance_to_beat_control if b else None,
+            "expected_loss": b.expected_loss if b else None,
+            "uplift_interval": _interval(c),
+            "p_value": c.p_value_adjusted if c else None}  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -145,7 +165,27 @@ class Command(BaseCommand):
                 *(str(v.harmed.get(g, 0)) for g in r.guardrails),
             )  # fmt: skip
         console.print(table)
+        console.print(self._metrics(r))
+        for warning in r.likely_worse():
+            console.print(f"[bold]{warning}[/]: yesladder experiment stop {r.funnel} "
+                          f"{r.experiment.key}")  # fmt: skip
         console.print(f"Decision: {r.sentence}")
+
+    def _metrics(self, r: Results) -> Table:
+        """Every metric, the primary first: each variant's figure and, against control, the
+        chance to beat it, the uplift and the always-valid p-value (Holm-adjusted)."""
+        table = Table("metric", "variant", "value", "chance to beat control",
+                      "uplift (95% interval)", "p (always valid)",
+                      title=f"Judged on {r.metric}; the others are secondary")  # fmt: skip
+        for name in r.metrics:
+            compared = r.comparisons(name)
+            for v, totals in zip(r.variants, r.metrics[name], strict=True):
+                c = compared.get(v.key)
+                b = _bayes(c)
+                table.add_row(name, v.key, r.shown(name, totals),
+                              _percent(b.chance_to_beat_control) if b else "", _uplift(b),
+                              f"{c.p_value_adjusted:.3g}" if c else "")  # fmt: skip
+        return table
 
     def _store(self, options):
         """The engine's store (None: the per-variant rollups); a note when it is behind."""
