@@ -16,7 +16,9 @@ from tests.staff import member
 from tests.test_experiments import EXPERIMENT, b2b, project, rules, sourced  # noqa: F401
 from yesladder.analytics.models import Progress
 from yesladder.events import EventName
+from yesladder.experiments import stats
 from yesladder.experiments.assignment import live
+from yesladder.experiments.planning import candidates
 from yesladder.experiments.models import Exposure
 from yesladder.experiments.results import results
 from yesladder.experiments.rollup import rebuild
@@ -168,3 +170,25 @@ def test_the_json_keeps_its_names_and_adds_every_metric(judged):
     assert variant["secondary"]["revenue"]["mean"] == 6 * 99000 / 1000
     assert control["metric"]["chance_to_beat_control"] is None
     assert found["decision"]["metric"] == "reached strategy-session"
+
+
+def test_the_planner_says_how_long_each_metric_would_take(judged):
+    people(judged, "education-first", 400, 160, paid=16)  # 40 % reach the session, 4 % buy
+    people(judged, EXPERIMENT, 400, 150, paid=15)
+    r = results("b2b-ladder", EXPERIMENT, people_per_day=400)
+    found = {c.metric: c for c in candidates(r, 0.20)}
+    session, conversion = found["reached strategy-session"], found["conversion"]
+    assert (session.baseline, conversion.baseline) == (0.4, 0.04)
+    assert session.people_per_variant == stats.plan(0.4, 0.2, 400).people_per_variant
+    # 4 %: the minimum of 50 pilots each is not what binds; the plan is
+    assert conversion.days == stats.plan(0.04, 0.2, 400).days > 5 * session.days
+    assert "reached guide" in found and "event video_80" in found
+    out = StringIO()
+    call_command("experiment", "plan", "b2b-ladder", EXPERIMENT, "--daily", "400",
+                 "--uplift", "20", stdout=out)  # fmt: skip
+    text = out.getvalue()
+    assert "reached strategy-session (judged on)" in text and f"{session.days}" in text
+    editor = Client()
+    editor.force_login(member("ed", "editor"))
+    page = editor.get(PAGE).content.decode()
+    assert "How long each metric would take" in page and "40.0%" in page

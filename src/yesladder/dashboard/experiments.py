@@ -8,6 +8,7 @@ from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.dashboard.reports import counted
 from yesladder.experiments import preview
 from yesladder.experiments.assignment import live
+from yesladder.experiments.planning import candidates, uplift_to_find
 from yesladder.experiments.results import Results, results
 from yesladder.funnels.models import Funnel
 
@@ -52,6 +53,15 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class PlanRow:
+    metric: str
+    judged: bool  # the metric the test is judged on
+    rate: str  # the control's so far
+    people: str  # per variant
+    days: str
+
+
+@dataclass(frozen=True)
 class ExperimentPage:
     key: str
     name: str
@@ -65,6 +75,8 @@ class ExperimentPage:
     metric: str
     metrics: tuple[MetricRow, ...]
     likely_worse: tuple[str, ...]  # said above the decision, with the stop button
+    uplift: float  # percent: what the planner sizes each metric for
+    planner: tuple[PlanRow, ...]  # how long each metric would take at today's traffic
 
 
 def experiment_pages(funnel: Funnel) -> tuple[list[ExperimentPage], str]:
@@ -105,6 +117,15 @@ def _page(r: Results) -> ExperimentPage:
         srm.flagged, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
         r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
+        uplift_to_find(r), _planner(r),
+    )  # fmt: skip
+
+
+def _planner(r: Results) -> tuple[PlanRow, ...]:
+    return tuple(
+        PlanRow(c.metric, c.metric == r.metric, _pct(c.baseline) if c.baseline else "–",
+                f"{c.people_per_variant:,}" if c.days else "–", str(c.days) if c.days else "–")
+        for c in candidates(r, uplift_to_find(r) / 100)
     )  # fmt: skip
 
 

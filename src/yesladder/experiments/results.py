@@ -79,6 +79,7 @@ class Results:
     # every metric's totals per variant (control first), the primary's first, then secondaries
     metrics: dict[str, list[stats.Totals]]
     people_per_day: float | None  # today's traffic into the experiment
+    min_conversions: int
 
     @property
     def secondary(self) -> tuple[str, ...]:
@@ -160,7 +161,7 @@ def results(funnel_key: str, key: str, people_per_day: float | None = None,
     return Results(
         funnel.key, current.row, spec.name, current.versions[spec.control].spec.currency,
         listed, analysis, revenue, _rungs(listed), tuple(spec.guardrails), primary, metrics,
-        daily,
+        daily, spec.min_conversions,
     )  # fmt: skip
 
 
@@ -279,15 +280,19 @@ def _harm(current: Live, variants: dict[str, Variant]) -> None:
 
 
 def _plan(spec, listed: list[Variant], people_per_day: float | None, current: Live):
+    """The plan and the experiment's people a day: the funnel's (given, or the spec's) times
+    the experiment's share, or else the exposures' own pace (already the experiment's)."""
     daily = people_per_day or (spec.plan.daily if spec.plan and spec.plan.daily else None)
+    share = spec.traffic / 100
     if daily is None:
         first = Exposure.objects.filter(experiment=current.row).order_by("exposed_at").first()
         if first is not None:
             days = max((timezone.now() - first.exposed_at).total_seconds() / 86400, 1.0)
-            daily = sum(v.exposed for v in listed) / days
-    if spec.plan is None or not daily:
+            daily, share = sum(v.exposed for v in listed) / days, 1.0
+    if not daily:
         return None, daily
-    share = spec.traffic / 100
+    if spec.plan is None:
+        return None, daily * share
     planned = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily, len(listed),
                          share=share)  # fmt: skip
     return planned, daily * share
@@ -295,9 +300,13 @@ def _plan(spec, listed: list[Variant], people_per_day: float | None, current: Li
 
 def _rungs(listed: list[Variant]) -> dict[str, tuple[stats.Comparison, ...]]:
     """Per step every variant's ladder has: reached it, per exposed person, against control."""
-    common = [k for k, _ in listed[0].ladder if all(k in dict(v.ladder) for v in listed)]
     found = {}
-    for key in common:
+    for key in common_steps(listed):
         totals = [stats.Totals.rate(v.exposed, v.reached_step(key)) for v in listed]
         found[key] = stats.compare_metric([v.key for v in listed], totals, min_count=0)
     return found
+
+
+def common_steps(listed: list[Variant]) -> list[str]:
+    """The steps every variant's ladder has, in the control's order."""
+    return [k for k, _ in listed[0].ladder if all(k in dict(v.ladder) for v in listed)]

@@ -7,6 +7,7 @@ from rich.table import Table
 from yesladder import options
 from yesladder.analytics.store import engine
 from yesladder.experiments import stats
+from yesladder.experiments.planning import candidates, uplift_to_find
 from yesladder.experiments.results import Results, ResultsError, find, results
 from yesladder.experiments.services import (
     listed,
@@ -69,7 +70,7 @@ def as_json(r: Results) -> dict:
         "version": r.experiment.version.number, "srm_p_value": r.analysis.srm.p_value,
         "srm_flagged": r.analysis.srm.flagged,
         "metric": r.metric, "secondary": list(r.secondary),
-        "min_conversions": r.experiment.version.spec.experiment(r.experiment.key).min_conversions,
+        "min_conversions": r.min_conversions,
         "likely_worse": list(r.analysis.likely_worse),
         "decision": {"verdict": str(d.verdict), "variant": d.variant, "metric": d.metric,
                      "days_left": d.days_left, "sentence": r.sentence,
@@ -116,6 +117,12 @@ class Command(BaseCommand):
                     "--daily",
                     type=options.number(0, 200, above=True),
                     help="people a day into the funnel",
+                )
+                p.add_argument(
+                    "--uplift",
+                    type=options.number(0, 1000, above=True),
+                    help="the smallest relative uplift worth finding, percent (default: the "
+                    "plan's, else 10)",
                 )
             if name in ("stop", "ship"):
                 p.add_argument(
@@ -202,17 +209,33 @@ class Command(BaseCommand):
     def do_plan(self, console, options):
         _, current = find(options["funnel"], options["experiment"])
         spec = current.spec
-        if spec.plan is None:
-            raise CommandError("the experiment has no `plan:` (baseline and uplift) in its spec")
-        daily = options["daily"] or spec.plan.daily
-        if not daily:
-            raise CommandError("--daily: people a day into the funnel (or `plan: {daily: N}`)")
-        p = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily,
-                       len(spec.variants), share=spec.traffic / 100)  # fmt: skip
-        console.print(f"{spec.name}: {p.people_per_variant:,} people per variant, "
-                      f"{p.total_people:,} in all, about {p.days} days at {daily:g} a day "
-                      f"({spec.traffic:g}% in the experiment); a test read only once would need "
-                      f"{p.fixed_horizon_people_per_variant:,} per variant")  # fmt: skip
+        daily = options["daily"] or (spec.plan.daily if spec.plan else None)
+        if spec.plan is not None and daily:
+            p = stats.plan(spec.plan.baseline / 100, spec.plan.uplift / 100, daily,
+                           len(spec.variants), share=spec.traffic / 100)  # fmt: skip
+            console.print(f"{spec.name}: {p.people_per_variant:,} people per variant, "
+                          f"{p.total_people:,} in all, about {p.days} days at {daily:g} a day "
+                          f"({spec.traffic:g}% in the experiment); a test read only once would "
+                          f"need {p.fixed_horizon_people_per_variant:,} per variant")  # fmt: skip
+        r = results(options["funnel"], options["experiment"], people_per_day=daily)
+        uplift = options["uplift"] or uplift_to_find(r)
+        if not r.people_per_day:
+            raise CommandError(
+                "--daily: people a day into the funnel (nobody is exposed yet to measure it, "
+                "and the spec has no `plan: {daily: N}`)"
+            )
+        baseline = spec.plan.baseline / 100 if spec.plan else None
+        console.print(self._candidates(r, uplift, baseline))
+
+    def _candidates(self, r: Results, uplift: float, baseline: float | None) -> Table:
+        table = Table("metric", "control's rate", "people per variant", "days",
+                      title=f"Each metric, to find +{uplift:g}% at {r.people_per_day:,.0f} "
+                      "people a day in the experiment (the control's rates so far)")  # fmt: skip
+        for c in candidates(r, uplift / 100, baseline):
+            table.add_row(c.metric + (" (judged on)" if c.metric == r.metric else ""),
+                          _percent(c.baseline), f"{c.people_per_variant:,}" if c.days else "–",
+                          str(c.days) if c.days else "no rate yet, or past 100 %")  # fmt: skip
+        return table
 
     def do_stop(self, console, options):
         row = stop(options["funnel"], options["experiment"], options["variant"],
