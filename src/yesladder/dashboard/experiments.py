@@ -6,10 +6,10 @@ from django.urls import reverse
 
 from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.dashboard.reports import counted
-from yesladder.experiments import preview
+from yesladder.experiments import emails, preview
 from yesladder.experiments.assignment import live
 from yesladder.experiments.planning import candidates, uplift_to_find
-from yesladder.experiments.results import Results, results
+from yesladder.experiments.results import Judged, Results, results
 from yesladder.funnels.models import Funnel
 
 
@@ -100,9 +100,9 @@ def _interval(c) -> str:
     return f"{c.bayesian.uplift:+.1%} ({low:+.1%} to {high:+.1%})"
 
 
-def _page(r: Results) -> ExperimentPage:
+def _checks(r: Judged) -> tuple[str, bool, tuple[str, ...]]:
+    """The split check and the guardrails a variant raises, said before any result."""
     srm = r.analysis.srm
-    primary = {c.variant: c for c in r.analysis.primary}
     warnings = tuple(
         f"{c.variant} raises {name}: {_interval(c)} against control"
         for name, comparisons in r.analysis.guardrails.items()
@@ -112,9 +112,15 @@ def _page(r: Results) -> ExperimentPage:
     split = f"Split check: p = {srm.p_value:.3g}" + (
         " — the variants did not get their share of people" if srm.flagged else " (fine)"
     )
+    return split, srm.flagged, warnings
+
+
+def _page(r: Results) -> ExperimentPage:
+    primary = {c.variant: c for c in r.analysis.primary}
+    split, broken, warnings = _checks(r)
     return ExperimentPage(
         r.experiment.key, r.name, r.experiment.state, r.experiment.version.number, split,
-        srm.flagged, warnings, r.sentence,
+        broken, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
         r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
         uplift_to_find(r), _planner(r),
@@ -129,7 +135,7 @@ def _planner(r: Results) -> tuple[PlanRow, ...]:
     )  # fmt: skip
 
 
-def _metric(r: Results, name: str) -> MetricRow:
+def _metric(r: Judged, name: str) -> MetricRow:
     compared = r.comparisons(name)
     cells = []
     for v, totals in zip(r.variants, r.metrics[name], strict=True):
@@ -175,3 +181,32 @@ def variant_chart(funnel: Funnel, key: str, variant: str) -> FunnelChart:
     )
     subtitle = f"{v.exposed} exposed · {v.converted} converted ({_pct(v.rate)})"
     return FunnelChart(f"{found.name}: {v.key}", bars, subtitle)
+
+
+@dataclass(frozen=True)
+class EmailTestPage:
+    key: str
+    name: str
+    metric: str
+    split: str
+    split_broken: bool
+    warnings: tuple[str, ...]
+    likely_worse: tuple[str, ...]
+    decision: str
+    variants: tuple[tuple[str, ...], ...]  # key, weight, subject, then each count at send
+    metrics: tuple[MetricRow, ...]
+
+
+def email_pages(funnel: Funnel) -> list[EmailTestPage]:
+    """The funnel's emails under test: counted at send, judged as the ladder experiments."""
+    return [_email_page(emails.results(funnel.key, key)) for key in emails.under_test(funnel)]
+
+
+def _email_page(r: emails.EmailResults) -> EmailTestPage:
+    split, broken, warnings = _checks(r)
+    counted = ("sent", "opened", "clicked", "next_rung", "unsubscribed")
+    rows = tuple((v.key, f"{v.weight:g}%", v.subject, *(str(v.counts[c]) for c in counted))
+                 for v in r.variants)  # fmt: skip
+    return EmailTestPage(r.email, r.name, r.metric, split, broken, warnings,
+                         tuple(r.likely_worse()), r.sentence, rows,
+                         tuple(_metric(r, name) for name in r.metrics))  # fmt: skip

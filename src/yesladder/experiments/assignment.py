@@ -11,6 +11,7 @@ variant's ladder (a FunnelVersion of its own), which keeps them there on every l
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -53,12 +54,18 @@ def point(seed: str, person: str) -> float:
 
 def pick(spec: ExperimentSpec, person: str) -> str:
     """The variant `person` gets, by weight."""
-    at = point(spec.seed, person) * sum(v.weight for v in spec.variants)
-    for variant in spec.variants:
+    return by_weight(spec.seed, spec.variants, person)
+
+
+def by_weight(seed: str, variants: Sequence, person: str) -> str:
+    """The key of the variant (anything with `key` and `weight`) `person` gets under `seed`:
+    the same every time, everywhere, so a person sticks to it without anything stored."""
+    at = point(seed, person) * sum(v.weight for v in variants)
+    for variant in variants:
         at -= variant.weight
         if at < 0 and variant.weight > 0:
             return variant.key
-    return next(v.key for v in reversed(spec.variants) if v.weight > 0)
+    return next(v.key for v in reversed(variants) if v.weight > 0)
 
 
 def person_of(visitor: Visitor) -> str:

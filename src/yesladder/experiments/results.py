@@ -64,22 +64,17 @@ class Variant:
         return self.converted / self.exposed if self.exposed else 0.0
 
 
-@dataclass
-class Results:
-    funnel: str
-    experiment: Experiment
-    name: str
-    currency: str
-    variants: list[Variant]  # control first
+class Judged:
+    """What every test's results share: the analysis on its metrics, said the same way on the
+    page and in the CLI (a ladder experiment's Results, an email test's)."""
+
     analysis: stats.Analysis
-    revenue: tuple[stats.Comparison, ...]
-    rungs: dict[str, tuple[stats.Comparison, ...]]  # step key (in every ladder) -> comparisons
-    guardrails: tuple[str, ...]
     metric: str  # the primary metric's name: the decision follows it
-    # every metric's totals per variant (control first), the primary's first, then secondaries
-    metrics: dict[str, list[stats.Totals]]
-    people_per_day: float | None  # today's traffic into the experiment
-    min_conversions: int
+    metrics: dict[str, list[stats.Totals]]  # per variant, control first; the primary first
+    currency: str  # of a value per person
+    # what the page offers for a variant very likely worse
+    remedy = ("stopping the experiment sends new people to the ladder as written (people "
+              "already in it stay)")  # fmt: skip
 
     @property
     def secondary(self) -> tuple[str, ...]:
@@ -103,9 +98,25 @@ class Results:
 
     def likely_worse(self) -> list[str]:
         """What the page says above the decision for each variant very likely worse."""
-        return [f"{key} is very likely worse on {self.metric}: stopping the experiment sends "
-                "new people to the ladder as written (people already in it stay)"
+        return [f"{key} is very likely worse on {self.metric}: {self.remedy}"
                 for key in self.analysis.likely_worse]  # fmt: skip
+
+
+@dataclass
+class Results(Judged):
+    funnel: str
+    experiment: Experiment
+    name: str
+    currency: str
+    variants: list[Variant]  # control first
+    analysis: stats.Analysis
+    revenue: tuple[stats.Comparison, ...]
+    rungs: dict[str, tuple[stats.Comparison, ...]]  # step key (in every ladder) -> comparisons
+    guardrails: tuple[str, ...]
+    metric: str
+    metrics: dict[str, list[stats.Totals]]
+    people_per_day: float | None  # today's traffic into the experiment
+    min_conversions: int
 
 
 def find(funnel_key: str, key: str, number: int | None = None) -> tuple[Funnel, Live]:

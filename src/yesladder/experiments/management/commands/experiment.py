@@ -6,16 +6,10 @@ from rich.table import Table
 
 from yesladder import options
 from yesladder.analytics.store import engine
-from yesladder.experiments import stats
+from yesladder.experiments import emails, services, stats
 from yesladder.experiments.planning import candidates, uplift_to_find
-from yesladder.experiments.results import Results, ResultsError, find, results
-from yesladder.experiments.services import (
-    listed,
-    ship,
-    stop,
-    what_shipping_does,
-    what_stopping_does,
-)
+from yesladder.experiments.results import Judged, Results, ResultsError, find, results
+from yesladder.funnels.models import Funnel
 from yesladder.team.audit import Actor
 
 
@@ -79,7 +73,31 @@ def as_json(r: Results) -> dict:
     }  # fmt: skip
 
 
-def _metric(r: Results, name: str, i: int) -> dict:
+# What an email test counts per version, at send.
+COUNTED = ("sent", "opened", "clicked", "next_rung", "unsubscribed")
+
+
+def email_json(r: emails.EmailResults) -> dict:
+    """An email test with the names of a ladder experiment's where they mean the same."""
+    d = r.analysis.decision
+    variants = [
+        {"key": v.key, "control": i == 0, "weight": v.weight, "subject": v.subject,
+         **{c: v.counts[c] for c in COUNTED}, "metric": _metric(r, r.metric, i),
+         "secondary": {name: _metric(r, name, i) for name in r.secondary}}
+        for i, v in enumerate(r.variants)
+    ]  # fmt: skip
+    return {
+        "funnel": r.funnel, "email": r.email, "kind": "email", "metric": r.metric,
+        "secondary": list(r.secondary), "min_conversions": r.min_conversions,
+        "opens_caveat": emails.OPENS_CAVEAT, "srm_p_value": r.analysis.srm.p_value,
+        "srm_flagged": r.analysis.srm.flagged, "likely_worse": list(r.analysis.likely_worse),
+        "decision": {"verdict": str(d.verdict), "variant": d.variant, "metric": d.metric,
+                     "sentence": r.sentence, "waiting": dict(d.waiting)},
+        "variants": variants,
+    }  # fmt: skip
+
+
+def _metric(r: Judged, name: str, i: int) -> dict:
     """One variant on one metric: its sum and mean per exposed person, and against control
     (the p-value Holm-adjusted as the decision reads it)."""
     totals = r.metrics[name][i]
@@ -141,13 +159,21 @@ class Command(BaseCommand):
 
     def do_list(self, console, options):
         table = Table("funnel", "version", "experiment", "name", "state", "variants")
-        for x in listed():
+        for x in services.listed():
             spec = x.version.spec.experiment(x.key)
             table.add_row(x.funnel.key, f"v{x.version.number}", x.key, x.name, x.state,
                           ", ".join(f"{v.key} {v.weight:g}%" for v in spec.variants))  # fmt: skip
+        for funnel in Funnel.objects.all():
+            for key, email in emails.under_test(funnel).items():
+                weights = ", ".join(f"{v.key} {v.weight:g}%" for v in email.variants)
+                table.add_row(funnel.key, f"v{funnel.current_version().number}", key,
+                              f"email {key} (on {email.metric})", "running", weights)  # fmt: skip
         console.print(table)
 
     def do_results(self, console, options):
+        if self._email_test(options):
+            self._email_results(console, options)
+            return
         r = results(options["funnel"], options["experiment"], store=self._store(options))
         if options["format"] == "json":
             self.stdout.write(json.dumps(as_json(r), indent=2))
@@ -178,7 +204,34 @@ class Command(BaseCommand):
                           f"{r.experiment.key}")  # fmt: skip
         console.print(f"Decision: {r.sentence}")
 
-    def _metrics(self, r: Results) -> Table:
+    def _email_test(self, options) -> bool:
+        """Whether the key names an email under test rather than a ladder experiment."""
+        try:
+            find(options["funnel"], options["experiment"])
+        except ResultsError:
+            funnel = Funnel.objects.filter(key=options["funnel"]).first()
+            return funnel is not None and options["experiment"] in emails.under_test(funnel)
+        return False
+
+    def _email_results(self, console, options):
+        r = emails.results(options["funnel"], options["experiment"])
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(email_json(r), indent=2))
+            return
+        console.print(f"[bold]{r.name}[/] ({r.funnel}), judged on {r.metric}")
+        table = Table("variant", "weight", "subject", *COUNTED)
+        for v in r.variants:
+            table.add_row(v.key + (" (control)" if v is r.variants[0] else ""), f"{v.weight:g}%",
+                          v.subject, *(str(v.counts[c]) for c in COUNTED))  # fmt: skip
+        console.print(table)
+        console.print(self._metrics(r))
+        console.print(f"Note: {emails.OPENS_CAVEAT}.")
+        for warning in r.likely_worse():
+            console.print(f"[bold]{warning}[/]: yesladder experiment ship {r.funnel} {r.email} "
+                          f"{r.variants[0].key}")  # fmt: skip
+        console.print(f"Decision: {r.sentence}")
+
+    def _metrics(self, r: Judged) -> Table:
         """Every metric, the primary first: each variant's figure and, against control, the
         chance to beat it, the uplift and the always-valid p-value (Holm-adjusted)."""
         table = Table("metric", "variant", "value", "chance to beat control",
@@ -238,12 +291,17 @@ class Command(BaseCommand):
         return table
 
     def do_stop(self, console, options):
-        row = stop(options["funnel"], options["experiment"], options["variant"],
+        row = services.stop(options["funnel"], options["experiment"], options["variant"],
                    by=Actor.terminal())  # fmt: skip
-        console.print(f"Stopped {row.key}. {what_stopping_does(row.sends_to)}")
+        console.print(f"Stopped {row.key}. {services.what_stopping_does(row.sends_to)}")
 
     def do_ship(self, console, options):
-        version = ship(options["funnel"], options["experiment"], options["variant"],
-                       by=Actor.terminal())  # fmt: skip
-        console.print(f"Shipped {options['variant']} of {options['experiment']}. "
-                      f"{what_shipping_does(options['variant'], version.number)}")  # fmt: skip
+        funnel, key, variant = options["funnel"], options["experiment"], options["variant"]
+        if self._email_test(options):
+            version = services.ship_email(funnel, key, variant, by=Actor.terminal())
+            said = services.what_shipping_an_email_does(key, variant, version.number)
+            console.print(f"Shipped {variant} of the email {key}. {said}")
+            return
+        version = services.ship(funnel, key, variant, by=Actor.terminal())
+        said = services.what_shipping_does(variant, version.number)
+        console.print(f"Shipped {variant} of {key}. {said}")
