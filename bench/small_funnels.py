@@ -11,7 +11,11 @@ tables for docs/experiments.md:
 - the minimum's cost: A/A false calls at minimum 150, 100, 50 and 25 conversions, on the macro
   conversion (4 %) and on a rung (20 %);
 - a rung metric at minimum 50: A/A, and the power and median day at +10 % and +20 %;
-- the macro conversion at the default minimum, for comparison.
+- the macro conversion at the default minimum, for comparison;
+- a follow-up email under test: 400 visitors a day, a quarter of them give their email, so 100
+  sends a day; judged on clicks (10 %) at the default minimum;
+- a bandit updated daily (floor 5 %) on the rung at minimum 50: A/A, power, median day, and the
+  share of people the better arm got by the last day.
 
 Seeded: the same arguments print the same figures.
 """
@@ -21,7 +25,13 @@ import time
 
 import numpy as np
 
-from yesladder.experiments.simulation import Daily, daily_looks, median_day, share
+from yesladder.experiments.simulation import (
+    Daily,
+    bandit_looks,
+    daily_looks,
+    median_day,
+    share,
+)
 
 
 def row(label: str, reading: str, found: Daily, *, days: int, truth: bool) -> str:
@@ -58,6 +68,18 @@ def main() -> None:
             found = looks((rate, rate * (1 + lift)), minimum)
             print(row(f"{lift:+.0%}, {what}", f"minimum {minimum}, by day {days}", found,
                       days=days, truth=True))  # fmt: skip
+    sends = daily // 4
+    for lift in (0.0, 0.10, 0.20):
+        found = daily_looks((0.10, 0.10 * (1 + lift)), sends, days, n, next(seeds))
+        label = "A/A" if not lift else f"{lift:+.0%}"
+        print(row(f"{label}, email clicks 10 %, {sends} sends a day", "minimum 150", found,
+                  days=days, truth=bool(lift)))  # fmt: skip
+    for lift in (0.0, 0.10, 0.20):
+        found = bandit_looks((0.20, 0.20 * (1 + lift)), daily, days, n, next(seeds), min_count=50)
+        label = "A/A" if not lift else f"{lift:+.0%}"
+        last = found.weights[:, -1].mean()
+        print(row(f"{label}, bandit on a rung 20 %", f"minimum 50 (variant's share by day "
+                  f"{days}: {last:.0%})", found, days=days, truth=bool(lift)))  # fmt: skip
     print(f"\n{time.perf_counter() - started:.1f} s")
 
 

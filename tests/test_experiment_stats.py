@@ -342,3 +342,40 @@ def test_peeking_daily_keeps_the_sequential_test_honest():
     fixed = sum(r.fixed_daily is not None for r in runs) / len(runs)
     assert sequential <= 0.08  # alpha 0.05, with room for 200 runs' noise
     assert fixed >= 0.12  # the same counts read as if each look were the only one
+
+
+# --- a bandit (gbstats 0.8 has no bandit: checked by hand, by closed form and by sampling) ---
+
+
+def test_chance_to_be_best_of_two_is_the_closed_form():
+    a, b = Totals.rate(1_000, 100), Totals.rate(1_000, 120)
+    sd = math.sqrt(a.variance / a.n + b.variance / b.n)
+    exact = stats.STANDARD.cdf((b.mean - a.mean) / sd)
+    assert stats.chance_to_be_best([a, b]) == pytest.approx([1 - exact, exact], abs=1e-6)
+
+
+def test_chance_to_be_best_of_three_is_what_thompson_sampling_draws():
+    arms = [Totals.rate(1_000, 100), Totals.rate(1_000, 120), Totals.rate(1_000, 110)]
+    rng = np.random.default_rng(33)
+    draws = np.stack([rng.normal(t.mean, math.sqrt(t.variance / t.n), 400_000) for t in arms])
+    sampled = np.bincount(draws.argmax(axis=0), minlength=3) / draws.shape[1]
+    assert stats.chance_to_be_best(arms) == pytest.approx(sampled.tolist(), abs=0.003)
+    assert stats.chance_to_be_best([Totals.rate(0, 0), arms[1]]) is None
+
+
+def test_every_arm_keeps_its_floor():
+    assert stats.bandit_weights([0.9, 0.1, 0.0], 0.05) == pytest.approx([0.815, 0.135, 0.05])
+    with pytest.raises(ValueError, match="floor"):
+        stats.bandit_weights([0.5, 0.5], 0.6)
+
+
+def test_a_bandits_periods_are_weighted_by_their_share_of_everyone():
+    # period 1: 500 people, this arm got 250 (10 % convert); period 2: 1,500, it got 300 (20 %)
+    periods, people = [Totals.rate(250, 25), Totals.rate(300, 60)], [500, 1_500]
+    weighted = Totals.weighted(periods, people)
+    assert weighted.mean == pytest.approx(0.25 * 0.1 + 0.75 * 0.2)  # not 85 / 550 = 0.155
+    variance_of_mean = 0.25**2 * 0.1 * 0.9 / 250 + 0.75**2 * 0.2 * 0.8 / 300
+    assert weighted.variance / weighted.n == pytest.approx(variance_of_mean)
+    assert (weighted.n, weighted.count) == (550, 85)  # the minimum reads the arm's own counts
+    one = Totals.weighted([Totals.rate(400, 40)], [800])
+    assert (one.mean, one.variance) == pytest.approx((0.1, 0.09))

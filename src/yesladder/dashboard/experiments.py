@@ -77,6 +77,8 @@ class ExperimentPage:
     likely_worse: tuple[str, ...]  # said above the decision, with the stop button
     uplift: float  # percent: what the planner sizes each metric for
     planner: tuple[PlanRow, ...]  # how long each metric would take at today's traffic
+    bandit: bool
+    periods: tuple[tuple[str, ...], ...]  # a bandit's weights over time: from, each weight
 
 
 def experiment_pages(funnel: Funnel) -> tuple[list[ExperimentPage], str]:
@@ -123,7 +125,10 @@ def _page(r: Results) -> ExperimentPage:
         broken, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
         r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
-        uplift_to_find(r), _planner(r),
+        uplift_to_find(r), _planner(r), r.experiment.version.spec.experiment(r.experiment.key)
+        .bandit is not None,
+        tuple((f"{p.started_at:%Y-%m-%d %H:%M}", *(f"{p.weights.get(v.key, 0):.1f}%"
+                                                   for v in r.variants)) for p in r.periods),
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from yesladder.analytics.rules import person
 from yesladder.events import EventName
-from yesladder.experiments import guardrails, stats
+from yesladder.experiments import bandit, guardrails, stats
 from yesladder.experiments.assignment import Live, live
 from yesladder.experiments.models import Experiment, Exposure, VariantMove, VariantTally
 from yesladder.funnels.models import Funnel
@@ -117,6 +117,7 @@ class Results(Judged):
     metrics: dict[str, list[stats.Totals]]
     people_per_day: float | None  # today's traffic into the experiment
     min_conversions: int
+    periods: list[bandit.Period]  # the weights over time (one period unless a bandit)
 
 
 def find(funnel_key: str, key: str, number: int | None = None) -> tuple[Funnel, Live]:
@@ -163,8 +164,12 @@ def results(funnel_key: str, key: str, people_per_day: float | None = None,
     harm = {name: [stats.Totals.rate(v.exposed, min(v.harmed.get(name, 0), v.exposed))
                    for v in listed] for name in spec.guardrails}  # fmt: skip
     planned, daily = _plan(spec, listed, people_per_day, current)
+    found = bandit.periods(current)
+    weights = [variants[k].weight for k in order]
+    if spec.bandit:
+        metrics[primary], weights = _weighted(current, listed, found)
     analysis = stats.analyse(
-        order, [variants[k].weight for k in order], metrics[primary], harm,
+        order, weights, metrics[primary], harm,
         secondary={name: metrics[name] for name in secondary}, primary_name=primary,
         planned=planned, people_per_day=daily, min_count=spec.min_conversions,
     )  # fmt: skip
@@ -172,8 +177,20 @@ def results(funnel_key: str, key: str, people_per_day: float | None = None,
     return Results(
         funnel.key, current.row, spec.name, current.versions[spec.control].spec.currency,
         listed, analysis, revenue, _rungs(listed), tuple(spec.guardrails), primary, metrics,
-        daily, spec.min_conversions,
+        daily, spec.min_conversions, found,
     )  # fmt: skip
+
+
+def _weighted(current: Live, listed: list[Variant], found: list[bandit.Period]):
+    """A bandit's primary metric, each period's people weighted by the period's share, and the
+    split each variant should have had by each period's weights."""
+    order = [v.key for v in listed]
+    steps = bandit.metric_steps(current, {v.key: [k for k, _ in v.ladder] for v in listed},
+                                {v.key: v.macro_rung for v in listed})  # fmt: skip
+    split = bandit.per_period(current, order, steps, found)
+    people = [sum(t.n for t in row) for row in split]
+    totals = [stats.Totals.weighted([row[i] for row in split], people) for i in range(len(order))]
+    return totals, bandit.expected_split(found, people, order)
 
 
 def _totals(metric: Metric, listed: list[Variant], happened: dict) -> list[stats.Totals]:

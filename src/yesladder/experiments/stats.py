@@ -48,6 +48,9 @@ class Totals:
     sum: float
     sum_squares: float
     binary: bool = False  # a rate: each person counts 0 or 1, so the variance is p(1 - p)
+    # (mean, per-person variance) of an estimate weighted over a bandit's periods; the counts
+    # above stay the arm's own (the minimum reads them)
+    pooled: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n < 0:
@@ -64,8 +67,28 @@ class Totals:
         """A value per exposed person (revenue in minor units, say): its sum and sum of squares."""
         return cls(exposed, total, total_squares)
 
+    @classmethod
+    def weighted(cls, periods: Sequence["Totals"], people: Sequence[int]) -> "Totals":
+        """One arm over a bandit's periods, each period's mean weighted by its share of all
+        the people of that period (every arm), as GrowthBook's bandits weigh them: the
+        allocation changed between periods, and a plain sum would let a period where an arm
+        got more people (and a different mix of them) pull its mean. The estimate's variance
+        is the sum of each period's, times its weight squared."""
+        kept = [(t, n) for t, n in zip(periods, people, strict=True) if t.n and n]
+        everyone = sum(n for _, n in kept)
+        n = sum(t.n for t, _ in kept)
+        total = sum(t.sum for t, _ in kept)
+        if not everyone or not n:
+            return cls(n, total, sum(t.sum_squares for t, _ in kept), periods[0].binary)
+        mean = sum(n_p / everyone * t.mean for t, n_p in kept)
+        variance_of_mean = sum((n_p / everyone) ** 2 * t.variance / t.n for t, n_p in kept)
+        squares = sum(t.sum_squares for t, _ in kept)
+        return cls(n, total, squares, periods[0].binary, (mean, variance_of_mean * n))
+
     @property
     def mean(self) -> float:
+        if self.pooled is not None:
+            return self.pooled[0]
         return self.sum / self.n if self.n else 0.0
 
     @property
@@ -76,6 +99,8 @@ class Totals:
     @property
     def variance(self) -> float:
         """Per person; p(1 - p) for a rate, without n - 1 correction, exactly as gbstats."""
+        if self.pooled is not None:
+            return self.pooled[1]
         if self.binary:
             return self.mean * (1 - self.mean)
         if self.n <= 1:
@@ -564,3 +589,42 @@ def _waiting_sentence(d: Decision) -> str:
     if d.days_to_minimum is None:
         return said
     return f"{said}; {_days(d.days_to_minimum)} at today's traffic"
+
+
+# --- a bandit: traffic follows the winner -------------------------------------------------------
+
+
+def chance_to_be_best(arms: Sequence[Totals], *, points: int = 4001) -> list[float] | None:
+    """Each arm's posterior chance of having the highest mean (flat prior, normal posteriors
+    N(mean, variance / n)), as Thompson sampling allocates: P(arm i is best) =
+    ∫ φ_i(x) Π_{j≠i} Φ_j(x) dx, integrated on a grid instead of sampled, so the same counts
+    always give the same weights. None while an arm has no one or no variance."""
+    if any(t.n == 0 or t.variance <= 0 for t in arms):
+        return None
+    means = [t.mean for t in arms]
+    sds = [math.sqrt(t.variance / t.n) for t in arms]
+    low = min(m - 9 * s for m, s in zip(means, sds, strict=True))
+    high = max(m + 9 * s for m, s in zip(means, sds, strict=True))
+    grid = [low + (high - low) * i / (points - 1) for i in range(points)]
+    found = []
+    for i, (m, s) in enumerate(zip(means, sds, strict=True)):
+        values = []
+        for x in grid:
+            value = NormalDist(m, s).pdf(x)
+            for j, (m_j, s_j) in enumerate(zip(means, sds, strict=True)):
+                if j != i:
+                    value *= NormalDist(m_j, s_j).cdf(x)
+            values.append(value)
+        step = (high - low) / (points - 1)
+        found.append(step * (sum(values) - (values[0] + values[-1]) / 2))
+    total = sum(found)
+    return [p / total for p in found]
+
+
+def bandit_weights(chances: Sequence[float], floor: float) -> list[float]:
+    """The next period's weights (fractions adding up to 1): every arm keeps `floor` (a
+    fraction, so a losing arm is still measured and an early unlucky streak can recover) and
+    the rest is shared by each arm's chance to be best."""
+    if not 0 <= floor * len(chances) <= 1:
+        raise ValueError(f"floor: {len(chances)} arms cannot each keep {floor:.0%}")
+    return [floor + (1 - floor * len(chances)) * p for p in chances]

@@ -7,12 +7,13 @@ builds each variant's whole spec; `yesladder lint` lints each on its own. Docume
 docs/funnel-spec.md ("Experiments") and docs/experiments.md.
 """
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
-from yesladder.funnels.spec.types import Key, LongText, Strict, Text
+from yesladder.funnels.spec.types import Duration, Key, LongText, Strict, Text
 
 # What an experiment watches for harm besides its result; each is counted per exposed person.
 GUARDRAILS = ("refunds", "cancellations", "unsubscribes", "bounces", "complaints")
@@ -114,6 +115,15 @@ def metric_name(metric: Metric) -> str:
     return metric
 
 
+class Bandit(Strict):
+    """Let traffic follow the winner: the weights are set again every `every` from each
+    variant's chance to be best on the primary metric (Thompson sampling), each keeping
+    `floor` percent. Results weigh each period's people (docs/experiments.md)."""
+
+    every: Duration = dt.timedelta(days=1)
+    floor: Annotated[float, Field(ge=0, le=50)] = 5.0  # percent of the people, per variant
+
+
 class Experiment(Strict):
     key: Key
     name: Text
@@ -130,6 +140,7 @@ class Experiment(Strict):
     # No comparison settles before each arm has this many conversions on the metric (people,
     # for revenue): docs/experiments.md shows what lowering it costs in false calls.
     min_conversions: Annotated[int, Field(ge=1, le=1_000_000)] = 150
+    bandit: Bandit | None = None
 
     @model_validator(mode="after")
     def _variants_and_control(self) -> "Experiment":
@@ -150,6 +161,19 @@ class Experiment(Strict):
                 "control_changes",
                 "the control variant '{control}' is the ladder as written: it takes no changes",
                 {"control": self.control},
+            )
+        if self.bandit and isinstance(self.metric, Happened):
+            raise PydanticCustomError(
+                "bandit_metric", "a bandit is judged on conversion, revenue or a rung", {}
+            )
+        if self.bandit and self.bandit.floor * len(self.variants) > 100:
+            raise PydanticCustomError(
+                "bandit_floor", "the floor of {k} variants adds up to more than 100%",
+                {"k": len(self.variants)},
+            )
+        if self.bandit and self.bandit.every < dt.timedelta(hours=1):
+            raise PydanticCustomError(
+                "bandit_every", "a bandit updates its weights at most every hour", {}
             )
         names = [metric_name(m) for m in (self.metric, *self.secondary)]
         twice = sorted({n for n in names if names.count(n) > 1})

@@ -66,6 +66,8 @@ def as_json(r: Results) -> dict:
         "metric": r.metric, "secondary": list(r.secondary),
         "min_conversions": r.min_conversions,
         "likely_worse": list(r.analysis.likely_worse),
+        "weights": [{"from": p.started_at.isoformat(), "weights": p.weights}
+                    for p in r.periods],
         "decision": {"verdict": str(d.verdict), "variant": d.variant, "metric": d.metric,
                      "days_left": d.days_left, "sentence": r.sentence,
                      "waiting": dict(d.waiting), "days_to_minimum": d.days_to_minimum},
