@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import math
 import random
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,9 +23,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from yesladder.analytics.progress import recount_all
-from yesladder.automation import bounces
-from yesladder.automation.models import Suppression
+from yesladder.automation import bounces, engine, outbox
+from yesladder.automation.models import Message, Suppression
 from yesladder.events import EventName
+from yesladder.experiments.models import Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.offers.models import Charge, Order
@@ -143,9 +145,11 @@ def _write_times(updates: list[tuple]) -> None:
 
 
 def _people(firsts: dict) -> None:
-    """Visitors, journeys, leads and consents dated by the events they made."""
+    """Visitors, journeys, exposures, leads, consents and the follow-ups they were sent dated
+    by the events they made."""
     for vid, (first, last, events, times) in firsts.items():
         Visitor.objects.filter(pk=vid).update(created_at=first, last_seen_at=last)
+        Exposure.objects.filter(visitor_id=vid).update(exposed_at=first)
         by_version = defaultdict(list)
         for event, when in zip(events, times, strict=True):
             by_version[event[3]].append((event[1], when))
@@ -160,6 +164,18 @@ def _people(firsts: dict) -> None:
         if gave and lead_id:
             Lead.objects.filter(pk=lead_id).update(created_at=gave[0])
             Consent.objects.filter(lead_id=lead_id).update(given_at=gave[0])
+            _sent_later(lead_id, [e[4] for e in events], times)
+
+
+def _sent_later(lead_id: int, before: list[dt.datetime], after: list[dt.datetime]) -> None:
+    """The lead's follow-ups keep their place in its history: after the last event that came
+    before the decision to send them, by the same distance, never after the history ends."""
+    for message in Message.objects.filter(lead_id=lead_id, sent_at__isnull=False):
+        at = max(bisect_right(before, message.created_at) - 1, 0)
+        when = min(after[at] + (message.created_at - before[at]), after[-1])
+        seen = {f: when for f in ("opened_at", "clicked_at") if getattr(message, f)}
+        Message.objects.filter(pk=message.pk).update(sent_at=when, created_at=when, due_at=when,
+                                                     **seen)  # fmt: skip
 
 
 TRIAL_CANCELS = 0.25  # of the trials started, cancelled by the buyer inside the trial week
@@ -192,7 +208,8 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
     other trials end and their first full payment is charged (the test provider declines it
     for a `+decline` address, the order retries and half of those buyers leave a card that
     pays), hosts mark the calls attended or no-show, a few buyers ask for their money back
-    later, a few leads unsubscribe. Who is picked depends on the seed and their email only,
+    later, the follow-ups due by then go out and some are opened and clicked, a few leads
+    unsubscribe. Who is picked depends on the seed and their email only,
     not on who else walked: a seeded run picks the same ones."""
     seed, now = rng.random(), timezone.now()
     paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
@@ -226,10 +243,40 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
         if picked(f"{seed}:unsubscribe", lead.email, UNSUBSCRIBES):
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
             unsubscribed += 1
+    _follow_ups_until(later)
+    _read_mail(seed)
     tick()
     return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, recovered,
                      marked[Booking.Outcome.ATTENDED], marked[Booking.Outcome.NO_SHOW],
                      refunded, unsubscribed)  # fmt: skip
+
+
+OPENS = 0.35  # of the follow-ups sent, opened
+CLICKS = 0.3  # of those opened, clicked
+# A version of an email under test other than the one as written is opened this much more
+# often: the demo's email test has a difference to show.
+TESTED_LIFT = 1.5
+
+
+def _follow_ups_until(later: dt.datetime) -> None:
+    """The follow-ups whose waits end in those weeks are decided and sent (the history's
+    spreading dates them)."""
+    while engine.wake_due(later):
+        pass
+    while outbox.send_due("demo", 50):
+        pass
+
+
+def _read_mail(seed: float) -> None:
+    """The crowd reads its follow-ups: a share opens them, fewer click (moments after the
+    send; the spreading of the history dates them again)."""
+    for message in Message.objects.filter(state=Message.State.SENT, lead__isnull=False):
+        email = message.version.spec.emails.get(message.template) if message.version else None
+        tested = email and email.variants and message.variant != email.variants[0].key
+        if picked(f"{seed}:open", message.key, OPENS * (TESTED_LIFT if tested else 1)):
+            clicked = message.sent_at if picked(f"{seed}:click", message.key, CLICKS) else None
+            Message.objects.filter(pk=message.pk).update(opened_at=message.sent_at,
+                                                         clicked_at=clicked)  # fmt: skip
 
 
 def picked(draw: str, email: str, share: float) -> bool:
