@@ -18,8 +18,8 @@ from yesladder.analytics.models import Progress
 from yesladder.events import EventName
 from yesladder.experiments import stats
 from yesladder.experiments.assignment import live
-from yesladder.experiments.planning import candidates
 from yesladder.experiments.models import Exposure
+from yesladder.experiments.planning import candidates
 from yesladder.experiments.results import results
 from yesladder.experiments.rollup import rebuild
 from yesladder.funnels import lint

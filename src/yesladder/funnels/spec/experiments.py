@@ -168,7 +168,8 @@ class Experiment(Strict):
             )
         if self.bandit and self.bandit.floor * len(self.variants) > 100:
             raise PydanticCustomError(
-                "bandit_floor", "the floor of {k} variants adds up to more than 100%",
+                "bandit_floor",
+                "the floor of {k} variants adds up to more than 100%",
                 {"k": len(self.variants)},
             )
         if self.bandit and self.bandit.every < dt.timedelta(hours=1):
