@@ -23,7 +23,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from yesladder.analytics.progress import recount_all
-from yesladder.automation import bounces, engine, outbox
+from yesladder.automation import bounces
+from yesladder.automation.engine import wake_due
 from yesladder.automation.models import Message, Suppression
 from yesladder.events import EventName
 from yesladder.experiments.models import Exposure
@@ -208,8 +209,8 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
     other trials end and their first full payment is charged (the test provider declines it
     for a `+decline` address, the order retries and half of those buyers leave a card that
     pays), hosts mark the calls attended or no-show, a few buyers ask for their money back
-    later, the follow-ups due by then go out and some are opened and clicked, a few leads
-    unsubscribe. Who is picked depends on the seed and their email only,
+    later, the follow-ups due by then are decided (the demo sends them, then `read_mail`), a
+    few leads unsubscribe. Who is picked depends on the seed and their email only,
     not on who else walked: a seeded run picks the same ones."""
     seed, now = rng.random(), timezone.now()
     paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
@@ -243,8 +244,8 @@ def after_the_walk(rng: random.Random, tick) -> Aftermath:
         if picked(f"{seed}:unsubscribe", lead.email, UNSUBSCRIBES):
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
             unsubscribed += 1
-    _follow_ups_until(later)
-    _read_mail(seed)
+    while wake_due(later):  # the follow-ups whose waits end in those weeks are decided
+        pass
     tick()
     return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, recovered,
                      marked[Booking.Outcome.ATTENDED], marked[Booking.Outcome.NO_SHOW],
@@ -258,18 +259,10 @@ CLICKS = 0.3  # of those opened, clicked
 TESTED_LIFT = 1.5
 
 
-def _follow_ups_until(later: dt.datetime) -> None:
-    """The follow-ups whose waits end in those weeks are decided and sent (the history's
-    spreading dates them)."""
-    while engine.wake_due(later):
-        pass
-    while outbox.send_due("demo", 50):
-        pass
-
-
-def _read_mail(seed: float) -> None:
-    """The crowd reads its follow-ups: a share opens them, fewer click (moments after the
-    send; the spreading of the history dates them again)."""
+def read_mail(rng: random.Random) -> None:
+    """The crowd reads its follow-ups once they are sent: a share opens them, fewer click
+    (moments after the send; the spreading of the history dates them again)."""
+    seed = rng.random()
     for message in Message.objects.filter(state=Message.State.SENT, lead__isnull=False):
         email = message.version.spec.emails.get(message.template) if message.version else None
         tested = email and email.variants and message.variant != email.variants[0].key

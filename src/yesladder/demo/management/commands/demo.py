@@ -115,6 +115,8 @@ class Command(BaseCommand):
             task = progress.add_task("Trials cancelled and ending, calls marked, refunds",
                                      total=history.STEPS_AFTER_THE_WALK)  # fmt: skip
             aftermath = history.after_the_walk(rng, lambda: progress.advance(task))
+            Loop().until_idle()  # the follow-ups those weeks decided
+            history.read_mail(rng)
             task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
             history.spread(walked, days, rng, timezone.now(),
                            lambda n: progress.advance(task, n))  # fmt: skip
