@@ -125,11 +125,15 @@ def _page(r: Results) -> ExperimentPage:
         broken, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
         r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
-        uplift_to_find(r), _planner(r), r.experiment.version.spec.experiment(r.experiment.key)
-        .bandit is not None,
-        tuple((f"{p.started_at:%Y-%m-%d %H:%M}", *(f"{p.weights.get(v.key, 0):.1f}%"
-                                                   for v in r.variants)) for p in r.periods),
+        uplift_to_find(r), _planner(r), r.spec.bandit is not None, _weights(r),
     )  # fmt: skip
+
+
+def _weights(r: Results) -> tuple[tuple[str, ...], ...]:
+    """A row per period: when it began, then each variant's weight."""
+    return tuple((f"{p.started_at:%Y-%m-%d %H:%M}",
+                  *(f"{p.weights.get(v.key, 0):.1f}%" for v in r.variants))
+                 for p in r.periods)  # fmt: skip
 
 
 def _planner(r: Results) -> tuple[PlanRow, ...]:

@@ -22,8 +22,7 @@ class Candidate:
 
 def uplift_to_find(r: Results) -> float:
     """The smallest uplift worth finding, percent: the plan's, else 10."""
-    spec = r.experiment.version.spec.experiment(r.experiment.key)
-    return spec.plan.uplift if spec.plan else 10.0
+    return r.spec.plan.uplift if r.spec.plan else 10.0
 
 
 def candidates(r: Results, uplift: float, baseline: float | None = None) -> list[Candidate]:

@@ -21,6 +21,7 @@ from yesladder.experiments import bandit, guardrails, stats
 from yesladder.experiments.assignment import Live, live
 from yesladder.experiments.models import Experiment, Exposure, VariantMove, VariantTally
 from yesladder.funnels.models import Funnel
+from yesladder.funnels.spec.experiments import Experiment as ExperimentSpec
 from yesladder.funnels.spec.experiments import Happened, Metric, Reached, metric_name
 from yesladder.tracking.models import Event
 
@@ -118,6 +119,11 @@ class Results(Judged):
     people_per_day: float | None  # today's traffic into the experiment
     min_conversions: int
     periods: list[bandit.Period]  # the weights over time (one period unless a bandit)
+
+    @property
+    def spec(self) -> ExperimentSpec:
+        """The experiment as its version's spec declares it."""
+        return self.experiment.version.spec.experiment(self.experiment.key)
 
 
 def find(funnel_key: str, key: str, number: int | None = None) -> tuple[Funnel, Live]:
