@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import Inbox
 
 MESSAGES, SUPPRESSED, KILLS = 1000, 50, 6
+STALL = 60  # seconds without one message leaving the queue: far beyond a lease (3 s) and a kill
 SETUP = textwrap.dedent(
     """
     import django
@@ -63,14 +64,17 @@ def database(tmp_path):
         return
     import psycopg
 
-    chaos = url.rsplit("/", 1)[0] + "/yesladder_chaos"
+    # Named after the suite's database, so two suites on one server never share it.
+    base, name = url.rsplit("/", 1)
+    chaos_name = f"{name}_chaos"
+    chaos = f"{base}/{chaos_name}"
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS yesladder_chaos WITH (FORCE)")
-        admin.execute("CREATE DATABASE yesladder_chaos")
+        admin.execute(f'DROP DATABASE IF EXISTS "{chaos_name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{chaos_name}"')
     env["DATABASE_URL"] = chaos
     yield env, lambda sql: _rows(psycopg.connect(chaos), sql)
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS yesladder_chaos WITH (FORCE)")
+        admin.execute(f'DROP DATABASE IF EXISTS "{chaos_name}" WITH (FORCE)')
 
 
 def _rows(connection, sql: str) -> list[tuple]:
@@ -98,6 +102,17 @@ def mail_server():
     controller.stop()
 
 
+def drain(states, between) -> None:
+    """Call `between` until no message waits. The limit is on a stall, not on the whole run:
+    on a loaded machine the backlog takes minutes, but workers that lose nothing keep moving."""
+    remaining, moved_at = None, time.monotonic()
+    while left := states().get("queued", 0) + states().get("sending", 0):
+        if left != remaining:
+            remaining, moved_at = left, time.monotonic()
+        assert time.monotonic() - moved_at < STALL, f"{left} messages stuck for {STALL} s"
+        between()
+
+
 def start_worker(env: dict) -> subprocess.Popen:
     return subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", "yesladder.cli", "worker"],
@@ -117,18 +132,19 @@ def test_sigkilled_workers_lose_nothing_and_skip_the_suppressed(database, mail_s
     chance = random.Random(os.environ.get("CHAOS_SEED", "8"))
     workers = [start_worker(env), start_worker(env)]
     kills = 0
+
+    def kill_now_and_then() -> None:
+        nonlocal kills
+        time.sleep(chance.uniform(0.2, 1.2))
+        if kills < KILLS:
+            victim = chance.randrange(2)
+            workers[victim].send_signal(signal.SIGKILL)  # mid-claim, mid-send, mid-mark
+            workers[victim].wait(timeout=10)
+            workers[victim] = start_worker(env)
+            kills += 1
+
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and states().get("queued", 0) + states().get(
-            "sending", 0
-        ):
-            time.sleep(chance.uniform(0.2, 1.2))
-            if kills < KILLS:
-                victim = chance.randrange(2)
-                workers[victim].send_signal(signal.SIGKILL)  # mid-claim, mid-send, mid-mark
-                workers[victim].wait(timeout=10)
-                workers[victim] = start_worker(env)
-                kills += 1
+        drain(states, kill_now_and_then)
     finally:
         for worker in workers:
             worker.kill()
@@ -154,11 +170,7 @@ def test_four_workers_at_once_send_each_message_exactly_once(database, mail_serv
     subprocess.run([sys.executable, "-c", SETUP], env=env, check=True, timeout=300)  # noqa: S603
     workers = [start_worker(env) for _ in range(4)]
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and states().get("queued", 0) + states().get(
-            "sending", 0
-        ):
-            time.sleep(0.2)
+        drain(states, lambda: time.sleep(0.2))
     finally:
         for worker in workers:
             worker.kill()
