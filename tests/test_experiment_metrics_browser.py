@@ -65,7 +65,7 @@ def test_a_rung_metric_test_and_an_email_test(live_server, browser_page, screens
     email = page.get_by_role("region", name="Email tips")
     text = email.inner_text()
     assert "judged on next-rung" in text and "block images" in text
-    assert "next-rung (primary)" in text and "97 (48.0%)" in text
+    assert "next-rung (primary)" in text and "chance to beat control" in text
     assert "Ship a version" in text
     email.screenshot(path=str(screenshots / "experiments-email-test.png"))
 
