@@ -22,23 +22,10 @@ primary metric and four guardrails, the decision), which does not grow with the 
 
 import argparse
 import math
-import statistics
 import time
 
-from yesladder.analytics.verdicts import wilson
 from yesladder.experiments import stats
-from yesladder.experiments.simulation import Run, Scenario, simulate
-
-
-def share(count: int, of: int) -> str:
-    low, high = wilson(count, of)
-    return f"{count / of:.1%} | {low:.1%}–{high:.1%}"
-
-
-def median_day(days: list[int | None], horizon: int) -> str:
-    """The median day of a decision over all runs, a run without one counting as never."""
-    middle = statistics.median_low([math.inf if d is None else d for d in days])
-    return f"> {horizon}" if middle == math.inf else str(middle)
+from yesladder.experiments.simulation import Run, Scenario, median_day, share, simulate
 
 
 def rows_for_null(label: str, runs: list[Run], days: int) -> list[str]:

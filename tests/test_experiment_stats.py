@@ -105,6 +105,29 @@ def test_each_variant_is_compared_with_control_and_holm_adjusted():
     assert [c.p_value_adjusted for c in comparisons] == stats.holm(raw)
 
 
+def test_secondary_metrics_agree_with_gbstats_and_holm_across_them():
+    rng = np.random.default_rng(33)
+    metrics = {
+        "reached guide": rates((1_000, 400), (1_000, 460)),
+        "revenue": [revenue(rng, 1_000, 0.03), revenue(rng, 1_000, 0.04)],
+        "event video_80": rates((1_000, 200), (1_000, 205)),
+    }
+    found = stats.compare_secondary(["a", "b"], metrics)
+    raw = []
+    for name, (control, variant) in metrics.items():
+        [c] = found[name]
+        theirs = SequentialTwoSidedTTest(gb(control), gb(variant)).compute_result()
+        bayes = EffectBayesianABTest(gb(control), gb(variant), EffectBayesianConfig())
+        assert close(c.sequential.p_value, theirs.p_value), name
+        assert close(list(c.sequential.interval), theirs.ci)
+        assert close(c.bayesian.chance_to_beat_control, bayes.compute_result().chance_to_win)
+        assert close(c.bayesian.expected_loss, bayes.compute_result().risk[1])
+        raw.append(c.sequential.p_value)
+    adjusted = [found[name][0].p_value_adjusted for name in metrics]
+    assert adjusted == pytest.approx(stats.holm(raw))
+    assert min(adjusted) == pytest.approx(min(1, 3 * min(raw)))
+
+
 def test_holm_by_hand():
     # Sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04, kept non-decreasing.
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
@@ -210,8 +233,40 @@ def test_keep_running_says_how_long():
     assert analysis.decision.verdict is Verdict.KEEP_RUNNING
     assert analysis.decision.days_left == 9.0
     assert stats.sentence(analysis.decision) == "keep running: about 9 more days at today's traffic"
-    early = stats.analyse(["a", "b"], [1, 1], rates((500, 50), (500, 52)))
-    assert stats.sentence(early.decision) == "keep running: no variant is settled yet"
+    settled = stats.analyse(["a", "b"], [1, 1], rates((5_500, 550), (5_500, 560)))
+    assert stats.sentence(settled.decision) == "keep running: no variant is settled yet"
+
+
+def test_a_waiting_test_says_what_it_waits_for():
+    """The demo's numbers on 7 December 2026: 26 of 236 against 7 of 249, 40 people a day."""
+    analysis = stats.analyse(["control", "b"], [50, 50], rates((236, 26), (249, 7)),
+                             people_per_day=40)  # fmt: skip
+    d = analysis.decision
+    assert d.verdict is Verdict.KEEP_RUNNING and d.waiting == (("control", 26), ("b", 7))
+    # b converts 7/249 of its 20 people a day: 143 more conversions take 254.4 days
+    assert d.days_to_minimum == pytest.approx(143 / (20 * 7 / 249))
+    assert stats.sentence(d) == (
+        "keep running: control has 26 and b 7 of the 150 conversions (conversion) each arm "
+        "needs before anything settles; about 255 more days at today's traffic"
+    )
+    assert analysis.likely_worse == ("b",)  # chance to beat control ~0 %, p under alpha
+    lower = stats.analyse(["control", "b"], [50, 50], rates((236, 26), (249, 7)), min_count=5)
+    assert lower.decision.verdict is Verdict.CONTROL_WINS and lower.likely_worse == ()
+    unknown = stats.analyse(["a", "b"], [1, 1], rates((500, 50), (500, 52)))
+    assert stats.sentence(unknown.decision) == (
+        "keep running: a has 50 and b 52 of the 150 conversions (conversion) each arm needs "
+        "before anything settles"
+    )
+
+
+def test_revenue_waits_for_people_not_conversions():
+    rng = np.random.default_rng(3)
+    totals = [revenue(rng, 60, 0.05), revenue(rng, 70, 0.05)]
+    analysis = stats.analyse(["a", "b"], [1, 1], totals, primary_name="revenue",
+                             people_per_day=10)  # fmt: skip
+    d = analysis.decision
+    assert d.unit == "people" and d.waiting == (("a", 60), ("b", 70))
+    assert d.days_to_minimum == pytest.approx(90 / 5)
 
 
 def test_the_best_of_the_winners_wins():
@@ -287,3 +342,40 @@ def test_peeking_daily_keeps_the_sequential_test_honest():
     fixed = sum(r.fixed_daily is not None for r in runs) / len(runs)
     assert sequential <= 0.08  # alpha 0.05, with room for 200 runs' noise
     assert fixed >= 0.12  # the same counts read as if each look were the only one
+
+
+# --- a bandit (gbstats 0.8 has no bandit: checked by hand, by closed form and by sampling) ---
+
+
+def test_chance_to_be_best_of_two_is_the_closed_form():
+    a, b = Totals.rate(1_000, 100), Totals.rate(1_000, 120)
+    sd = math.sqrt(a.variance / a.n + b.variance / b.n)
+    exact = stats.STANDARD.cdf((b.mean - a.mean) / sd)
+    assert stats.chance_to_be_best([a, b]) == pytest.approx([1 - exact, exact], abs=1e-6)
+
+
+def test_chance_to_be_best_of_three_is_what_thompson_sampling_draws():
+    arms = [Totals.rate(1_000, 100), Totals.rate(1_000, 120), Totals.rate(1_000, 110)]
+    rng = np.random.default_rng(33)
+    draws = np.stack([rng.normal(t.mean, math.sqrt(t.variance / t.n), 400_000) for t in arms])
+    sampled = np.bincount(draws.argmax(axis=0), minlength=3) / draws.shape[1]
+    assert stats.chance_to_be_best(arms) == pytest.approx(sampled.tolist(), abs=0.003)
+    assert stats.chance_to_be_best([Totals.rate(0, 0), arms[1]]) is None
+
+
+def test_every_arm_keeps_its_floor():
+    assert stats.bandit_weights([0.9, 0.1, 0.0], 0.05) == pytest.approx([0.815, 0.135, 0.05])
+    with pytest.raises(ValueError, match="floor"):
+        stats.bandit_weights([0.5, 0.5], 0.6)
+
+
+def test_a_bandits_periods_are_weighted_by_their_share_of_everyone():
+    # period 1: 500 people, this arm got 250 (10 % convert); period 2: 1,500, it got 300 (20 %)
+    periods, people = [Totals.rate(250, 25), Totals.rate(300, 60)], [500, 1_500]
+    weighted = Totals.weighted(periods, people)
+    assert weighted.mean == pytest.approx(0.25 * 0.1 + 0.75 * 0.2)  # not 85 / 550 = 0.155
+    variance_of_mean = 0.25**2 * 0.1 * 0.9 / 250 + 0.75**2 * 0.2 * 0.8 / 300
+    assert weighted.variance / weighted.n == pytest.approx(variance_of_mean)
+    assert (weighted.n, weighted.count) == (550, 85)  # the minimum reads the arm's own counts
+    one = Totals.weighted([Totals.rate(400, 40)], [800])
+    assert (one.mean, one.variance) == pytest.approx((0.1, 0.09))

@@ -8,6 +8,7 @@ together the two modules are every runtime seam of the house (docs/decisions.md,
 | STARTING_VERSION | tracking.journeys (a journey starts) | experiments.assignment.assign |
 | VARIANT_NAMES | tracking.api (the variant a site shows) | experiments.assignment.variants_of |
 | GUARDRAILS | experiments.results (harm per variant) | automation (unsubscribes, bounces) |
+| EMAIL_COUNTS | experiments.emails (an email test) | automation.email_tests.counts |
 | ENGINES | analytics.store (`--engine`) | warehouse (clickhouse) |
 | JOBS | automation.worker (its round) | warehouse (shipping), operations, dashboard (imports) |
 
@@ -68,9 +69,11 @@ STARTING_VERSION = Slot("starting version")
 VARIANT_NAMES = Slot("variant names")
 # name -> counter(lead ids) -> the lead ids among them that came to that harm.
 GUARDRAILS = Registry("guardrail counters")
+# (funnel id, email key) -> {variant: Counter(sent, opened, clicked, next_rung, unsubscribed)}.
+EMAIL_COUNTS = Slot("email test counts")
 # name -> analytics.store.Engine: an analytical engine beside the embedded one.
 ENGINES = Registry("analytics engines")
 # name -> Job.
 JOBS = Registry("worker jobs", Job)
 
-SEAMS = (STARTING_VERSION, VARIANT_NAMES, GUARDRAILS, ENGINES, JOBS)
+SEAMS = (STARTING_VERSION, VARIANT_NAMES, GUARDRAILS, EMAIL_COUNTS, ENGINES, JOBS)

@@ -24,3 +24,6 @@ class AutomationConfig(AppConfig):
 
         for name in REASONS:
             seams.GUARDRAILS.add(name, counter(name))
+        from yesladder.automation.email_tests import counts
+
+        seams.EMAIL_COUNTS.fill(counts)

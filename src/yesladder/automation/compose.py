@@ -36,12 +36,16 @@ class Rendered:
     html: str  # the HTML part's content: Markdown sanitised, values escaped
 
 
-def render(spec: FunnelSpec, email_key: str, fields: Mapping[str, object]) -> Rendered:
-    """The spec's email `email_key` filled from `fields` (the lead's profile and the caller's
-    extras). A placeholder without a value renders its default, or nothing."""
+def render(
+    spec: FunnelSpec, email_key: str, fields: Mapping[str, object], variant: str = ""
+) -> Rendered:
+    """The spec's email `email_key` (as `variant` of it changes it, for an email under test)
+    filled from `fields` (the lead's profile and the caller's extras). A placeholder without a
+    value renders its default, or nothing."""
     email = spec.emails.get(email_key)
     if email is None:
         raise LookupError(f"the funnel '{spec.funnel}' has no email '{email_key}'")
+    email = email.variant(variant) if variant else email
     if email.body is None:
         raise ValueError(
             f"email '{email_key}' names a file ({email.file}) that was not read into the "

@@ -81,6 +81,9 @@ class Message(models.Model):
         Enrollment, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
     template = models.CharField(max_length=64, help_text="the spec's email key, or a built-in")
+    variant = models.CharField(
+        max_length=64, blank=True, help_text="the version of an email under test this lead got"
+    )
     marketing = models.BooleanField(default=True)
     subject = models.CharField(max_length=500)
     text = models.TextField()

@@ -48,6 +48,7 @@ class Draft:
     html: str
     template: str
     marketing: bool
+    variant: str = ""  # of an email under test
 
 
 def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=None) -> Message:
@@ -63,6 +64,7 @@ def enqueue(draft: Draft, *, lead=None, version=None, enrollment=None, due_at=No
                 message = Message.objects.create(
                     key=draft.key, to=draft.to, subject=draft.subject, text=draft.text,
                     html=draft.html, template=draft.template, marketing=draft.marketing,
+                    variant=draft.variant,
                     lead=lead, version=version, enrollment=enrollment, due_at=due_at,
                     header_id=_header_id(),
                 )  # fmt: skip

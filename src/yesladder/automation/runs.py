@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from yesladder.automation import compose, hooks, outbox, standing
+from yesladder.automation import compose, email_tests, hooks, outbox, standing
 from yesladder.automation.hooks import lead_summary
 from yesladder.automation.models import Enrollment, Message
 from yesladder.automation.standing import Facts
@@ -197,13 +197,15 @@ def _order_links(lead, funnel_id: int) -> dict:
 def _email(enrollment: Enrollment, spec: FunnelSpec, email_key: str, extra: dict) -> Message:
     lead = enrollment.lead
     automation = _automation(enrollment)
-    rendered = compose.render(spec, email_key, {**email_fields(enrollment, spec), **extra})
+    variant = email_tests.variant_for(spec, email_key, lead.pk)
+    fields = {**email_fields(enrollment, spec), **extra}
+    rendered = compose.render(spec, email_key, fields, variant)
     # One (lead, email) pair is sent once, whichever run or version decides it again.
     key = f"{spec.funnel}:{email_key}:{lead.pk}"
     if enrollment.occurrence:
         key += f":{enrollment.occurrence}"
     draft = outbox.Draft(key=key, to=lead.email, subject=rendered.subject, text=rendered.text,
-                         html=rendered.html, template=email_key,
+                         html=rendered.html, template=email_key, variant=variant,
                          marketing=automation.marketing if automation else True)  # fmt: skip
     return outbox.enqueue(draft, lead=lead, version=enrollment.version, enrollment=enrollment)
 

@@ -6,9 +6,10 @@ from django.urls import reverse
 
 from yesladder.analytics.chart import Bar, FunnelChart
 from yesladder.dashboard.reports import counted
-from yesladder.experiments import preview
+from yesladder.experiments import emails, preview
 from yesladder.experiments.assignment import live
-from yesladder.experiments.results import Results, results
+from yesladder.experiments.planning import candidates, uplift_to_find
+from yesladder.experiments.results import Judged, Results, results
 from yesladder.funnels.models import Funnel
 
 
@@ -36,6 +37,31 @@ class VariantColumn:
 
 
 @dataclass(frozen=True)
+class MetricCell:
+    variant: str
+    value: str
+    chance: str  # "" for control
+    uplift: str
+    p_value: str
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    primary: bool  # the decision follows it
+    cells: tuple[MetricCell, ...]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    metric: str
+    judged: bool  # the metric the test is judged on
+    rate: str  # the control's so far
+    people: str  # per variant
+    days: str
+
+
+@dataclass(frozen=True)
 class ExperimentPage:
     key: str
     name: str
@@ -46,6 +72,13 @@ class ExperimentPage:
     warnings: tuple[str, ...]  # guardrails a variant raises
     decision: str
     variants: tuple[VariantColumn, ...]
+    metric: str
+    metrics: tuple[MetricRow, ...]
+    likely_worse: tuple[str, ...]  # said above the decision, with the stop button
+    uplift: float  # percent: what the planner sizes each metric for
+    planner: tuple[PlanRow, ...]  # how long each metric would take at today's traffic
+    bandit: bool
+    periods: tuple[tuple[str, ...], ...]  # a bandit's weights over time: from, each weight
 
 
 def experiment_pages(funnel: Funnel) -> tuple[list[ExperimentPage], str]:
@@ -69,9 +102,9 @@ def _interval(c) -> str:
     return f"{c.bayesian.uplift:+.1%} ({low:+.1%} to {high:+.1%})"
 
 
-def _page(r: Results) -> ExperimentPage:
+def _checks(r: Judged) -> tuple[str, bool, tuple[str, ...]]:
+    """The split check and the guardrails a variant raises, said before any result."""
     srm = r.analysis.srm
-    primary = {c.variant: c for c in r.analysis.primary}
     warnings = tuple(
         f"{c.variant} raises {name}: {_interval(c)} against control"
         for name, comparisons in r.analysis.guardrails.items()
@@ -81,11 +114,47 @@ def _page(r: Results) -> ExperimentPage:
     split = f"Split check: p = {srm.p_value:.3g}" + (
         " — the variants did not get their share of people" if srm.flagged else " (fine)"
     )
+    return split, srm.flagged, warnings
+
+
+def _page(r: Results) -> ExperimentPage:
+    primary = {c.variant: c for c in r.analysis.primary}
+    split, broken, warnings = _checks(r)
     return ExperimentPage(
         r.experiment.key, r.name, r.experiment.state, r.experiment.version.number, split,
-        srm.flagged, warnings, r.sentence,
+        broken, warnings, r.sentence,
         tuple(_column(r, v, primary.get(v.key)) for v in r.variants),
+        r.metric, tuple(_metric(r, name) for name in r.metrics), tuple(r.likely_worse()),
+        uplift_to_find(r), _planner(r), r.spec.bandit is not None, _weights(r),
     )  # fmt: skip
+
+
+def _weights(r: Results) -> tuple[tuple[str, ...], ...]:
+    """A row per period: when it began, then each variant's weight."""
+    return tuple((f"{p.started_at:%Y-%m-%d %H:%M}",
+                  *(f"{p.weights.get(v.key, 0):.1f}%" for v in r.variants))
+                 for p in r.periods)  # fmt: skip
+
+
+def _planner(r: Results) -> tuple[PlanRow, ...]:
+    return tuple(
+        PlanRow(c.metric, c.metric == r.metric, _pct(c.baseline) if c.baseline else "–",
+                f"{c.people_per_variant:,}" if c.days else "–", str(c.days) if c.days else "–")
+        for c in candidates(r, uplift_to_find(r) / 100)
+    )  # fmt: skip
+
+
+def _metric(r: Judged, name: str) -> MetricRow:
+    compared = r.comparisons(name)
+    cells = []
+    for v, totals in zip(r.variants, r.metrics[name], strict=True):
+        c = compared.get(v.key)
+        b = c.bayesian if c else None
+        cells.append(MetricCell(
+            v.key, r.shown(name, totals), _pct(b.chance_to_beat_control) if b else "",
+            _interval(c), f"{c.p_value_adjusted:.3g}" if c and c.sequential else "",
+        ))  # fmt: skip
+    return MetricRow(name, name == r.metric, tuple(cells))
 
 
 def _column(r: Results, v, c) -> VariantColumn:
@@ -121,3 +190,32 @@ def variant_chart(funnel: Funnel, key: str, variant: str) -> FunnelChart:
     )
     subtitle = f"{v.exposed} exposed · {v.converted} converted ({_pct(v.rate)})"
     return FunnelChart(f"{found.name}: {v.key}", bars, subtitle)
+
+
+@dataclass(frozen=True)
+class EmailTestPage:
+    key: str
+    name: str
+    metric: str
+    split: str
+    split_broken: bool
+    warnings: tuple[str, ...]
+    likely_worse: tuple[str, ...]
+    decision: str
+    variants: tuple[tuple[str, ...], ...]  # key, weight, subject, then each count at send
+    metrics: tuple[MetricRow, ...]
+
+
+def email_pages(funnel: Funnel) -> list[EmailTestPage]:
+    """The funnel's emails under test: counted at send, judged as the ladder experiments."""
+    return [_email_page(emails.results(funnel.key, key)) for key in emails.under_test(funnel)]
+
+
+def _email_page(r: emails.EmailResults) -> EmailTestPage:
+    split, broken, warnings = _checks(r)
+    counted = ("sent", "opened", "clicked", "next_rung", "unsubscribed")
+    rows = tuple((v.key, f"{v.weight:g}%", v.subject, *(str(v.counts[c]) for c in counted))
+                 for v in r.variants)  # fmt: skip
+    return EmailTestPage(r.email, r.name, r.metric, split, broken, warnings,
+                         tuple(r.likely_worse()), r.sentence, rows,
+                         tuple(_metric(r, name) for name in r.metrics))  # fmt: skip

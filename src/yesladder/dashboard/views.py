@@ -14,15 +14,23 @@ from yesladder.analytics import render as rendering
 from yesladder.analytics.report import Report, ReportError
 from yesladder.dashboard import leadwork, previews, privacy, queues, reports, services
 from yesladder.dashboard.access import staff_page
-from yesladder.dashboard.experiments import experiment_pages, variant_chart
+from yesladder.dashboard.experiments import email_pages, experiment_pages, variant_chart
 from yesladder.dashboard.forms import (
     EraseForm,
     ExperimentActionForm,
     FunnelReportForm,
     LeadSearchForm,
 )
+from yesladder.experiments import emails as email_tests
 from yesladder.experiments.results import ResultsError, find
-from yesladder.experiments.services import ship, stop, what_shipping_does, what_stopping_does
+from yesladder.experiments.services import (
+    ship,
+    ship_email,
+    stop,
+    what_shipping_an_email_does,
+    what_shipping_does,
+    what_stopping_does,
+)
 from yesladder.funnels.models import Funnel
 from yesladder.leads.models import Lead
 from yesladder.team import roles
@@ -188,6 +196,7 @@ def experiments(request: HttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(Funnel, key=key)
     pages, engine = experiment_pages(found)
     context = {"section": "funnels", "funnel": found, "experiments": pages, "engine": engine,
+               "email_tests": email_pages(found), "opens_caveat": email_tests.OPENS_CAVEAT,
                "store": reports.store_lag(),
                "can_run": request.user.has_perm(roles.RUN_EXPERIMENTS)}  # fmt: skip
     return render(request, "yesladder/dashboard/experiments.html", context)
@@ -199,6 +208,9 @@ def experiment_action(request: HttpRequest, key: str, experiment: str, action: s
     """Stop or ship: a GET says what happens to the people already in the experiment, the
     POST does it, through the functions `yesladder experiment stop|ship` calls."""
     found = get_object_or_404(Funnel, key=key)
+    email = email_tests.under_test(found).get(experiment)
+    if email is not None and action == "ship":
+        return _ship_email(request, found, experiment, email)
     try:
         _, current = find(key, experiment)
     except ResultsError as missing:
@@ -224,6 +236,27 @@ def experiment_action(request: HttpRequest, key: str, experiment: str, action: s
         messages.success(request, f"Shipped {variant} of {experiment}. "
                                   f"{what_shipping_does(variant, version.number)}")  # fmt: skip
     return redirect("dashboard:experiments", key)
+
+
+def _ship_email(request: HttpRequest, found: Funnel, key: str, email) -> HttpResponse:
+    """Ship one version of an email under test: it becomes the only one."""
+    variants = [v.key for v in email.variants]
+    form = ExperimentActionForm(request.POST or None, variants=variants,
+                                initial={"variant": variants[0]})  # fmt: skip
+    number = found.current_version().number + 1
+    if request.method != "POST" or not form.is_valid():
+        subject = {"name": f"email {key}", "key": key, "control": variants[0]}
+        context = {"section": "funnels", "funnel": found, "experiment": subject,
+                   "state": "running", "action": "ship", "form": form,
+                   "effects": {v: what_shipping_an_email_does(key, v, number)
+                               for v in variants}}  # fmt: skip
+        return render(request, "yesladder/dashboard/experiment_action.html", context,
+                      status=400 if form.is_bound else 200)  # fmt: skip
+    variant = form.cleaned_data["variant"]
+    version = ship_email(found.key, key, variant, by=Actor.of(request.user))
+    said = what_shipping_an_email_does(key, variant, version.number)
+    messages.success(request, f"Shipped {variant} of the email {key}. {said}")
+    return redirect("dashboard:experiments", found.key)
 
 
 @staff_page

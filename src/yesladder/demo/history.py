@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import math
 import random
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ from django.utils import timezone
 
 from yesladder.analytics.progress import recount_all
 from yesladder.automation import bounces
-from yesladder.automation.models import Suppression
+from yesladder.automation.engine import wake_due
+from yesladder.automation.models import Message, Suppression
 from yesladder.events import EventName
+from yesladder.experiments.models import Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.leads.models import Consent, Lead, Visitor
 from yesladder.offers.models import Charge, Order
@@ -148,9 +151,11 @@ def _write_times(updates: list[tuple]) -> None:
 
 
 def _people(firsts: dict) -> None:
-    """Visitors, journeys, leads and consents dated by the events they made."""
+    """Visitors, journeys, exposures, leads, consents and the follow-ups they were sent dated
+    by the events they made."""
     for vid, (first, last, events, times) in firsts.items():
         Visitor.objects.filter(pk=vid).update(created_at=first, last_seen_at=last)
+        Exposure.objects.filter(visitor_id=vid).update(exposed_at=first)
         by_version = defaultdict(list)
         for event, when in zip(events, times, strict=True):
             by_version[event[3]].append((event[1], when))
@@ -165,6 +170,18 @@ def _people(firsts: dict) -> None:
         if gave and lead_id:
             Lead.objects.filter(pk=lead_id).update(created_at=gave[0])
             Consent.objects.filter(lead_id=lead_id).update(given_at=gave[0])
+            _sent_later(lead_id, [e[4] for e in events], times)
+
+
+def _sent_later(lead_id: int, before: list[dt.datetime], after: list[dt.datetime]) -> None:
+    """The lead's follow-ups keep their place in its history: after the last event that came
+    before the decision to send them, by the same distance, never after the history ends."""
+    for message in Message.objects.filter(lead_id=lead_id, sent_at__isnull=False):
+        at = max(bisect_right(before, message.created_at) - 1, 0)
+        when = min(after[at] + (message.created_at - before[at]), after[-1])
+        seen = {f: when for f in ("opened_at", "clicked_at") if getattr(message, f)}
+        Message.objects.filter(pk=message.pk).update(sent_at=when, created_at=when, due_at=when,
+                                                     **seen)  # fmt: skip
 
 
 TRIAL_CANCELS = 0.25  # of the trials started, cancelled by the buyer inside the trial week
@@ -202,8 +219,9 @@ def after_the_walk(rng: random.Random, tick, cancel_trial=None) -> Aftermath:
     provider declines it for a `+decline` address, the order retries and half of those buyers
     leave a card that pays), hosts mark the calls attended or no-show, staff mark the webinar
     seats (the no-shows get the replay), a few buyers ask for their money back later, a few
-    leads unsubscribe. Who is picked depends on the seed and their email only, not on who
-    else walked: a seeded run picks the same ones."""
+    leads unsubscribe. The follow-ups due by then go out after it (then `read_mail`). Who is
+    picked depends on the seed and their email only, not on who else walked: a seeded run
+    picks the same ones."""
     seed, now = rng.random(), timezone.now()
     paid = Order.objects.filter(started_at__isnull=False).select_related("lead").order_by("pk")
     trials = paid.filter(pk__in=Charge.objects.filter(after_trial=True).values("order_id"))
@@ -235,6 +253,8 @@ def after_the_walk(rng: random.Random, tick, cancel_trial=None) -> Aftermath:
         if picked(f"{seed}:unsubscribe", lead.email, UNSUBSCRIBES):
             bounces.suppress(lead.email, Suppression.Reason.UNSUBSCRIBED, "demo")
             unsubscribed += 1
+    while wake_due(later):  # the follow-ups whose waits end in those weeks are decided
+        pass
     tick()
     return Aftermath(trials.count(), cancelled, collected.paid, collected.failed, recovered,
                      marked[Booking.Outcome.ATTENDED], marked[Booking.Outcome.NO_SHOW],
@@ -259,6 +279,26 @@ def _mark_seats(draw: str) -> tuple[int, int]:
         attended += not missed
         replays += missed and invites.send_replay(None, seat)
     return attended, replays
+
+
+OPENS = 0.35  # of the follow-ups sent, opened
+CLICKS = 0.3  # of those opened, clicked
+# A version of an email under test other than the one as written is opened this much more
+# often: the demo's email test has a difference to show.
+TESTED_LIFT = 1.5
+
+
+def read_mail(rng: random.Random) -> None:
+    """The crowd reads its follow-ups once they are sent: a share opens them, fewer click
+    (moments after the send; the spreading of the history dates them again)."""
+    seed = rng.random()
+    for message in Message.objects.filter(state=Message.State.SENT, lead__isnull=False):
+        email = message.version.spec.emails.get(message.template) if message.version else None
+        tested = email and email.variants and message.variant != email.variants[0].key
+        if picked(f"{seed}:open", message.key, OPENS * (TESTED_LIFT if tested else 1)):
+            clicked = message.sent_at if picked(f"{seed}:click", message.key, CLICKS) else None
+            Message.objects.filter(pk=message.pk).update(opened_at=message.sent_at,
+                                                         clicked_at=clicked)  # fmt: skip
 
 
 def picked(draw: str, email: str, share: float) -> bool:

@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from django.utils.html import escape
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -241,6 +242,9 @@ class Stats:
 
 
 VARIANT_LIFT = 1.4  # the first rung's chance on a reordered variant ladder, times this
+# A step whose title a variant changed is taken this much more often: the demo's rung-metric
+# test (solo-ad's opt-in promise) has a clear difference to find.
+COPY_LIFT = 1.8
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,8 @@ class Visitor:
                 break
             self.stats.add("reached", step_key)
             self._keep_share_link(response)
-            chance = min(1.0, self.plan.chance(step_key) * (lift if step_key == first else 1.0))
+            chance = self.plan.chance(step_key) * (lift if step_key == first else 1.0)
+            chance = min(1.0, chance * (COPY_LIFT if self._reworded(response, step_key) else 1))
             if self.rng.random() >= chance:
                 break
             after = self._act(response, step_key)
@@ -330,6 +335,12 @@ class Visitor:
         self.stats.add("sources", source or "direct")
         path = f"/f/{self.plan.spec.funnel}/"
         return (f"{path}?{urlencode(query)}" if source else path), referrer
+
+    def _reworded(self, response: Response, step_key: str) -> bool:
+        """The page shows a title an experiment's variant gave this step."""
+        titles = [change.title for x in self.plan.spec.experiments for v in x.variants
+                  if (change := v.steps.get(step_key)) and change.title]  # fmt: skip
+        return any(escape(t) in response.html for t in titles)
 
     def _step_of(self, response: Response) -> str | None:
         parts = urlsplit(response.url).path.strip("/").split("/")

@@ -7,10 +7,11 @@ class ExperimentsConfig(AppConfig):
 
     def ready(self) -> None:
         from yesladder import reactions, seams
-        from yesladder.experiments import assignment, rollup
+        from yesladder.experiments import assignment, rebalance, rollup
 
         seams.STARTING_VERSION.fill(assignment.assign)
         seams.VARIANT_NAMES.fill(assignment.variants_of)
+        seams.JOBS.add("bandit", seams.Job(rebalance.EVERY_SECONDS, rebalance.update))
         # After progress (10) has moved the visitor's rows to the lead.
         reactions.register(reactions.STITCHED, assignment.on_stitched, order=15)
         # Per-variant rollups follow each Progress row, in the writer's transaction.

@@ -11,6 +11,7 @@ variant's ladder (a FunnelVersion of its own), which keeps them there on every l
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,7 +22,7 @@ from django.utils import timezone
 from yesladder.analytics.rules import person
 from yesladder.events import EventName
 from yesladder.experiments import rollup
-from yesladder.experiments.models import Experiment, Exposure
+from yesladder.experiments.models import BanditPeriod, Experiment, Exposure
 from yesladder.funnels.models import FunnelVersion
 from yesladder.funnels.spec.experiments import Experiment as ExperimentSpec
 from yesladder.leads.models import Visitor
@@ -29,6 +30,12 @@ from yesladder.tracking.models import Journey
 from yesladder.tracking.services import record
 
 LIVE_TTL = 2.0  # seconds a process trusts its copy of a version's experiments (as journeys do)
+
+
+@dataclass(frozen=True)
+class Share:
+    key: str
+    weight: float  # percent
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class Live:
     start: float  # its slice of people: [start, end) of [0, 100)
     end: float
     versions: dict[str, FunnelVersion]  # variant key -> the ladder it walks
+    # the split new people get: the spec's weights, or a bandit's latest period's
+    split: tuple[Share, ...] = ()
 
 
 _live: dict[int, tuple[float, list[Live]]] = {}
@@ -53,12 +62,18 @@ def point(seed: str, person: str) -> float:
 
 def pick(spec: ExperimentSpec, person: str) -> str:
     """The variant `person` gets, by weight."""
-    at = point(spec.seed, person) * sum(v.weight for v in spec.variants)
-    for variant in spec.variants:
+    return by_weight(spec.seed, spec.variants, person)
+
+
+def by_weight(seed: str, variants: Sequence, person: str) -> str:
+    """The key of the variant (anything with `key` and `weight`) `person` gets under `seed`:
+    the same every time, everywhere, so a person sticks to it without anything stored."""
+    at = point(seed, person) * sum(v.weight for v in variants)
+    for variant in variants:
         at -= variant.weight
         if at < 0 and variant.weight > 0:
             return variant.key
-    return next(v.key for v in reversed(spec.variants) if v.weight > 0)
+    return next(v.key for v in reversed(variants) if v.weight > 0)
 
 
 def person_of(visitor: Visitor) -> str:
@@ -76,8 +91,18 @@ def live(version: FunnelVersion) -> list[Live]:
     return found
 
 
+def latest_weights(row: Experiment, spec: ExperimentSpec) -> dict[str, float]:
+    """Variant -> percent of new people: a bandit's latest period's, else the spec's."""
+    if spec.bandit:
+        latest = BanditPeriod.objects.filter(experiment=row).order_by("-started_at").first()
+        if latest is not None:
+            return latest.weights
+    return {v.key: v.weight for v in spec.variants}
+
+
 @receiver(post_save, sender=FunnelVersion)
 @receiver(post_save, sender=Experiment)
+@receiver(post_save, sender=BanditPeriod)
 def forget(**kwargs) -> None:
     """A new version, or a stopped or shipped experiment, reaches new journeys at once in this
     process (and within LIVE_TTL in the others)."""
@@ -97,7 +122,9 @@ def _load(version: FunnelVersion) -> list[Live]:
             v.key: version if v.key == spec.control else ladders[f"{spec.key}/{v.key}"]
             for v in spec.variants
         }
-        found.append(Live(rows[spec.key], spec, start, start + spec.traffic, versions))
+        row = rows[spec.key]
+        split = tuple(Share(k, w) for k, w in latest_weights(row, spec).items())
+        found.append(Live(row, spec, start, start + spec.traffic, versions, split))
         start += spec.traffic
     return found
 
@@ -126,7 +153,8 @@ def assign(visitor: Visitor, version: FunnelVersion) -> FunnelVersion:
         return version
     if current.row.state != Experiment.State.RUNNING:
         return current.versions.get(current.row.sends_to, version)
-    variant = _lead_variant(current, visitor) or pick(current.spec, person)
+    variant = _lead_variant(current, visitor) or by_weight(current.spec.seed, current.split,
+                                                           person)  # fmt: skip
     _expose(current, visitor, variant, person)
     return current.versions[variant]
 

@@ -110,3 +110,21 @@ class VariantMove(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant} in {self.seconds} s: {self.people}"
+
+
+class BanditPeriod(models.Model):
+    """A bandit's weights from `started_at` until the next period: the split assignment uses
+    and the split check expects, and the periods results weigh (experiments.bandit)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="periods")
+    started_at = models.DateTimeField()
+    weights = models.JSONField(help_text="variant -> percent of the period's people")
+
+    class Meta:
+        ordering = ["experiment", "started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "started_at"], name="one_period_each")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment} from {self.started_at:%Y-%m-%d %H:%M}: {self.weights}"

@@ -1,10 +1,13 @@
 """What the operator does with an experiment: list, stop, ship. Commands and the dashboard
 call these."""
 
+import copy
+
 import yaml
 from django.db import transaction
 from django.utils import timezone
 
+from yesladder.experiments import emails
 from yesladder.experiments.assignment import Live, forget, live
 from yesladder.experiments.models import Experiment
 from yesladder.experiments.results import ResultsError, find
@@ -83,4 +86,41 @@ def ship(funnel_key: str, key: str, winner: str, *, by: Actor = SYSTEM) -> Funne
                      after={"state": row.state, "winner": winner,
                             "version": version.number})  # fmt: skip
     forget()
+    return version
+
+
+# The fields that make an email a test; shipping one drops them.
+TEST_FIELDS = ("variants", "metric", "min_conversions", "salt")
+
+
+def what_shipping_an_email_does(email: str, variant: str, number: int) -> str:
+    return (f"{variant} becomes the only version of the email {email}, in the funnel's version "
+            f"{number}: every lead who gets it from now on gets that one.")  # fmt: skip
+
+
+def ship_email(funnel_key: str, email_key: str, winner: str, *, by: Actor = SYSTEM
+               ) -> FunnelVersion:  # fmt: skip
+    """The winning version of an email under test becomes the only one: the funnel's next
+    version has the email as that version wrote it, without variants."""
+    funnel, email = emails.find(funnel_key, email_key)
+    keys = [v.key for v in email.variants]
+    if winner not in keys:
+        raise ResultsError(f"email {email_key!r} has no variant {winner!r} ({', '.join(keys)})")
+    data = copy.deepcopy(funnel.current_version().spec_json)
+    chosen = email.variant(winner)
+    shipped = {k: v for k, v in data["emails"][email_key].items() if k not in TEST_FIELDS}
+    shipped.update({k: getattr(chosen, k) for k in ("subject", "body", "preheader")
+                    if getattr(chosen, k) is not None})  # fmt: skip
+    shipped.pop("file", None)  # the body was read from it when the version was loaded
+    data["emails"][email_key] = shipped
+    with transaction.atomic():
+        version = store_next(
+            funnel, data,
+            f"# shipped: variant {winner} of email {email_key}\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+            by=by,
+        )  # fmt: skip
+        audit.record(by, "experiment.ship", f"email {funnel_key}/{email_key}",
+                     before={"variants": keys},
+                     after={"winner": winner, "version": version.number})  # fmt: skip
     return version

@@ -17,7 +17,7 @@ No Django here: the experiments app feeds these functions and renders what they 
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from statistics import NormalDist
 
@@ -48,6 +48,9 @@ class Totals:
     sum: float
     sum_squares: float
     binary: bool = False  # a rate: each person counts 0 or 1, so the variance is p(1 - p)
+    # (mean, per-person variance) of an estimate weighted over a bandit's periods; the counts
+    # above stay the arm's own (the minimum reads them)
+    pooled: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n < 0:
@@ -64,8 +67,28 @@ class Totals:
         """A value per exposed person (revenue in minor units, say): its sum and sum of squares."""
         return cls(exposed, total, total_squares)
 
+    @classmethod
+    def weighted(cls, periods: Sequence["Totals"], people: Sequence[int]) -> "Totals":
+        """One arm over a bandit's periods, each period's mean weighted by its share of all
+        the people of that period (every arm), as GrowthBook's bandits weigh them: the
+        allocation changed between periods, and a plain sum would let a period where an arm
+        got more people (and a different mix of them) pull its mean. The estimate's variance
+        is the sum of each period's, times its weight squared."""
+        kept = [(t, n) for t, n in zip(periods, people, strict=True) if t.n and n]
+        everyone = sum(n for _, n in kept)
+        n = sum(t.n for t, _ in kept)
+        total = sum(t.sum for t, _ in kept)
+        if not everyone or not n:
+            return cls(n, total, sum(t.sum_squares for t, _ in kept), periods[0].binary)
+        mean = sum(n_p / everyone * t.mean for t, n_p in kept)
+        variance_of_mean = sum((n_p / everyone) ** 2 * t.variance / t.n for t, n_p in kept)
+        squares = sum(t.sum_squares for t, _ in kept)
+        return cls(n, total, squares, periods[0].binary, (mean, variance_of_mean * n))
+
     @property
     def mean(self) -> float:
+        if self.pooled is not None:
+            return self.pooled[0]
         return self.sum / self.n if self.n else 0.0
 
     @property
@@ -76,6 +99,8 @@ class Totals:
     @property
     def variance(self) -> float:
         """Per person; p(1 - p) for a rate, without n - 1 correction, exactly as gbstats."""
+        if self.pooled is not None:
+            return self.pooled[1]
         if self.binary:
             return self.mean * (1 - self.mean)
         if self.n <= 1:
@@ -232,8 +257,35 @@ def compare_metric(
         s = sequential(u, alpha=alpha, tuning=tuning) if u else None
         enough = min(totals[0].count, variant.count) >= min_count
         found.append(Comparison(key, lower_is_better, u, b, s, enough))
-    adjusted = holm([c.sequential.p_value if c.sequential else 1.0 for c in found])
+    adjusted = holm([_p_value(c) for c in found])
     return tuple(replace(c, p_value_adjusted=p) for c, p in zip(found, adjusted, strict=True))
+
+
+def _p_value(c: Comparison) -> float:
+    return c.sequential.p_value if c.sequential else 1.0
+
+
+def compare_secondary(
+    variants: Sequence[str],
+    metrics: Mapping[str, Sequence[Totals]],
+    *,
+    alpha: float = ALPHA,
+    tuning: float = TUNING,
+    min_count: float = MIN_CONVERSIONS,
+) -> dict[str, tuple[Comparison, ...]]:
+    """Every variant against control on each secondary metric, each with its own statistics,
+    Holm-adjusted across the whole family (every metric, every variant): looking at five
+    secondary metrics is five more chances of a false call, and Holm keeps them all at alpha.
+    """
+    options = {"alpha": alpha, "tuning": tuning, "min_count": min_count}
+    found = {name: compare_metric(variants, totals, **options) for name, totals in metrics.items()}
+    family = [(name, i) for name, comparisons in found.items() for i in range(len(comparisons))]
+    adjusted = holm([_p_value(found[name][i]) for name, i in family])
+    for (name, i), p in zip(family, adjusted, strict=True):
+        row = list(found[name])
+        row[i] = replace(row[i], p_value_adjusted=p)
+        found[name] = tuple(row)
+    return found
 
 
 @dataclass(frozen=True)
@@ -354,6 +406,13 @@ class Decision:
     metric: str | None = None  # the metric the verdict rests on
     interval: tuple[float, float] | None = None  # the confidence sequence behind it
     days_left: float | None = None  # at today's traffic, to the planned number of people
+    # What a test still below the minimum waits for: each arm's count on the primary metric
+    # (control first), the minimum each needs, and the days until the slowest arm has it at
+    # today's traffic (None: no arm's pace is known yet).
+    waiting: tuple[tuple[str, float], ...] = ()
+    min_count: float = MIN_CONVERSIONS
+    unit: str = "conversions"  # or "people", for a value per person
+    days_to_minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -365,6 +424,11 @@ class Analysis:
     primary: tuple[Comparison, ...]  # one per variant after control
     guardrails: Mapping[str, tuple[Comparison, ...]]  # by guardrail name, the same way
     decision: Decision
+    # by name: each variant against control, Holm-adjusted across every secondary comparison
+    secondary: Mapping[str, tuple[Comparison, ...]] = field(default_factory=dict)
+    # variants very likely worse than control on the primary metric before the minimum lets
+    # anything settle: the page offers to stop them rather than wait for the proof
+    likely_worse: tuple[str, ...] = ()
 
 
 def analyse(
@@ -373,6 +437,7 @@ def analyse(
     primary: Sequence[Totals],
     guardrails: Mapping[str, Sequence[Totals]] | None = None,
     *,
+    secondary: Mapping[str, Sequence[Totals]] | None = None,
     primary_name: str = "conversion",
     planned: Plan | None = None,
     people_per_day: float | None = None,
@@ -394,7 +459,42 @@ def analyse(
     }
     days_left = _days_left(planned, sum(t.n for t in primary), people_per_day)
     decision = decide(check, primary_name, main, guards, days_left, alpha=alpha)
-    return Analysis(tuple(variants), check, main, guards, decision)
+    if decision.verdict is Verdict.KEEP_RUNNING and not all(c.enough for c in main):
+        decision = _waiting(decision, variants, weights, primary, people_per_day, min_count)
+    return Analysis(
+        tuple(variants), check, main, guards, decision,
+        compare_secondary(variants, secondary or {}, **options), _likely_worse(main, alpha),
+    )  # fmt: skip
+
+
+# "Very likely worse": the posterior gives the variant under 1 % chance to beat control and
+# the always-valid p-value is under alpha, yet the minimum keeps the comparison unsettled.
+LIKELY_WORSE = 0.01
+
+
+def _likely_worse(primary: Sequence[Comparison], alpha: float) -> tuple[str, ...]:
+    return tuple(
+        c.variant for c in primary
+        if c.bayesian is not None and not c.enough and c.p_value_adjusted <= alpha
+        and c.bayesian.chance_to_beat_control < LIKELY_WORSE
+    )  # fmt: skip
+
+
+def _waiting(decision: Decision, variants, weights, primary: Sequence[Totals],
+             people_per_day: float | None, min_count: float) -> Decision:  # fmt: skip
+    """What a test below the minimum waits for: every arm's count, and the days until the
+    slowest arm reaches the minimum at today's pace (its people a day times its rate)."""
+    counts = tuple((key, t.count) for key, t in zip(variants, primary, strict=True))
+    days = []
+    for t, weight in zip(primary, weights, strict=True):
+        if t.count >= min_count:
+            continue
+        pace = (people_per_day or 0) * weight / sum(weights) * (t.mean if t.binary else 1)
+        days.append((min_count - t.count) / pace if pace > 0 else None)
+    slowest = None if None in days or not people_per_day else max(days, default=0.0)
+    unit = "conversions" if primary[0].binary else "people"
+    return replace(decision, waiting=counts, min_count=min_count, unit=unit,
+                   days_to_minimum=slowest)  # fmt: skip
 
 
 def _days_left(planned: Plan | None, exposed: int, people_per_day: float | None) -> float | None:
@@ -467,7 +567,64 @@ def sentence(decision: Decision) -> str:
             "stop: the planned number of people came and no variant beats control "
             "by the uplift the plan was sized for; keep control"
         )
+    if d.waiting:
+        return f"keep running: {_waiting_sentence(d)}"
     if d.days_left is None:
         return "keep running: no variant is settled yet"
-    days = math.ceil(d.days_left)
-    return f"keep running: about {days} more day{'s' if days != 1 else ''} at today's traffic"
+    return f"keep running: {_days(d.days_left)} at today's traffic"
+
+
+def _days(days: float) -> str:
+    days = math.ceil(days)
+    return f"about {days} more day{'s' if days != 1 else ''}"
+
+
+def _waiting_sentence(d: Decision) -> str:
+    """ "education-first has 26 and assessment-early 7 of the 150 conversions (reached
+    strategy-session) each arm needs; about 131 more days at today's traffic"."""
+    (first, count), *rest = d.waiting
+    others = "".join(f" and {key} {n:g}" for key, n in rest)
+    what = f"{d.min_count:g} {d.unit} ({d.metric})"
+    said = f"{first} has {count:g}{others} of the {what} each arm needs before anything settles"
+    if d.days_to_minimum is None:
+        return said
+    return f"{said}; {_days(d.days_to_minimum)} at today's traffic"
+
+
+# --- a bandit: traffic follows the winner -------------------------------------------------------
+
+
+def chance_to_be_best(arms: Sequence[Totals], *, points: int = 4001) -> list[float] | None:
+    """Each arm's posterior chance of having the highest mean (flat prior, normal posteriors
+    N(mean, variance / n)), as Thompson sampling allocates: P(arm i is best) =
+    ∫ φ_i(x) Π_{j≠i} Φ_j(x) dx, integrated on a grid instead of sampled, so the same counts
+    always give the same weights. None while an arm has no one or no variance."""
+    if any(t.n == 0 or t.variance <= 0 for t in arms):
+        return None
+    means = [t.mean for t in arms]
+    sds = [math.sqrt(t.variance / t.n) for t in arms]
+    low = min(m - 9 * s for m, s in zip(means, sds, strict=True))
+    high = max(m + 9 * s for m, s in zip(means, sds, strict=True))
+    grid = [low + (high - low) * i / (points - 1) for i in range(points)]
+    found = []
+    for i, (m, s) in enumerate(zip(means, sds, strict=True)):
+        values = []
+        for x in grid:
+            value = NormalDist(m, s).pdf(x)
+            for j, (m_j, s_j) in enumerate(zip(means, sds, strict=True)):
+                if j != i:
+                    value *= NormalDist(m_j, s_j).cdf(x)
+            values.append(value)
+        step = (high - low) / (points - 1)
+        found.append(step * (sum(values) - (values[0] + values[-1]) / 2))
+    total = sum(found)
+    return [p / total for p in found]
+
+
+def bandit_weights(chances: Sequence[float], floor: float) -> list[float]:
+    """The next period's weights (fractions adding up to 1): every arm keeps `floor` (a
+    fraction, so a losing arm is still measured and an early unlucky streak can recover) and
+    the rest is shared by each arm's chance to be best."""
+    if not 0 <= floor * len(chances) <= 1:
+        raise ValueError(f"floor: {len(chances)} arms cannot each keep {floor:.0%}")
+    return [floor + (1 - floor * len(chances)) * p for p in chances]

@@ -1,12 +1,14 @@
 """Experiments: every variant keeps the conversion the experiment is judged on, the weights
 share out all of it, and experiments on one funnel never claim the same people
-(YL020-YL023). Each variant's ladder is also linted on its own with every other rule (`lint`).
+(YL020-YL023), and a test is judged on a rung every variant has (YL033). Each variant's ladder
+is also linted on its own with every other rule (`lint`).
 """
 
 from collections.abc import Iterator
 
 from yesladder.funnels.lint.core import ERROR, WARNING, Finding, Ladder, rule
 from yesladder.funnels.spec import variant_sources
+from yesladder.funnels.spec.experiments import Reached
 
 
 @rule("YL020", "variant-without-macro", ERROR, "003",
@@ -79,6 +81,38 @@ def variant_without_changes(ladder: Ladder) -> Iterator[Finding]:
                     "(an A/A test on purpose can switch this rule off)",
                     "experiments", e, "variants", v,
                 )  # fmt: skip
+
+
+@rule("YL033", "metric-rung-missing", ERROR, "003",
+      "An experiment is judged on a rung that a variant's ladder (or the ladder as written) "
+      "lacks.")  # fmt: skip
+def metric_rung_missing(ladder: Ladder) -> Iterator[Finding]:
+    ladders = {"": [s.key for s in ladder.spec.steps]}
+    for variant in variant_sources(ladder.sourced):
+        ladders[variant.variant] = [s.key for s in variant.spec.steps]
+    for e, experiment in enumerate(ladder.spec.experiments):
+        for where, metric in _metrics(experiment):
+            if not isinstance(metric, Reached):
+                continue
+            lacking = [name.split("/")[1] if name else "the ladder as written"
+                       for name, keys in ladders.items()
+                       if (not name or name.startswith(f"{experiment.key}/"))
+                       and metric.reached not in keys]  # fmt: skip
+            if lacking:
+                yield ladder.finding(
+                    None,
+                    f"experiment {experiment.key} is judged on reaching {metric.reached}, which "
+                    f"these ladders lack: {', '.join(lacking)}",
+                    "judge it on a rung every variant keeps (a variant that removes the rung "
+                    "could never reach it), or on the macro conversion",
+                    "experiments", e, *where,
+                )  # fmt: skip
+
+
+def _metrics(experiment) -> Iterator[tuple[tuple, object]]:
+    yield ("metric",), experiment.metric
+    for i, metric in enumerate(experiment.secondary):
+        yield ("secondary", i), metric
 
 
 def _where(ladder: Ladder, experiment: str, variant: str) -> tuple[int, int]:

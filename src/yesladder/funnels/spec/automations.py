@@ -318,13 +318,38 @@ def _walk(actions: list[Action], prefix: str):
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*(?:\|\s*\"([^\"]{0,100})\"\s*)?\}\}")
 
 
+class EmailVariant(Strict):
+    """Another version of an email under test: what it changes (subject, body, preheader; the
+    body carries the offer it links to); what it does not give stays as the email's."""
+
+    key: Key
+    weight: Annotated[float, Field(gt=0, le=100)]
+    subject: Text | None = None
+    body: LongText | None = None
+    preheader: Text | None = None
+
+    def changes(self) -> bool:
+        return bool(self.subject or self.body or self.preheader)
+
+
+# What an email test is judged on: opens (machine opens and blocked images blur them), clicks
+# on its links, or the lead climbing the funnel's next rung after it was sent.
+EmailMetric = Literal["clicks", "opens", "next-rung"]
+
+
 class Email(Strict):
-    """A message template: Markdown with `{{ first_name | "there" }}` placeholders."""
+    """A message template: Markdown with `{{ first_name | "there" }}` placeholders; with
+    `variants`, a test of several versions, each lead sticking to one (docs/experiments.md)."""
 
     subject: Text
     body: LongText | None = None
     file: Annotated[str, Field(max_length=500)] | None = None
     preheader: Text | None = None
+    # The first is the control, the email as written: it takes no changes.
+    variants: Annotated[list[EmailVariant], Field(min_length=2, max_length=8)] | None = None
+    metric: EmailMetric = "clicks"
+    min_conversions: Annotated[int, Field(ge=1, le=1_000_000)] = 150
+    salt: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     @model_validator(mode="after")
     def _body_or_file(self) -> "Email":
@@ -333,6 +358,29 @@ class Email(Strict):
                 "email", "give the message as `body` (Markdown) or `file` (a .md path)", {}
             )
         return self
+
+    @model_validator(mode="after")
+    def _variants(self) -> "Email":
+        if not self.variants:
+            return self
+        keys = [v.key for v in self.variants]
+        problems = [
+            (len(set(keys)) < len(keys), "two variants share a key"),
+            (self.variants[0].changes(), f"the first variant ('{keys[0]}') is the email as "
+             "written, the control: it takes no changes"),
+            (abs(sum(v.weight for v in self.variants) - 100) > 1e-9,
+             "the variants' weights must add up to 100"),
+        ]  # fmt: skip
+        for wrong, message in problems:
+            if wrong:
+                raise PydanticCustomError("email_variants", message, {})
+        return self
+
+    def variant(self, key: str) -> "Email":
+        """The email as that variant sends it: its changes over the email as written."""
+        chosen = next(v for v in self.variants or () if v.key == key)
+        changed = {k: getattr(chosen, k) for k in ("subject", "body", "preheader")}
+        return self.model_copy(update={k: v for k, v in changed.items() if v is not None})
 
 
 # --- scoring and segments ----------------------------------------------------------------------

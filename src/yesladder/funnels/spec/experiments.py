@@ -7,12 +7,13 @@ builds each variant's whole spec; `yesladder lint` lints each on its own. Docume
 docs/funnel-spec.md ("Experiments") and docs/experiments.md.
 """
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
-from yesladder.funnels.spec.types import Key, LongText, Strict, Text
+from yesladder.funnels.spec.types import Duration, Key, LongText, Strict, Text
 
 # What an experiment watches for harm besides its result; each is counted per exposed person.
 GUARDRAILS = ("refunds", "cancellations", "unsubscribes", "bounces", "complaints")
@@ -71,6 +72,58 @@ class Plan(Strict):
     daily: Annotated[int, Field(ge=1, le=100_000_000)] | None = None  # people per day
 
 
+class Reached(Strict):
+    """Reaching a named rung of the variant's own ladder, per exposed person."""
+
+    reached: Key
+
+
+class Happened(Strict):
+    """A tracked event (a site's own, `video_80`) on the variant's ladder, per exposed person."""
+
+    event: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=200)]
+
+
+def _metric_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value), None) if len(value) == 1 else None
+    if isinstance(value, Reached | Happened):
+        return "reached" if isinstance(value, Reached) else "event"
+    return "named" if value in ("conversion", "revenue") else None
+
+
+# What a test is judged on: the macro conversion, revenue per exposed person, a rung or an event.
+Metric = Annotated[
+    Annotated[Literal["conversion", "revenue"], Tag("named")]
+    | Annotated[Reached, Tag("reached")]
+    | Annotated[Happened, Tag("event")],
+    Discriminator(
+        _metric_kind,
+        custom_error_type="metric",
+        custom_error_message="expected conversion, revenue, {reached: STEP} or {event: NAME}",
+    ),
+]
+
+
+def metric_name(metric: Metric) -> str:
+    """How results, the page and the CLI name a metric: conversion, revenue, reached KEY,
+    event NAME."""
+    if isinstance(metric, Reached):
+        return f"reached {metric.reached}"
+    if isinstance(metric, Happened):
+        return f"event {metric.event}"
+    return metric
+
+
+class Bandit(Strict):
+    """Let traffic follow the winner: the weights are set again every `every` from each
+    variant's chance to be best on the primary metric (Thompson sampling), each keeping
+    `floor` percent. Results weigh each period's people (docs/experiments.md)."""
+
+    every: Duration = dt.timedelta(days=1)
+    floor: Annotated[float, Field(ge=0, le=50)] = 5.0  # percent of the people, per variant
+
+
 class Experiment(Strict):
     key: Key
     name: Text
@@ -82,6 +135,12 @@ class Experiment(Strict):
     variants: Annotated[list[Variant], Field(min_length=2, max_length=8)]
     guardrails: list[Guardrail] = Field(default_factory=lambda: list(GUARDRAILS))
     plan: Plan | None = None
+    metric: Metric = "conversion"  # the primary metric: the decision follows it
+    secondary: Annotated[list[Metric], Field(max_length=8)] = Field(default_factory=list)
+    # No comparison settles before each arm has this many conversions on the metric (people,
+    # for revenue): docs/experiments.md shows what lowering it costs in false calls.
+    min_conversions: Annotated[int, Field(ge=1, le=1_000_000)] = 150
+    bandit: Bandit | None = None
 
     @model_validator(mode="after")
     def _variants_and_control(self) -> "Experiment":
@@ -103,7 +162,31 @@ class Experiment(Strict):
                 "the control variant '{control}' is the ladder as written: it takes no changes",
                 {"control": self.control},
             )
+        if self.bandit and isinstance(self.metric, Happened):
+            raise PydanticCustomError(
+                "bandit_metric", "a bandit is judged on conversion, revenue or a rung", {}
+            )
+        if self.bandit and self.bandit.floor * len(self.variants) > 100:
+            raise PydanticCustomError(
+                "bandit_floor",
+                "the floor of {k} variants adds up to more than 100%",
+                {"k": len(self.variants)},
+            )
+        if self.bandit and self.bandit.every < dt.timedelta(hours=1):
+            raise PydanticCustomError(
+                "bandit_every", "a bandit updates its weights at most every hour", {}
+            )
+        names = [metric_name(m) for m in (self.metric, *self.secondary)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise PydanticCustomError(
+                "duplicate_metric", "the metric '{name}' is named twice", {"name": twice[0]}
+            )
         return self
+
+    def metrics(self) -> list[Metric]:
+        """The primary metric, then the secondary ones."""
+        return [self.metric, *self.secondary]
 
     def variant(self, key: str) -> Variant | None:
         return next((v for v in self.variants if v.key == key), None)

@@ -123,6 +123,7 @@ class Command(BaseCommand):
             task = progress.add_task("Sending the follow-ups", total=None)
             sent = Loop().until_idle()  # pieces of work: the bar shows them done, of themselves
             progress.update(task, completed=sent, total=max(sent, 1))
+            history.read_mail(rng)  # the crowd opens and clicks some of what was sent
             task = progress.add_task(f"Spreading over {days:g} days", total=len(walked))
             history.spread(walked, days, rng, timezone.now(),
                            lambda n: progress.advance(task, n))  # fmt: skip
